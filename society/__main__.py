@@ -1,0 +1,5 @@
+"""`python -m society` runs the command-line interface."""
+
+from society.cli import main
+
+main()

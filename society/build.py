@@ -1,0 +1,65 @@
+"""Turning a scenario's population, graph and commons sections into arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from society import graph as graphs
+from society.graph import SocialGraph
+from society.scenario import (
+    BarabasiAlbertGraph,
+    CompleteGraph,
+    EdgeListGraph,
+    ErdosRenyiGraph,
+    GraphMLGraph,
+    GraphSpec,
+    GridGraph,
+    Population,
+    RingGraph,
+    StochasticBlockGraph,
+    WattsStrogatzGraph,
+)
+
+
+def build_graph(spec: GraphSpec, n: int, rng: np.random.Generator) -> SocialGraph:
+    """The social graph a scenario asks for, over citizens 0..n-1."""
+    match spec:
+        case WattsStrogatzGraph(k=k, p=p):
+            return graphs.watts_strogatz(n, k, p, rng)
+        case BarabasiAlbertGraph(m=m):
+            return graphs.barabasi_albert(n, m, rng)
+        case ErdosRenyiGraph(mean_degree=mean_degree):
+            return graphs.erdos_renyi(n, min(1.0, mean_degree / max(n - 1, 1)), rng)
+        case StochasticBlockGraph(blocks=blocks, p_in=p_in, p_out=p_out):
+            sizes = np.full(blocks, n // blocks)
+            sizes[: n % blocks] += 1
+            return graphs.stochastic_block(sizes.tolist(), p_in, p_out, rng)
+        case CompleteGraph():
+            return graphs.complete(n)
+        case RingGraph(k=k):
+            return graphs.ring(n, k)
+        case GridGraph(rows=rows, periodic=periodic):
+            return graphs.grid(rows, n // rows, periodic)
+        case EdgeListGraph(path=path):
+            return graphs.from_edgelist(path, n)
+        case GraphMLGraph(path=path):
+            return graphs.from_graphml(path)
+    raise TypeError(f"unknown graph spec {spec!r}")
+
+
+def assign_groups(population: Population, rng: np.random.Generator) -> np.ndarray:
+    """Policy group of every citizen: exact counts by largest remainder, in a seeded random order."""
+    n = population.size
+    fractions = np.array([spec.fraction for spec in population.policies])
+    counts = np.floor(fractions * n).astype(np.int64)
+    remainders = fractions * n - counts
+    counts[np.argsort(-remainders, kind="stable")[: n - counts.sum()]] += 1
+    groups = np.repeat(np.arange(len(fractions), dtype=np.int16), counts)
+    return rng.permutation(groups)
+
+
+def assign_patches(n: int, patches: int, how: str, rng: np.random.Generator) -> np.ndarray:
+    """Patch each citizen harvests from: uniformly at random, or in contiguous blocks of citizens."""
+    if how == "block":
+        return (np.arange(n, dtype=np.int64) * patches) // n
+    return rng.integers(0, patches, n, dtype=np.int64)

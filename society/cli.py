@@ -1,0 +1,104 @@
+"""The `society` command: run, validate and inspect scenarios."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from society.runner import RunInterrupted, resume_run, run_scenario
+from society.scenario_files import ScenarioError, load_scenario
+
+INVALID_INPUT = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(INVALID_INPUT)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Agent-based societies of LLM and heuristic citizens sharing a commons."""
+
+
+@main.command()
+@click.argument("scenario", required=False, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Run directory to create (default: runs/<name>-<time>).")
+@click.option("--seed", type=int, help="Override the scenario's seed.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a field, e.g. rounds=20.")
+@click.option("--resume", type=click.Path(path_type=Path), help="Continue an interrupted run directory.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(
+    scenario: Path | None, out: Path | None, seed: int | None, overrides: tuple[str, ...], resume: Path | None,
+    quiet: bool,
+) -> None:
+    """Run SCENARIO headless and write its tables to a run directory."""
+    try:
+        if resume is not None:
+            if scenario is not None or overrides or seed is not None:
+                _fail("--resume takes the run directory alone (its scenario is already fixed)")
+            path = resume_run(resume, progress=not quiet)
+        else:
+            if scenario is None:
+                _fail("missing SCENARIO (a YAML file) or --resume RUN_DIR")
+            settings = list(overrides) + ([f"seed={seed}"] if seed is not None else [])
+            path = run_scenario(load_scenario(scenario, settings), out, progress=not quiet)
+    except ScenarioError as error:
+        _fail(f"invalid scenario\n{error}")
+    except (FileExistsError, FileNotFoundError) as error:
+        _fail(str(error))
+    except RunInterrupted as interrupted:
+        click.echo(f"\n{interrupted}", err=True)
+        sys.exit(130)
+    click.echo(f"run written to {path}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check scenario FILES; print every problem (file, field, what was expected)."""
+    failed = False
+    for file in files:
+        try:
+            load_scenario(file)
+        except ScenarioError as error:
+            failed = True
+            for problem in error.problems:
+                click.echo(str(problem), err=True)
+        else:
+            click.echo(f"{file}: ok")
+    sys.exit(INVALID_INPUT if failed else 0)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def info(run_dir: Path) -> None:
+    """Summarise the run in RUN_DIR: status, rounds, final metrics."""
+    from society.runs import load_run
+
+    try:
+        run = load_run(run_dir)
+    except FileNotFoundError as error:
+        _fail(str(error))
+    manifest = run.manifest
+    click.echo(f"run        {run.path}")
+    click.echo(f"scenario   {manifest['name']}  (seed {manifest['seed']}, {manifest['citizens']} citizens)")
+    click.echo(f"status     {manifest['status']}  ({manifest['rounds_completed']}/{manifest['rounds_planned']} rounds)")
+    if manifest.get("ended_by") == "collapse":
+        click.echo(f"collapse   round {manifest['collapse_round']}")
+    graph = manifest.get("graph", {})
+    if graph:
+        click.echo(
+            f"graph      {graph['edges']} edges, mean degree {graph['mean_degree']:.2f}, "
+            f"clustering {graph['average_clustering']:.3f}"
+        )
+    rounds = run.rounds
+    if rounds.height:
+        last = rounds.row(-1, named=True)
+        skip = {"round", "stock"}
+        click.echo(f"round {last['round']}:")
+        for key, value in last.items():
+            if key not in skip and value is not None:
+                click.echo(f"  {key:<20} {value:.4g}" if isinstance(value, float) else f"  {key:<20} {value}")

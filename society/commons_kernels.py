@@ -1,0 +1,350 @@
+"""Numba kernels of the common-pool resource, each paired with a plain numpy reference it equals bit for bit.
+
+Conventions shared by every kernel:
+
+* Citizens are indexed ``0..n-1`` and patches ``0..P-1``; ``patch[i]`` (int64) is citizen ``i``'s patch and must
+  lie in ``[0, P)``. Kernels do no bounds checks: validating indices is the caller's job.
+* Kernels never modify their inputs; they return fresh arrays.
+* Randomness comes from the caller's ``numpy.random.Generator``, drawn only as scalar ``rng.random()`` calls in a
+  documented order, integers as ``int(u * k)``. Numba advances the generator it is passed, so a kernel and its
+  reference given identically seeded generators return identical results and leave identical generator states.
+* Sums accumulate sequentially in index order (the references use the sequential ``np.bincount`` and
+  ``np.add.at``, never the pairwise ``np.sum``), so floating-point results agree exactly.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+
+# ---- harvest allocation ---------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def allocate_proportional(requests: FloatArray, patch: IntArray, stock: FloatArray) -> FloatArray:
+    """Grant requests in full where a patch's demand fits its stock, else scale them to share the stock pro rata."""
+    demand = np.zeros(stock.size)
+    for i in range(requests.size):
+        demand[patch[i]] += requests[i]
+    scale = np.ones(stock.size)
+    for p in range(stock.size):
+        if demand[p] > stock[p]:
+            scale[p] = stock[p] / demand[p]
+    granted = np.empty(requests.size)
+    for i in range(requests.size):
+        granted[i] = requests[i] * scale[patch[i]]
+    return granted
+
+
+def allocate_proportional_reference(requests: FloatArray, patch: IntArray, stock: FloatArray) -> FloatArray:
+    """Reference for `allocate_proportional`."""
+    demand = np.bincount(patch, weights=requests, minlength=stock.size)
+    scale = np.ones(stock.size)
+    over = demand > stock
+    scale[over] = stock[over] / demand[over]
+    return requests * scale[patch]
+
+
+@numba.njit(cache=True)
+def allocate_random_units(
+    requests: FloatArray, patch: IntArray, stock: FloatArray, rng: np.random.Generator
+) -> FloatArray:
+    """GovSim's rule: whole units; on an over-demanded patch each unit goes to a random citizen still wanting more.
+
+    Requests and stocks are floored to whole units. Patches are served in index order; one ``rng.random()`` is
+    drawn per unit handed out on an over-demanded patch and none elsewhere. O(n + P + units handed out).
+    """
+    n, n_patches = requests.size, stock.size
+    wanted = np.empty(n, np.int64)
+    demand = np.zeros(n_patches, np.int64)
+    first = np.zeros(n_patches + 1, np.int64)  # patch p's citizens are members[first[p]:first[p + 1]]
+    for i in range(n):
+        wanted[i] = math.floor(requests[i])
+        demand[patch[i]] += wanted[i]
+        first[patch[i] + 1] += 1
+    for p in range(n_patches):
+        first[p + 1] += first[p]
+    members = np.empty(n, np.int64)
+    filled = first[:-1].copy()
+    for i in range(n):
+        members[filled[patch[i]]] = i
+        filled[patch[i]] += 1
+
+    granted = np.zeros(n)
+    for p in range(n_patches):
+        units = math.floor(stock[p])
+        if demand[p] <= units:
+            for k in range(first[p], first[p + 1]):
+                granted[members[k]] = wanted[members[k]]
+            continue
+        # Compact the patch's members wanting at least one unit to the front of its slice: the candidates.
+        base, m = first[p], 0
+        for k in range(first[p], first[p + 1]):
+            if wanted[members[k]] > 0:
+                members[base + m] = members[k]
+                m += 1
+        for _ in range(units):
+            pos = base + int(rng.random() * m)
+            i = members[pos]
+            granted[i] += 1.0
+            if granted[i] == wanted[i]:
+                m -= 1
+                members[pos] = members[base + m]
+    return granted
+
+
+def allocate_random_units_reference(
+    requests: FloatArray, patch: IntArray, stock: FloatArray, rng: np.random.Generator
+) -> FloatArray:
+    """Reference for `allocate_random_units`."""
+    wanted = np.floor(requests).astype(np.int64)
+    granted = np.zeros(requests.size, np.int64)
+    for p in range(stock.size):
+        members = np.flatnonzero(patch == p)
+        units = math.floor(stock[p])
+        if wanted[members].sum() <= units:
+            granted[members] = wanted[members]
+            continue
+        candidates = [i for i in members if wanted[i] > 0]
+        for _ in range(units):
+            pos = int(rng.random() * len(candidates))
+            i = candidates[pos]
+            granted[i] += 1
+            if granted[i] == wanted[i]:
+                candidates[pos] = candidates[-1]
+                candidates.pop()
+    return granted.astype(np.float64)
+
+
+# ---- regrowth, shocks, diffusion, collapse --------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def regrow_logistic(stock: FloatArray, capacity: FloatArray, rate: float) -> FloatArray:
+    """Logistic regrowth s + rate*s*(1 - s/capacity), clipped to [0, capacity]; capacities must be positive."""
+    new_stock = np.empty(stock.size)
+    for p in range(stock.size):
+        s = stock[p] + rate * stock[p] * (1.0 - stock[p] / capacity[p])
+        new_stock[p] = min(max(s, 0.0), capacity[p])
+    return new_stock
+
+
+def regrow_logistic_reference(stock: FloatArray, capacity: FloatArray, rate: float) -> FloatArray:
+    """Reference for `regrow_logistic`."""
+    return np.clip(stock + rate * stock * (1.0 - stock / capacity), 0.0, capacity)
+
+
+@numba.njit(cache=True)
+def regrow_doubling(stock: FloatArray, capacity: FloatArray) -> FloatArray:
+    """GovSim's regrowth: the stock doubles, up to capacity."""
+    new_stock = np.empty(stock.size)
+    for p in range(stock.size):
+        new_stock[p] = min(capacity[p], 2.0 * stock[p])
+    return new_stock
+
+
+def regrow_doubling_reference(stock: FloatArray, capacity: FloatArray) -> FloatArray:
+    """Reference for `regrow_doubling`."""
+    return np.minimum(capacity, 2.0 * stock)
+
+
+@numba.njit(cache=True)
+def diffuse_ring(stock: FloatArray, rate: float) -> FloatArray:
+    """Each neighbouring pair (i, i+1 mod P) on a ring moves rate*(s[i+1] - s[i]) from i+1 to i; conserves stock.
+
+    The pairs are unordered, so two patches form a single pair and one patch none. Flows use the old stocks.
+    """
+    n_patches = stock.size
+    n_pairs = n_patches if n_patches > 2 else max(n_patches - 1, 0)
+    flow = np.empty(n_pairs)
+    for k in range(n_pairs):
+        flow[k] = rate * (stock[(k + 1) % n_patches] - stock[k])
+    new_stock = stock.copy()
+    for k in range(n_pairs):
+        new_stock[k] += flow[k]
+    for k in range(n_pairs):
+        new_stock[(k + 1) % n_patches] -= flow[k]
+    return new_stock
+
+
+def diffuse_ring_reference(stock: FloatArray, rate: float) -> FloatArray:
+    """Reference for `diffuse_ring`."""
+    n_patches = stock.size
+    left = np.arange(n_patches if n_patches > 2 else max(n_patches - 1, 0))
+    right = (left + 1) % n_patches
+    flow = rate * (stock[right] - stock[left])
+    new_stock = stock.copy()
+    np.add.at(new_stock, left, flow)
+    np.subtract.at(new_stock, right, flow)
+    return new_stock
+
+
+@numba.njit(cache=True)
+def apply_shocks(
+    stock: FloatArray, probability: float, severity: float, rng: np.random.Generator
+) -> tuple[FloatArray, BoolArray]:
+    """Each patch in order draws u and, if u < probability, loses the fraction `severity` of its stock."""
+    new_stock = stock.copy()
+    hit = np.zeros(stock.size, np.bool_)
+    for p in range(stock.size):
+        if rng.random() < probability:
+            hit[p] = True
+            new_stock[p] = stock[p] * (1.0 - severity)
+    return new_stock, hit
+
+
+def apply_shocks_reference(
+    stock: FloatArray, probability: float, severity: float, rng: np.random.Generator
+) -> tuple[FloatArray, BoolArray]:
+    """Reference for `apply_shocks`."""
+    hit = np.array([rng.random() < probability for _ in range(stock.size)], dtype=np.bool_)
+    return np.where(hit, stock * (1.0 - severity), stock), hit
+
+
+@numba.njit(cache=True)
+def mark_collapse(stock: FloatArray, threshold: float, collapsed: BoolArray) -> tuple[FloatArray, BoolArray]:
+    """Patches whose stock falls below `threshold` collapse for good; collapsed patches hold no stock."""
+    new_stock = stock.copy()
+    new_collapsed = collapsed.copy()
+    for p in range(stock.size):
+        if stock[p] < threshold:
+            new_collapsed[p] = True
+        if new_collapsed[p]:
+            new_stock[p] = 0.0
+    return new_stock, new_collapsed
+
+
+def mark_collapse_reference(
+    stock: FloatArray, threshold: float, collapsed: BoolArray
+) -> tuple[FloatArray, BoolArray]:
+    """Reference for `mark_collapse`."""
+    new_collapsed = collapsed | (stock < threshold)
+    return np.where(new_collapsed, 0.0, stock), new_collapsed
+
+
+# ---- punishment -----------------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def select_punishments(
+    indptr: IntArray,
+    indices: IntArray,
+    is_punisher: BoolArray,
+    violation: BoolArray,
+    probability: float,
+    max_targets: int,
+    rng: np.random.Generator,
+) -> tuple[IntArray, IntArray]:
+    """Punishers, in index order, punish each violating neighbour (CSR order) with `probability`, up to `max_targets`.
+
+    One ``rng.random()`` is drawn per violating neighbour considered; self-loops are skipped without a draw and a
+    punisher stops drawing once it has `max_targets` targets (``max_targets <= 0``: no limit).
+    """
+    n = is_punisher.size
+    bound = 0
+    for i in range(n):
+        if is_punisher[i]:
+            degree = indptr[i + 1] - indptr[i]
+            bound += degree if max_targets <= 0 else min(degree, max_targets)
+    actors = np.empty(bound, np.int64)
+    targets = np.empty(bound, np.int64)
+    k = 0
+    for i in range(n):
+        if not is_punisher[i]:
+            continue
+        punished = 0
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if j == i or not violation[j]:
+                continue
+            if rng.random() < probability:
+                actors[k] = i
+                targets[k] = j
+                k += 1
+                punished += 1
+                if punished == max_targets:  # never true for max_targets <= 0, as punished >= 1 here
+                    break
+    return actors[:k].copy(), targets[:k].copy()
+
+
+def select_punishments_reference(
+    indptr: IntArray,
+    indices: IntArray,
+    is_punisher: BoolArray,
+    violation: BoolArray,
+    probability: float,
+    max_targets: int,
+    rng: np.random.Generator,
+) -> tuple[IntArray, IntArray]:
+    """Reference for `select_punishments`."""
+    acts: list[tuple[int, int]] = []
+    for i in np.flatnonzero(is_punisher):
+        punished = 0
+        for j in indices[indptr[i] : indptr[i + 1]]:
+            if max_targets > 0 and punished == max_targets:
+                break
+            if j != i and violation[j] and rng.random() < probability:
+                acts.append((i, j))
+                punished += 1
+    pairs = np.array(acts, dtype=np.int64).reshape(-1, 2)
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
+
+
+@numba.njit(cache=True)
+def settle_punishments(
+    actors: IntArray, targets: IntArray, n: int, cost: float, impact: float
+) -> tuple[FloatArray, FloatArray]:
+    """Per citizen: `cost` paid per punishment given and `impact` suffered per punishment received."""
+    paid = np.zeros(n)
+    received = np.zeros(n)
+    for k in range(actors.size):
+        paid[actors[k]] += cost
+        received[targets[k]] += impact
+    return paid, received
+
+
+def settle_punishments_reference(
+    actors: IntArray, targets: IntArray, n: int, cost: float, impact: float
+) -> tuple[FloatArray, FloatArray]:
+    """Reference for `settle_punishments`."""
+    paid = np.zeros(n)
+    received = np.zeros(n)
+    np.add.at(paid, actors, cost)
+    np.add.at(received, targets, impact)
+    return paid, received
+
+
+# ---- Ostrom's laboratory CPR game -----------------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def cpr_returns(investment: FloatArray, a: float, b: float) -> FloatArray:
+    """Ostrom's CPR game: the group return a*X - b*X^2 on total investment X, shared in proportion to investment."""
+    total = 0.0
+    for i in range(investment.size):
+        total += investment[i]
+    payoff = np.zeros(investment.size)
+    if total == 0.0:
+        return payoff
+    group_return = a * total - b * total * total
+    for i in range(investment.size):
+        payoff[i] = investment[i] / total * group_return
+    return payoff
+
+
+def cpr_returns_reference(investment: FloatArray, a: float, b: float) -> FloatArray:
+    """Reference for `cpr_returns`."""
+    total = functools.reduce(operator.add, investment.tolist(), 0.0)  # left to right, like the kernel
+    if total == 0.0:
+        return np.zeros(investment.size)
+    return investment / total * (a * total - b * total * total)

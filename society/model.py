@@ -1,0 +1,199 @@
+"""The Society: a Mesa model whose round is a schedule of whole-population phases."""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from typing import Any
+
+import mesa
+import numpy as np
+import polars as pl
+
+from society.build import assign_groups, assign_patches, build_graph
+from society.citizen import Citizen
+from society.commons import Commons
+from society.graph import SocialGraph
+from society.metrics import core_metrics
+from society.phases import Phase, registered_phases
+from society.policies import initial_strategies
+from society.rng import RngTree
+from society.scenario import Scenario
+from society.state import CitizenState
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "round": pl.Int32,
+    "phase": pl.Utf8,
+    "kind": pl.Utf8,
+    "actor": pl.Int64,
+    "target": pl.Int64,
+    "cost": pl.Float64,
+    "impact": pl.Float64,
+    "detail": pl.Utf8,
+}
+
+
+class Society(mesa.Model):
+    """Citizens on a social graph sharing a commons, stepped one round at a time.
+
+    State lives in `self.state` (one array per attribute); `self.citizens` gives Mesa agents that view it,
+    created on first use so a million-citizen run pays for them only when someone looks.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.rng_tree = RngTree(scenario.seed)
+        super().__init__(rng=self.rng_tree.child_seed("mesa"))
+        self.scenario = scenario
+        population = scenario.population
+        self.num_citizens = population.size
+        self.policy_specs = list(population.policies)
+        self.graph: SocialGraph = build_graph(scenario.graph, self.num_citizens, self.rng_tree("graph"))
+        self.state = _core_state(self.num_citizens, population.initial_wealth)
+        self.state["group"] = assign_groups(population, self.rng_tree("population"))
+        self.group_members = [np.flatnonzero(self.state["group"] == g) for g in range(len(self.policy_specs))]
+        initial_strategies(self)
+        self.commons: Commons | None = None
+        if scenario.commons is not None:
+            patch = self.state.add("patch", np.int64)
+            patch[:] = assign_patches(
+                self.num_citizens, scenario.commons.patches, scenario.commons.assignment, self.rng_tree("commons")
+            )
+            self.commons = Commons(scenario.commons, patch)
+        phase_classes = registered_phases()
+        self.phases: list[Phase] = [
+            phase_classes[entry.phase](self, phase_classes[entry.phase].Params(**entry.params), index)
+            for index, entry in enumerate(scenario.schedule)
+        ]
+        self.collapse_round: int | None = None
+        self.round_row: dict[str, Any] = {}
+        self._events: list[dict[str, Any]] = []
+        self.phase_seconds: dict[str, float] = {}
+
+    @property
+    def round(self) -> int:
+        """Rounds completed (or, inside `step`, the number of the round in flight)."""
+        return self.steps
+
+    @cached_property
+    def citizens(self) -> mesa.AgentSet:
+        """Mesa agents viewing the state arrays, one per citizen."""
+        for index in range(self.num_citizens):
+            Citizen(self, index)
+        return self.agents_by_type[Citizen]
+
+    def policy_name(self, index: int) -> str:
+        """Policy of citizen `index`."""
+        return self.policy_specs[int(self.state["group"][index])].policy
+
+    def step(self) -> None:
+        """Play one round: every phase in schedule order, then the round's metrics."""
+        state = self.state
+        state["punish_paid"] = 0.0
+        state["punish_received"] = 0.0
+        wealth_before = state["wealth"].copy()
+        self._events = []
+        row: dict[str, Any] = {"round": self.round}
+        for phase in self.phases:
+            started = time.perf_counter()
+            phase.run()
+            self.phase_seconds[phase.name] = self.phase_seconds.get(phase.name, 0.0) + time.perf_counter() - started
+            row |= phase.metrics()
+        state["payoff"] = state["wealth"] - wealth_before
+        if self.commons is not None and self.collapse_round is None and self.commons.collapsed.all():
+            self.collapse_round = self.round
+        row |= core_metrics(self)
+        self.round_row = row
+        if self.collapse_round is not None and self.scenario.commons.on_collapse == "stop":
+            self.running = False
+        if self.round >= self.scenario.rounds:
+            self.running = False
+
+    def record_events(
+        self,
+        phase: str,
+        kind: str,
+        actors: np.ndarray,
+        targets: np.ndarray,
+        cost: np.ndarray | float | None = None,
+        impact: np.ndarray | float | None = None,
+        detail: list[str | None] | None = None,
+    ) -> None:
+        """Add a batch of this round's events (punishments, later votes and messages) to the events table."""
+        def column(values: np.ndarray | float | None) -> pl.Expr | np.ndarray:
+            if values is None or np.ndim(values) == 0:
+                return pl.lit(values, pl.Float64)
+            return np.asarray(values, dtype=np.float64)
+
+        batch = pl.DataFrame(
+            {"actor": np.asarray(actors, dtype=np.int64), "target": np.asarray(targets, dtype=np.int64)}
+        ).with_columns(
+            round=pl.lit(self.round, pl.Int32),
+            phase=pl.lit(phase),
+            kind=pl.lit(kind),
+            cost=column(cost),
+            impact=column(impact),
+            detail=pl.lit(None, pl.Utf8) if detail is None else pl.Series(detail, dtype=pl.Utf8),
+        )
+        self._events.append(batch.select(EVENT_SCHEMA.keys()))
+
+    def round_events(self) -> pl.DataFrame:
+        """The events of the round just played."""
+        return pl.concat(self._events) if self._events else pl.DataFrame(schema=EVENT_SCHEMA)
+
+    def round_citizens(self) -> pl.DataFrame:
+        """One row per citizen with every recorded state column, for the round just played."""
+        state = self.state
+        policies = pl.Series("policy", [spec.policy for spec in self.policy_specs], dtype=pl.Categorical)
+        columns: dict[str, Any] = {
+            "round": np.full(self.num_citizens, self.round, dtype=np.int32),
+            "citizen": np.arange(self.num_citizens, dtype=np.int64),
+        }
+        columns |= {name: state[name].copy() for name in state.recorded()}
+        frame = pl.DataFrame(columns)
+        return frame.with_columns(policy=policies.gather(frame["group"]))
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything needed to continue the run bit-identically from the end of this round."""
+        return {
+            "round": self.round,
+            "running": self.running,
+            "collapse_round": self.collapse_round,
+            "state": self.state.snapshot(),
+            "rngs": self.rng_tree.state(),
+            "mesa_rng": self.rng.bit_generator.state,
+            "mesa_random": self.random.getstate(),
+            "commons": None if self.commons is None else self.commons.state_dict(),
+            "phases": [phase.state_dict() for phase in self.phases],
+        }
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from a checkpoint taken by a Society built from the same scenario."""
+        self.steps = checkpoint["round"]
+        self.running = checkpoint["running"]
+        self.collapse_round = checkpoint["collapse_round"]
+        self.state.restore(checkpoint["state"])
+        self.rng_tree.restore(checkpoint["rngs"])
+        self.rng.bit_generator.state = checkpoint["mesa_rng"]
+        self.random.setstate(checkpoint["mesa_random"])
+        if self.commons is not None:
+            self.commons.load_state_dict(checkpoint["commons"])
+        for phase, phase_state in zip(self.phases, checkpoint["phases"], strict=True):
+            phase.load_state_dict(phase_state)
+
+
+def _core_state(n: int, initial_wealth: float) -> CitizenState:
+    """The state columns every society has; phases add their own."""
+    state = CitizenState(n)
+    state.add("group", np.int16)
+    state.add("wealth", np.float64, initial_wealth)
+    state.add("requested", np.float64)
+    state.add("take", np.float64)
+    state.add("fair_share", np.float64)
+    state.add("ratio", np.float64, 1.0)
+    state.add("strategy", np.float64, 1.0, record=False)
+    state.add("payoff", np.float64)
+    state.add("reputation", np.float64, 1.0)
+    state.add("punish_paid", np.float64)
+    state.add("punish_received", np.float64)
+    state.add("total_take", np.float64)
+    return state

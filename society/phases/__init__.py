@@ -1,0 +1,72 @@
+"""Phases: the units a round is made of, and the registry that finds them by name.
+
+A phase sees the whole population at once: `observe` gathers what citizens see, `decide` turns it into one
+decision per citizen (arrays), `apply` resolves all decisions together. Packages add phases through the
+`society.phases` entry-point group, so the round loop never changes when an institution or a norm arrives.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from society.model import Society
+
+
+class NoParams(BaseModel):
+    """A phase that takes no parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Phase:
+    """Base class of every phase; subclasses set `name`, `Params`, and override the three steps."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[BaseModel]] = NoParams
+    needs_commons: ClassVar[bool] = False
+
+    def __init__(self, society: Society, params: BaseModel, index: int) -> None:
+        self.society = society
+        self.params = params
+        self.rng = society.rng_tree(f"phase:{index}:{self.name}")
+
+    def observe(self) -> Any:
+        """What citizens see before deciding (default: nothing)."""
+        return None
+
+    def decide(self, observation: Any) -> Any:
+        """One decision per citizen, as arrays (default: none)."""
+        return None
+
+    def apply(self, decisions: Any) -> None:
+        """Resolve all decisions together and update the state."""
+
+    def metrics(self) -> dict[str, Any]:
+        """This phase's columns of the round's row in the `rounds` table."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """State a checkpoint must keep beyond the citizens' arrays and random streams."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+
+    def run(self) -> None:
+        """Observe, decide, apply."""
+        self.apply(self.decide(self.observe()))
+
+
+@cache
+def registered_phases() -> dict[str, type[Phase]]:
+    """Every phase class registered in the `society.phases` entry-point group, by name."""
+    phases: dict[str, type[Phase]] = {}
+    for entry in entry_points(group="society.phases"):
+        phase_class = entry.load()
+        phases[entry.name] = phase_class
+    return phases

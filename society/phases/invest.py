@@ -1,0 +1,65 @@
+"""Invest: Ostrom, Gardner & Walker's lab CPR game — tokens go to the common pool or to an outside market."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from society import commons_kernels as kernels
+from society.phases import Phase
+from society.phases.harvest import record_takes
+from society.policies import requested_takes
+
+
+class InvestParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    endowment: float = Field(25.0, gt=0, description="tokens each citizen receives per round")
+    outside_return: float = Field(5.0, ge=0, description="cents a token earns in the outside market")
+    a: float = Field(23.0, gt=0, description="group return from X tokens is a*X - b*X^2 (cents)")
+    b: float = Field(0.25, gt=0)
+
+
+class InvestPhase(Phase):
+    """Each citizen's fair share is its part of the social optimum X* = (a - w) / 2b."""
+
+    name = "invest"
+    Params = InvestParams
+
+    @property
+    def optimum(self) -> float:
+        """Group investment that maximises net yield."""
+        p = self.params
+        return max(p.a - p.outside_return, 0.0) / (2 * p.b)
+
+    def observe(self) -> tuple[np.ndarray, np.ndarray]:
+        n = self.society.num_citizens
+        return np.full(n, self.optimum / n), np.full(n, self.params.endowment)
+
+    def decide(self, view: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        fair_share, endowment = view
+        return fair_share, requested_takes(self.society, fair_share, endowment)
+
+    def apply(self, decisions: tuple[np.ndarray, np.ndarray]) -> None:
+        fair_share, invested = decisions
+        p = self.params
+        record_takes(self.society, fair_share, invested, invested)
+        earnings = p.outside_return * (p.endowment - invested) + kernels.cpr_returns(invested, p.a, p.b)
+        self.society.state["wealth"] += earnings
+        total = float(invested.sum())
+        self._metrics = {
+            "group_investment": total,
+            "group_return": p.a * total - p.b * total**2,
+            "net_yield": self.net_yield(total),
+            "net_yield_share": self.net_yield(total) / self.net_yield(self.optimum),
+            "over_usage": float(np.mean(invested > fair_share + 1e-9)),
+        }
+
+    def net_yield(self, total: float) -> float:
+        """Group return minus what the invested tokens would have earned outside (cents)."""
+        p = self.params
+        return p.a * total - p.b * total**2 - p.outside_return * total
+
+    def metrics(self) -> dict[str, Any]:
+        return self._metrics

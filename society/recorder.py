@@ -1,0 +1,146 @@
+"""The run directory: resolved scenario, manifest, per-round Parquet tables and checkpoints, all atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import platform
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from society.graph import graph_stats
+from society.model import Society
+from society.scenario import Scenario
+from society.scenario_files import scenario_to_yaml
+
+TABLES = ("rounds", "citizens", "events")
+CHECKPOINT = "checkpoint.pkl"
+MANIFEST = "manifest.json"
+SCENARIO = "scenario.yaml"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename it over `path`."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)
+
+
+def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    frame.write_parquet(temporary, compression="lz4")
+    os.replace(temporary, path)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries a run's numbers depend on."""
+    found = {"python": platform.python_version()}
+    for package in ("society", "mesa", "numpy", "numba", "networkx", "polars", "pyarrow", "pydantic"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunDirectory:
+    """Writer of one run directory (`runs/<name>/`).
+
+    A round's files are written by one background thread while the next round is computed; each round's
+    tables land before its checkpoint, and `flush` waits for the round in flight.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-writer")
+        self._pending: Future[None] | None = None
+
+    @classmethod
+    def create(cls, path: Path, scenario: Scenario, society: Society) -> RunDirectory:
+        """Start a new run directory for `society` (refuses a folder that already holds files)."""
+        path = Path(path)
+        if path.exists() and any(path.iterdir()):
+            raise FileExistsError(f"{path} already holds files; pass another --out, or --resume {path}")
+        for table in TABLES:
+            (path / "tables" / table).mkdir(parents=True, exist_ok=True)
+        run = cls(path)
+        atomic_write(path / SCENARIO, scenario_to_yaml(scenario).encode())
+        u, v = society.graph.edges()
+        _write_parquet(pl.DataFrame({"source": u, "target": v}), path / "graph.parquet")
+        run.write_manifest(
+            {
+                "name": scenario.name,
+                "status": "running",
+                "seed": scenario.seed,
+                "rounds_planned": scenario.rounds,
+                "rounds_completed": 0,
+                "citizens": scenario.population.size,
+                "created": now(),
+                "updated": now(),
+                "command": sys.argv,
+                "versions": versions(),
+                "graph": graph_stats(society.graph),
+                "timings": {},
+            }
+        )
+        return run
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.path / MANIFEST).read_text())
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        atomic_write(self.path / MANIFEST, json.dumps(manifest, indent=2, default=str).encode())
+
+    def update_manifest(self, **changes: Any) -> None:
+        """Change some manifest fields and stamp the update time."""
+        self.write_manifest(self.manifest | changes | {"updated": now()})
+
+    def append_round(self, society: Society) -> None:
+        """Queue the round just played: its tables first, then the checkpoint (snapshots taken now)."""
+        output = society.scenario.output
+        number = society.round
+        finished = not society.running
+        files: list[tuple[str, pl.DataFrame]] = [("rounds", pl.DataFrame([society.round_row]))]
+        if output.citizens_every and (number % output.citizens_every == 0 or finished):
+            files.append(("citizens", society.round_citizens()))
+        if output.events:
+            files.append(("events", society.round_events()))
+        checkpoint = society.checkpoint() if number % output.checkpoint_every == 0 or finished else None
+        self.flush()
+        self._pending = self._writer.submit(self._write_round, number, files, checkpoint)
+
+    def _write_round(self, number: int, files: list[tuple[str, pl.DataFrame]], checkpoint: dict | None) -> None:
+        for table, frame in files:
+            _write_parquet(frame, self.path / "tables" / table / f"{number:06d}.parquet")
+        if checkpoint is not None:
+            atomic_write(self.path / CHECKPOINT, pickle.dumps(checkpoint, protocol=5))
+
+    def flush(self) -> None:
+        """Wait until every queued round is on disk (re-raising a write error)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def load_checkpoint(self) -> dict[str, Any]:
+        with open(self.path / CHECKPOINT, "rb") as handle:
+            return pickle.load(handle)
+
+    def drop_rounds_after(self, number: int) -> None:
+        """Remove table files of rounds after `number` (written after the last checkpoint)."""
+        for table in TABLES:
+            for file in (self.path / "tables" / table).glob("*.parquet"):
+                if int(file.stem) > number:
+                    file.unlink()

@@ -1,0 +1,240 @@
+"""The typed scenario schema: what a YAML scenario may say, with defaults and validation."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    """Base for every scenario section: unknown keys are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- population ---------------------------------------------------------------------------------------------
+
+
+class _PolicyShare(Strict):
+    fraction: float = Field(gt=0, le=1, description="share of the population following this policy")
+    noise: float = Field(0.0, ge=0, description="sd of multiplicative Gaussian noise on each request")
+
+
+class SustainablePolicy(_PolicyShare):
+    """Takes the sustainable share."""
+
+    policy: Literal["sustainable"]
+
+
+class GreedyPolicy(_PolicyShare):
+    """Free-rider: takes `factor` times the sustainable share."""
+
+    policy: Literal["greedy"]
+    factor: float = Field(3.0, gt=1)
+
+
+class ConditionalPolicy(_PolicyShare):
+    """Conditional cooperator: matches what its neighbours took last round, relative to their shares."""
+
+    policy: Literal["conditional"]
+
+
+class ImitatorPolicy(_PolicyShare):
+    """Payoff-biased imitator: copies the take of its most successful neighbour when that neighbour did better."""
+
+    policy: Literal["imitator"]
+    initial_ratio: tuple[float, float] = Field((0.5, 2.0), description="uniform range of the first take / share")
+
+    @field_validator("initial_ratio")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= value[0] <= value[1]:
+            raise ValueError("expected [low, high] with 0 <= low <= high")
+        return value
+
+
+class FixedPolicy(_PolicyShare):
+    """Always asks for the same amount."""
+
+    policy: Literal["fixed"]
+    amount: float = Field(ge=0)
+
+
+PolicySpec = Annotated[
+    Union[SustainablePolicy, GreedyPolicy, ConditionalPolicy, ImitatorPolicy, FixedPolicy],
+    Field(discriminator="policy"),
+]
+
+
+class Population(Strict):
+    size: int = Field(gt=0, description="number of citizens")
+    policies: list[PolicySpec] = Field(min_length=1)
+    initial_wealth: float = 0.0
+
+    @field_validator("policies")
+    @classmethod
+    def _fractions_sum_to_one(cls, policies: list[Any]) -> list[Any]:
+        total = sum(p.fraction for p in policies)
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"policy fractions must sum to 1, got {total:g}")
+        return policies
+
+
+# ---- graph --------------------------------------------------------------------------------------------------
+
+
+def _even(k: int) -> int:
+    if k % 2:
+        raise ValueError("expected an even number")
+    return k
+
+
+EvenDegree = Annotated[int, Field(ge=2, description="each citizen's nearest neighbours on the ring (even)"),
+                       AfterValidator(_even)]
+
+
+class WattsStrogatzGraph(Strict):
+    kind: Literal["watts_strogatz"]
+    k: EvenDegree = 10
+    p: float = Field(0.1, ge=0, le=1, description="rewiring probability")
+
+
+class BarabasiAlbertGraph(Strict):
+    kind: Literal["barabasi_albert"]
+    m: int = Field(5, ge=1, description="edges each new citizen brings")
+
+
+class ErdosRenyiGraph(Strict):
+    kind: Literal["erdos_renyi"]
+    mean_degree: float = Field(10.0, gt=0)
+
+
+class StochasticBlockGraph(Strict):
+    kind: Literal["stochastic_block"]
+    blocks: int = Field(4, ge=1, description="number of equal villages or factions")
+    p_in: float = Field(0.1, ge=0, le=1)
+    p_out: float = Field(0.001, ge=0, le=1)
+
+
+class CompleteGraph(Strict):
+    kind: Literal["complete"]
+
+
+class RingGraph(Strict):
+    kind: Literal["ring"]
+    k: EvenDegree = 2
+
+
+class GridGraph(Strict):
+    kind: Literal["grid"]
+    rows: int = Field(ge=1)
+    periodic: bool = True
+
+
+class EdgeListGraph(Strict):
+    kind: Literal["edgelist"]
+    path: Path
+
+
+class GraphMLGraph(Strict):
+    kind: Literal["graphml"]
+    path: Path
+
+
+GraphSpec = Annotated[
+    Union[
+        WattsStrogatzGraph, BarabasiAlbertGraph, ErdosRenyiGraph, StochasticBlockGraph, CompleteGraph,
+        RingGraph, GridGraph, EdgeListGraph, GraphMLGraph,
+    ],
+    Field(discriminator="kind"),
+]
+
+
+# ---- commons ------------------------------------------------------------------------------------------------
+
+
+class LogisticRegrowth(Strict):
+    kind: Literal["logistic"]
+    rate: float = Field(0.5, gt=0, le=2)
+
+
+class DoublingRegrowth(Strict):
+    """GovSim's rule: the remainder doubles, up to capacity."""
+
+    kind: Literal["doubling"]
+
+
+RegrowthSpec = Annotated[Union[LogisticRegrowth, DoublingRegrowth], Field(discriminator="kind")]
+
+
+class Shocks(Strict):
+    probability: float = Field(0.0, ge=0, le=1, description="chance per patch per round")
+    severity: float = Field(0.5, ge=0, le=1, description="share of the stock a shock destroys")
+
+
+class Commons(Strict):
+    patches: int = Field(1, ge=1)
+    capacity: float = Field(100.0, gt=0, description="carrying capacity of each patch")
+    initial_stock: float | None = Field(None, ge=0, description="stock of each patch at start (default: capacity)")
+    regrowth: RegrowthSpec = Field(default_factory=lambda: DoublingRegrowth(kind="doubling"))
+    collapse_threshold: float = Field(0.0, ge=0, description="a patch left below this after harvest collapses")
+    on_collapse: Literal["stop", "continue"] = "stop"
+    allocation: Literal["proportional", "random_units"] = "proportional"
+    shocks: Shocks = Field(default_factory=Shocks)
+    diffusion: float = Field(0.0, ge=0, le=0.5, description="share exchanged with each neighbouring patch per round")
+    assignment: Literal["random", "block"] = "random"
+
+    @model_validator(mode="after")
+    def _stock_within_capacity(self) -> "Commons":
+        if self.initial_stock is not None and self.initial_stock > self.capacity:
+            raise ValueError(f"initial_stock {self.initial_stock:g} exceeds capacity {self.capacity:g}")
+        return self
+
+
+# ---- schedule, output, scenario -----------------------------------------------------------------------------
+
+
+class PhaseEntry(Strict):
+    """One phase of the round; `params` are checked against the phase's own typed parameters."""
+
+    phase: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"phase": value} if isinstance(value, str) else value
+
+
+class Output(Strict):
+    dir: Path = Field(Path("runs"), description="folder that holds run directories")
+    citizens_every: int = Field(1, ge=0, description="write the citizens table every N rounds (0: never)")
+    events: bool = True
+    checkpoint_every: int = Field(1, ge=1)
+
+
+class Scenario(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="run name (letters, digits, _ . -)")
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    rounds: int = Field(gt=0)
+    population: Population
+    graph: GraphSpec = Field(default_factory=lambda: CompleteGraph(kind="complete"))
+    commons: Commons | None = None
+    schedule: list[PhaseEntry] = Field(min_length=1)
+    output: Output = Field(default_factory=Output)
+
+
+def _tags(union: Any, field: str) -> tuple[str, ...]:
+    """The discriminator values of an annotated union of section models."""
+    members = get_args(get_args(union)[0])
+    return tuple(get_args(member.model_fields[field].annotation)[0] for member in members)
+
+
+DISCRIMINATOR_TAGS: tuple[str, ...] = (
+    _tags(PolicySpec, "policy") + _tags(GraphSpec, "kind") + _tags(RegrowthSpec, "kind")
+)
+POLICY_NAMES = _tags(PolicySpec, "policy")

@@ -1,0 +1,280 @@
+"""Reading scenario files: safe YAML, `extends:` chains, `--set` overrides, and every problem at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from society.phases import registered_phases
+from society.scenario import (
+    DISCRIMINATOR_TAGS,
+    BarabasiAlbertGraph,
+    EdgeListGraph,
+    GraphMLGraph,
+    GridGraph,
+    RingGraph,
+    Scenario,
+    StochasticBlockGraph,
+    WattsStrogatzGraph,
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario: where, what was found, what was expected."""
+
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.field}" if self.field else self.file
+        return f"{where}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be used; `problems` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loader that refuses duplicate keys (the second would silently win otherwise)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping from `path`, or a ScenarioError with the line and column of what is wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError([Problem(str(path), "", f"cannot read file ({error.strerror or error})")]) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        problem = error.problem or str(error)
+        raise ScenarioError([Problem(str(path), where, f"invalid YAML: {problem}")]) from None
+    except yaml.YAMLError as error:
+        raise ScenarioError([Problem(str(path), "", f"invalid YAML: {error}")]) from None
+    if not isinstance(data, dict):
+        found = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise ScenarioError([Problem(str(path), "", f"expected a mapping of scenario sections, found {found}")])
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` on top of `base`: mappings merge key by key, anything else (lists too) is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The scenario at `path` with its `extends:` ancestors merged beneath it."""
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(p.name for p in (*chain, path))
+        raise ScenarioError([Problem(str(chain[0]), "extends", f"extends itself in a cycle: {cycle}")])
+    data = read_yaml(path)
+    _anchor_paths(data, path.parent)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError([Problem(str(path), "extends", f"expected a file path, got {parent!r}")])
+    parent_path = path.parent / parent
+    if not parent_path.is_file():
+        raise ScenarioError([Problem(str(path), "extends", f"no such scenario file: {parent_path}")])
+    return deep_merge(resolve_extends(parent_path, (*chain, path)), data)
+
+
+def _anchor_paths(data: dict[str, Any], folder: Path) -> None:
+    """Make a graph file path relative to the scenario that names it absolute."""
+    graph = data.get("graph")
+    if isinstance(graph, dict) and isinstance(graph.get("path"), str):
+        graph["path"] = str((folder / graph["path"]).resolve())
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides; values are read as YAML scalars (`3`, `0.5`, `true`, `[1, 2]`)."""
+    problems = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            problems.append(Problem(source, item, "expected --set path.to.key=value"))
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        try:
+            _set_path(data, key.split("."), value)
+        except (KeyError, IndexError, TypeError) as error:
+            problems.append(Problem(source, key, f"cannot set: {error.args[0]}"))
+    if problems:
+        raise ScenarioError(problems)
+    return data
+
+
+def _set_path(data: Any, keys: list[str], value: Any) -> None:
+    *parents, last = keys
+    node = data
+    for key in parents:
+        if isinstance(node, list):
+            node = node[_list_index(node, key)]
+        elif isinstance(node, dict):
+            node = node.setdefault(key, {})
+        else:
+            raise TypeError(f"{key!r} is inside a value that is not a mapping")
+    if isinstance(node, list):
+        node[_list_index(node, last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise TypeError(f"{last!r} is inside a value that is not a mapping")
+
+
+def _list_index(node: list[Any], key: str) -> int:
+    if not key.lstrip("-").isdigit() or not -len(node) <= int(key) < len(node):
+        raise IndexError(f"{key!r} is not an index of a list of {len(node)}")
+    return int(key)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as a dotted field path (discriminator tags left out)."""
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def _problems_from(error: ValidationError, source: str, prefix: str = "", tags: tuple[str, ...] = ()) -> list[Problem]:
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = tuple(part for part in item["loc"] if part not in tags)
+        field = prefix + _location(loc)
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (not part of the scenario schema; check its spelling)"
+        elif item["type"] == "missing":
+            message = "required but missing"
+        elif item["type"] == "union_tag_invalid":
+            message = f"{item['ctx']['tag']!r} is not one of: {item['ctx']['expected_tags']}"
+        elif item["type"] == "union_tag_not_found":
+            message = f"missing {item['ctx']['discriminator']} (one of the known kinds)"
+        if "input" in item and item["type"] not in ("missing", "union_tag_not_found") and not isinstance(
+            item["input"], dict | list
+        ):
+            message += f" (got {item['input']!r})"
+        problems.append(Problem(source, field or "(top level)", message))
+    return problems
+
+
+def validate(data: dict[str, Any], source: str) -> tuple[Scenario | None, list[Problem]]:
+    """The typed scenario and an empty list, or None and every problem found."""
+    problems: list[Problem] = []
+    scenario = None
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as error:
+        problems += _problems_from(error, source, tags=DISCRIMINATOR_TAGS)
+    problems += _schedule_problems(data, source)
+    if scenario is not None:
+        problems += _cross_field_problems(scenario, source)
+    return (scenario if not problems else None), problems
+
+
+def _schedule_problems(data: dict[str, Any], source: str) -> list[Problem]:
+    schedule = data.get("schedule")
+    if not isinstance(schedule, list):
+        return []
+    phases = registered_phases()
+    problems = []
+    for index, entry in enumerate(schedule):
+        name = entry if isinstance(entry, str) else entry.get("phase") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name not in phases:
+            known = ", ".join(sorted(phases))
+            problems.append(Problem(source, f"schedule[{index}].phase", f"unknown phase {name!r}; known: {known}"))
+            continue
+        params = entry.get("params", {}) if isinstance(entry, dict) else {}
+        if not isinstance(params, dict):
+            continue
+        try:
+            phases[name].Params.model_validate(params)
+        except ValidationError as error:
+            problems += _problems_from(error, source, prefix=f"schedule[{index}].params.")
+        if phases[name].needs_commons and data.get("commons") is None:
+            problems.append(Problem(source, f"schedule[{index}].phase", f"phase {name!r} needs a commons section"))
+    return problems
+
+
+def _cross_field_problems(scenario: Scenario, source: str) -> list[Problem]:
+    n = scenario.population.size
+    graph = scenario.graph
+    problems = []
+    if isinstance(graph, GridGraph) and n % graph.rows:
+        problems.append(Problem(source, "graph.rows", f"{graph.rows} rows do not divide population.size {n}"))
+    if isinstance(graph, WattsStrogatzGraph | RingGraph) and graph.k >= n:
+        problems.append(Problem(source, "graph.k", f"{graph.k} neighbours need more than population.size {n}"))
+    if isinstance(graph, BarabasiAlbertGraph) and graph.m >= n:
+        problems.append(Problem(source, "graph.m", f"{graph.m} edges per citizen need more than population.size {n}"))
+    if isinstance(graph, StochasticBlockGraph) and graph.blocks > n:
+        problems.append(Problem(source, "graph.blocks", f"{graph.blocks} blocks exceed population.size {n}"))
+    if isinstance(graph, EdgeListGraph | GraphMLGraph) and not Path(graph.path).is_file():
+        problems.append(Problem(source, "graph.path", f"no such file: {graph.path}"))
+    if scenario.commons is not None and scenario.commons.patches > n:
+        problems.append(
+            Problem(source, "commons.patches", f"{scenario.commons.patches} patches exceed population.size {n}")
+        )
+    return problems
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Read, merge, override and validate a scenario file; raise ScenarioError listing every problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError([Problem(str(path), "", "no such scenario file")])
+    data = resolve_extends(path)
+    data.setdefault("name", path.stem)
+    data = apply_overrides(data, overrides or [], str(path))
+    scenario, problems = validate(data, str(path))
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def scenario_to_yaml(scenario: Scenario) -> str:
+    """The fully resolved scenario as YAML (what a run directory keeps)."""
+    return yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False)

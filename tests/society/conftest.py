@@ -1,0 +1,48 @@
+"""Small scenarios built in code for the model tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from society.scenario import Scenario
+
+
+def make_scenario(**changes: Any) -> Scenario:
+    """A 60-citizen logistic commons with every heuristic policy and peer punishment, changed by `changes`."""
+    data: dict[str, Any] = {
+        "name": "small",
+        "seed": 11,
+        "rounds": 8,
+        "population": {
+            "size": 60,
+            "policies": [
+                {"policy": "sustainable", "fraction": 0.3, "noise": 0.1},
+                {"policy": "conditional", "fraction": 0.2, "noise": 0.1},
+                {"policy": "imitator", "fraction": 0.2},
+                {"policy": "greedy", "fraction": 0.2, "factor": 2.5, "noise": 0.2},
+                {"policy": "fixed", "fraction": 0.1, "amount": 30},
+            ],
+        },
+        "graph": {"kind": "watts_strogatz", "k": 6, "p": 0.2},
+        "commons": {
+            "patches": 3,
+            "capacity": 2000,
+            "initial_stock": 1200,
+            "regrowth": {"kind": "logistic", "rate": 0.6},
+            "collapse_threshold": 10,
+            "on_collapse": "continue",
+            "shocks": {"probability": 0.2, "severity": 0.3},
+            "diffusion": 0.1,
+        },
+        "schedule": ["harvest", "regrow", {"phase": "punish", "params": {"threshold": 1.2}}],
+    }
+    for key, value in changes.items():
+        data[key] = value
+    return Scenario.model_validate(data)
+
+
+@pytest.fixture
+def small_scenario() -> Scenario:
+    return make_scenario()
