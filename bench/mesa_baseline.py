@@ -8,7 +8,8 @@ stage, Python loops over neighbours -- neither deliberately slow nor vectorised.
 
 Rules (one round = harvest, regrowth, punishment, in that order):
 
-* Commons: P = max(1, n // 1000) patches; every citizen is put on a patch drawn uniformly at random (model.rng).
+* Commons: P = max(1, n // 1000) patches; citizen i is on patch i * P // n (contiguous
+  blocks, as the engine's `assignment: block`).
   A patch with m citizens has capacity K = 100 * max(m, 1), starts at stock K / 2, regrows logistically at
   r = 0.5 and collapses for good (stock 0) when its stock is below 0.01 * K after the harvest.
 * Fair share: the sustainable total harvest of a patch with stock S is S - u with
@@ -154,13 +155,13 @@ class CommonsModel(mesa.Model):
         super().__init__(rng=seed)
         self.num_patches = max(1, n // 1000)
 
-        # Policies in exact proportions, shuffled; patches drawn uniformly at random.
+        # Policies in exact proportions, shuffled; patches in contiguous blocks of citizens.
         policies: list[str] = []
         for name, fraction in POLICY_FRACTIONS[:-1]:
             policies += [name] * int(round(fraction * n))
         policies += [POLICY_FRACTIONS[-1][0]] * (n - len(policies))
         self.rng.shuffle(policies)
-        patch_of = self.rng.integers(0, self.num_patches, size=n)
+        patch_of = [i * self.num_patches // n for i in range(n)]
 
         self.citizens = [Citizen(self, policies[i], int(patch_of[i])) for i in range(n)]
 

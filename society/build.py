@@ -6,6 +6,7 @@ import numpy as np
 
 from society import graph as graphs
 from society.graph import SocialGraph
+from society.scenario_files import Problem, ScenarioError
 from society.scenario import (
     BarabasiAlbertGraph,
     CompleteGraph,
@@ -40,11 +41,24 @@ def build_graph(spec: GraphSpec, n: int, rng: np.random.Generator) -> SocialGrap
             return graphs.ring(n, k)
         case GridGraph(rows=rows, periodic=periodic):
             return graphs.grid(rows, n // rows, periodic)
-        case EdgeListGraph(path=path):
-            return graphs.from_edgelist(path, n)
-        case GraphMLGraph(path=path):
-            return graphs.from_graphml(path)
+        case EdgeListGraph(path=path) | GraphMLGraph(path=path):
+            return _graph_from_file(spec, n)
     raise TypeError(f"unknown graph spec {spec!r}")
+
+
+def _graph_from_file(spec: EdgeListGraph | GraphMLGraph, n: int) -> SocialGraph:
+    """Load a graph file, turning a bad file into a scenario problem that names it."""
+    try:
+        if isinstance(spec, EdgeListGraph):
+            graph = graphs.from_edgelist(spec.path, n)
+        else:
+            graph = graphs.from_graphml(spec.path)
+    except (ValueError, OSError) as error:
+        raise ScenarioError([Problem(str(spec.path), "graph.path", str(error))]) from None
+    if graph.n != n:
+        message = f"the graph has {graph.n} nodes but population.size is {n}"
+        raise ScenarioError([Problem(str(spec.path), "graph.path", message)])
+    return graph
 
 
 def assign_groups(population: Population, rng: np.random.Generator) -> np.ndarray:

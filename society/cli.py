@@ -52,6 +52,9 @@ def run(
     except RunInterrupted as interrupted:
         click.echo(f"\n{interrupted}", err=True)
         sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted before the first round was written; nothing to resume", err=True)
+        sys.exit(130)
     click.echo(f"run written to {path}")
 
 

@@ -1,0 +1,108 @@
+"""The `society` command end to end: run, info, errors, Ctrl-C and --resume."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+from polars.testing import assert_frame_equal
+
+from society import load_run
+from society.cli import main
+
+SCENARIOS = Path(__file__).parents[2] / "scenarios"
+
+
+def society(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "society", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_run_then_info(tmp_path: Path) -> None:
+    out = tmp_path / "fishery"
+    result = CliRunner().invoke(
+        main, ["run", str(SCENARIOS / "govsim_fishery.yaml"), "--out", str(out), "--seed", "5", "--set", "rounds=4"]
+    )
+    assert result.exit_code == 0, result.output
+    run = load_run(out)
+    assert run.manifest["status"] == "completed"
+    assert run.manifest["seed"] == 5
+    assert run.rounds["round"].to_list() == list(range(1, run.rounds.height + 1))
+    assert run.citizens.height == 5 * run.rounds.height
+    info = CliRunner().invoke(main, ["info", str(out)])
+    assert info.exit_code == 0
+    assert "completed" in info.output and "efficiency" in info.output
+
+
+def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    result = society("run", str(SCENARIOS / "ostrom_cpr.yaml"), "--out", str(out))
+    assert result.returncode == 2
+    assert "already holds files" in result.stderr and "Traceback" not in result.stderr
+    assert (out / "precious.txt").read_text() == "keep me"
+
+
+def test_bad_input_gives_one_clear_line(tmp_path: Path) -> None:
+    result = society("run", str(tmp_path / "missing.yaml"))
+    assert result.returncode == 2 and "no such scenario file" in result.stderr
+    result = society("run", str(SCENARIOS / "ostrom_cpr.yaml"), "--set", "population.size=zero")
+    assert result.returncode == 2 and "population.size" in result.stderr
+    result = society("info", str(tmp_path))
+    assert result.returncode == 2 and "not a run directory" in result.stderr
+    result = society("run", "--resume", str(tmp_path))
+    assert result.returncode == 2 and "not a run directory" in result.stderr
+    edges = tmp_path / "edges.txt"
+    edges.write_text("0 1\n1 99\n")
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "rounds: 1\npopulation: {size: 4, policies: [{policy: sustainable, fraction: 1}]}\n"
+        "graph: {kind: edgelist, path: edges.txt}\nschedule: [invest]\n"
+    )
+    result = society("run", str(scenario), "--out", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert "edges.txt" in result.stderr and "line 2" in result.stderr and "Traceback" not in result.stderr
+    for stream in (result.stdout, result.stderr):
+        assert "Traceback" not in stream
+
+
+def test_ctrl_c_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
+    overrides = ["--set", "population.size=20000", "--set", "rounds=60", "--quiet"]
+    scenario = str(SCENARIOS / "village_10k.yaml")
+    whole = society("run", scenario, "--out", str(tmp_path / "whole"), *overrides)
+    assert whole.returncode == 0, whole.stderr
+    process = subprocess.Popen(
+        [sys.executable, "-m", "society", "run", scenario, "--out", str(tmp_path / "cut"), *overrides],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    manifest = tmp_path / "cut" / "manifest.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        rounds = tmp_path / "cut" / "tables" / "rounds"
+        if rounds.is_dir() and len(list(rounds.glob("*.parquet"))) >= 5:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "society run --resume" in stderr and "Traceback" not in stderr
+    status = json.loads(manifest.read_text())
+    assert status["status"] == "interrupted"
+    assert 0 < status["rounds_completed"] < 60
+    resumed = society("run", "--resume", str(tmp_path / "cut"), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    reference, continued = load_run(tmp_path / "whole"), load_run(tmp_path / "cut")
+    assert continued.manifest["status"] == "completed"
+    assert continued.rounds["round"].to_list() == list(range(1, 61))
+    for table in ("rounds", "citizens", "events"):
+        assert_frame_equal(getattr(reference, table), getattr(continued, table))
+
+
+def test_python_m_society_help() -> None:
+    result = society("--help")
+    assert result.returncode == 0 and "run" in result.stdout and "validate" in result.stdout
