@@ -128,19 +128,30 @@ class RunDirectory:
         if checkpoint is not None:
             atomic_write(self.path / CHECKPOINT, pickle.dumps(checkpoint, protocol=5))
 
-    def flush(self) -> None:
-        """Wait until every queued round is on disk (re-raising a write error)."""
+    def flush(self, raise_errors: bool = True) -> None:
+        """Wait until every queued round is on disk (re-raising a write error unless told not to).
+
+        A write can itself be cut short by Ctrl-C (Polars checks for signals): that round's files stay
+        temporary and its checkpoint unwritten, so a resume simply plays it again.
+        """
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            pending.result()
+            try:
+                pending.result()
+            except BaseException:
+                if raise_errors:
+                    raise
 
     def load_checkpoint(self) -> dict[str, Any]:
         with open(self.path / CHECKPOINT, "rb") as handle:
             return pickle.load(handle)
 
     def drop_rounds_after(self, number: int) -> None:
-        """Remove table files of rounds after `number` (written after the last checkpoint)."""
+        """Remove table files of rounds after `number` (written after the last checkpoint) and half-written ones."""
         for table in TABLES:
-            for file in (self.path / "tables" / table).glob("*.parquet"):
+            folder = self.path / "tables" / table
+            for file in folder.glob("*.parquet"):
                 if int(file.stem) > number:
                     file.unlink()
+            for leftover in folder.glob(".*.tmp"):
+                leftover.unlink()

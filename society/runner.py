@@ -64,11 +64,11 @@ def _play(society: Society, run: RunDirectory, progress: bool) -> Path:
             if society.commons is not None:
                 bar.set_postfix(stock=f"{society.commons.stock.sum():.4g}", refresh=False)
     except KeyboardInterrupt:
-        run.flush()
+        run.flush(raise_errors=False)
         run.update_manifest(status="interrupted", rounds_completed=_last_checkpointed(run))
         raise RunInterrupted(run.path) from None
     except BaseException as error:
-        run.flush()
+        run.flush(raise_errors=False)
         run.update_manifest(status="failed", error=f"{type(error).__name__}: {error}")
         raise
     finally:
