@@ -235,7 +235,6 @@ def mark_collapse_reference(
 # ---- punishment -----------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
 def select_punishments(
     indptr: IntArray,
     indices: IntArray,
@@ -247,19 +246,105 @@ def select_punishments(
 ) -> tuple[IntArray, IntArray]:
     """Punishers, in index order, punish each violating neighbour (CSR order) with `probability`, up to `max_targets`.
 
-    One ``rng.random()`` is drawn per violating neighbour considered; self-loops are skipped without a draw and a
-    punisher stops drawing once it has `max_targets` targets (``max_targets <= 0``: no limit).
+    Returns (actors, targets), sorted by actor and then in CSR order. Self-loops are never punished and a punisher
+    stops once it has `max_targets` targets (``max_targets <= 0``: no limit).
+
+    With ``probability >= 1`` every such neighbour is punished and no random numbers are drawn: `rng` is left
+    untouched, and the work runs in parallel. Otherwise one ``rng.random()`` is drawn per violating neighbour
+    considered, sequentially; self-loops are skipped without a draw and a punisher stops drawing once it has
+    `max_targets` targets.
+
+    A thin wrapper: the outputs are allocated by numpy, which backs large arrays with huge pages, and filled by
+    kernels; numba's own allocations fault in 4 KiB pages, about 10 ms a call here at a million citizens.
+    """
+    if probability >= 1.0:
+        first = np.empty(is_punisher.size + 1, np.int64)
+        total = _count_all_punishments(indptr, indices, is_punisher, violation, max_targets, first)
+        actors = np.empty(total, np.int64)
+        targets = np.empty(total, np.int64)
+        _fill_all_punishments(indptr, indices, violation, first, actors, targets)
+        return actors, targets
+    bound = _punishment_bound(indptr, is_punisher, max_targets)
+    actors = np.empty(bound, np.int64)
+    targets = np.empty(bound, np.int64)
+    k = _draw_punishments(indptr, indices, is_punisher, violation, probability, max_targets, rng, actors, targets)
+    # Shrink to the k acts in place (a realloc, no copy); nothing else refers to these fresh buffers.
+    actors.resize(k, refcheck=False)
+    targets.resize(k, refcheck=False)
+    return actors, targets
+
+
+@numba.njit(cache=True, parallel=True)
+def _count_all_punishments(
+    indptr: IntArray, indices: IntArray, is_punisher: BoolArray, violation: BoolArray, max_targets: int,
+    first: IntArray,
+) -> int:
+    """With probability 1: set first[i] to where punisher i's acts start (first[n]: the total) and return the total.
+
+    Each punisher counts its violating non-self neighbours branch-free (whether a neighbour violates is
+    unpredictable) and caps the count at `max_targets` afterwards, which equals stopping there.
     """
     n = is_punisher.size
-    bound = 0
+    first[0] = 0
+    for i in numba.prange(n):
+        c = 0
+        if is_punisher[i]:
+            for e in range(indptr[i], indptr[i + 1]):
+                j = indices[e]
+                c += (j != i) & violation[np.uint64(j)]  # ids are >= 0: unsigned skips the wraparound
+            if max_targets > 0 and c > max_targets:
+                c = max_targets
+        first[i + 1] = c
     for i in range(n):
+        first[i + 1] += first[i]
+    return first[n]
+
+
+@numba.njit(cache=True, parallel=True)
+def _fill_all_punishments(
+    indptr: IntArray, indices: IntArray, violation: BoolArray, first: IntArray, actors: IntArray, targets: IntArray
+) -> None:
+    """With probability 1: each punisher i writes its acts, in CSR order, to actors/targets[first[i]:first[i + 1]]."""
+    for i in numba.prange(first.size - 1):
+        k, stop = first[i], first[i + 1]
+        if k == stop:
+            continue
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if j != i and violation[np.uint64(j)]:
+                actors[k] = i
+                targets[k] = j
+                k += 1
+                if k == stop:
+                    break
+
+
+@numba.njit(cache=True)
+def _punishment_bound(indptr: IntArray, is_punisher: BoolArray, max_targets: int) -> int:
+    """An upper bound on the number of acts: the punishers' degrees, each capped at `max_targets` if positive."""
+    bound = 0
+    for i in range(is_punisher.size):
         if is_punisher[i]:
             degree = indptr[i + 1] - indptr[i]
             bound += degree if max_targets <= 0 else min(degree, max_targets)
-    actors = np.empty(bound, np.int64)
-    targets = np.empty(bound, np.int64)
+    return bound
+
+
+@numba.njit(cache=True)
+def _draw_punishments(
+    indptr: IntArray,
+    indices: IntArray,
+    is_punisher: BoolArray,
+    violation: BoolArray,
+    probability: float,
+    max_targets: int,
+    rng: np.random.Generator,
+    actors: IntArray,
+    targets: IntArray,
+) -> int:
+    """With probability < 1: one sequential scan, one ``rng.random()`` per candidate; returns the number of acts."""
     k = 0
-    for i in range(n):
+    for i in range(is_punisher.size):
         if not is_punisher[i]:
             continue
         punished = 0
@@ -274,7 +359,7 @@ def select_punishments(
                 punished += 1
                 if punished == max_targets:  # never true for max_targets <= 0, as punished >= 1 here
                     break
-    return actors[:k].copy(), targets[:k].copy()
+    return k
 
 
 def select_punishments_reference(
@@ -286,31 +371,47 @@ def select_punishments_reference(
     max_targets: int,
     rng: np.random.Generator,
 ) -> tuple[IntArray, IntArray]:
-    """Reference for `select_punishments`."""
+    """Reference for `select_punishments` (with ``probability >= 1`` it draws nothing, like the kernel)."""
+    draw = probability < 1.0
     acts: list[tuple[int, int]] = []
     for i in np.flatnonzero(is_punisher):
         punished = 0
         for j in indices[indptr[i] : indptr[i + 1]]:
             if max_targets > 0 and punished == max_targets:
                 break
-            if j != i and violation[j] and rng.random() < probability:
+            if j != i and violation[j] and (not draw or rng.random() < probability):
                 acts.append((i, j))
                 punished += 1
     pairs = np.array(acts, dtype=np.int64).reshape(-1, 2)
     return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
-@numba.njit(cache=True)
 def settle_punishments(
     actors: IntArray, targets: IntArray, n: int, cost: float, impact: float
 ) -> tuple[FloatArray, FloatArray]:
-    """Per citizen: `cost` paid per punishment given and `impact` suffered per punishment received."""
+    """Per citizen: `cost` paid per punishment given and `impact` suffered per punishment received.
+
+    A thin wrapper: the totals are numpy-allocated zeros (see `select_punishments`) that a kernel adds into.
+    """
     paid = np.zeros(n)
     received = np.zeros(n)
+    _settle_into(actors, targets, cost, impact, paid, received)
+    return paid, received
+
+
+@numba.njit(cache=True)
+def _settle_into(
+    actors: IntArray, targets: IntArray, cost: float, impact: float, paid: FloatArray, received: FloatArray
+) -> None:
+    """Add `cost` to paid[actors[k]] and `impact` to received[targets[k]] for every k, in order, one side at a time.
+
+    Deliberately sequential: split over two threads it saved little on an idle two-core machine and lost a
+    scheduler time slice whenever the other core was busy.
+    """
     for k in range(actors.size):
         paid[actors[k]] += cost
+    for k in range(targets.size):
         received[targets[k]] += impact
-    return paid, received
 
 
 def settle_punishments_reference(

@@ -531,19 +531,23 @@ def graph_stats(g: SocialGraph) -> dict[str, Any]:
 # ---- neighbour kernels ----------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def neighbor_mean(indptr: IntArray, indices: IntArray, values: FloatArray, default: FloatArray) -> FloatArray:
-    """Mean of `values` over each node's neighbours (summed in CSR order), `default[i]` for isolated nodes."""
+    """Mean of `values` over each node's neighbours (summed in CSR order), `default[i]` for isolated nodes.
+
+    Nodes are independent, so they run in parallel; each node's sum is still sequential, in CSR order.
+    Neighbour ids are valid node ids, so they index unsigned, which spares numba's negative-index wraparound.
+    """
     n = indptr.size - 1
     out = np.empty(n, dtype=np.float64)
-    for i in range(n):
+    for i in numba.prange(n):
         lo, hi = indptr[i], indptr[i + 1]
         if hi == lo:
             out[i] = default[i]
         else:
             total = 0.0
             for p in range(lo, hi):
-                total += values[indices[p]]
+                total += values[np.uint64(indices[p])]
             out[i] = total / (hi - lo)
     return out
 
@@ -560,17 +564,27 @@ def neighbor_mean_reference(indptr: IntArray, indices: IntArray, values: FloatAr
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def best_neighbor(indptr: IntArray, indices: IntArray, score: FloatArray) -> IntArray:
-    """Each node's highest-scoring neighbour (ties to the lowest index), -1 for isolated nodes."""
+    """Each node's highest-scoring neighbour (ties to the lowest index), -1 for isolated nodes; nodes in parallel.
+
+    A node starts from its first neighbour and takes a later one only on a strictly higher score, in CSR order.
+    Neighbour ids index unsigned, as in `neighbor_mean`.
+    """
     n = indptr.size - 1
-    out = np.full(n, -1, dtype=np.int64)
-    for i in range(n):
+    out = np.empty(n, dtype=np.int64)
+    for i in numba.prange(n):
+        lo, hi = indptr[i], indptr[i + 1]
         best = -1
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            if best == -1 or score[j] > score[best]:
-                best = j
+        if hi > lo:
+            best = indices[lo]
+            top = score[np.uint64(best)]  # the running best score, kept rather than re-read; unsigned as above
+            for p in range(lo + 1, hi):
+                j = indices[p]
+                s = score[np.uint64(j)]
+                if s > top:
+                    best = j
+                    top = s
         out[i] = best
     return out
 

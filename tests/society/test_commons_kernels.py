@@ -278,6 +278,43 @@ def test_select_punishments(seed: int, n: int, probability: float, max_targets: 
         assert actors.size == np.count_nonzero(eligible)
     if probability == 0.0:
         assert actors.size == 0
+    if probability == 1.0:
+        assert_same_state(kernel_rng, np.random.default_rng(seed))  # certain punishment draws nothing
+
+
+@pytest.mark.parametrize("probability", [1.0, 1.5])
+@pytest.mark.parametrize("max_targets", [-1, 0, 1, 3])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_select_punishments_certain_draws_nothing(seed: int, max_targets: int, probability: float) -> None:
+    rng = data_rng(seed, 4000)
+    indptr, indices = random_csr(rng, 4000, max_degree=12)
+    is_punisher = rng.random(4000) < 0.7
+    violation = rng.random(4000) < 0.3
+    args = (indptr, indices, is_punisher, violation)
+    kernel_rng, reference_rng = twin_generators(seed)
+    actors, targets = ck.select_punishments(*args, probability, max_targets, kernel_rng)
+    expected_actors, expected_targets = ck.select_punishments_reference(*args, probability, max_targets, reference_rng)
+    np.testing.assert_array_equal(actors, expected_actors)
+    np.testing.assert_array_equal(targets, expected_targets)
+    assert_same_state(kernel_rng, np.random.default_rng(seed))  # the random stream is untouched
+    assert_same_state(reference_rng, np.random.default_rng(seed))
+
+    # The parallel no-draw path gives what the sequential drawing path gives when every draw succeeds.
+    just_below = np.nextafter(1.0, 0.0)  # rng.random() < just_below fails only for a draw of exactly 1 - 2**-53
+    drawn_actors, drawn_targets = ck.select_punishments(*args, just_below, max_targets, np.random.default_rng(seed))
+    np.testing.assert_array_equal(actors, drawn_actors)
+    np.testing.assert_array_equal(targets, drawn_targets)
+    assert actors.dtype == targets.dtype == np.int64
+
+
+@pytest.mark.parametrize("probability", [0.0, 0.5, 1.0])
+def test_select_punishments_nobody_to_punish(probability: float) -> None:
+    indptr, indices = random_csr(data_rng(5), 50, max_degree=4)
+    kernel_rng = np.random.default_rng(0)
+    for is_punisher, violation in [(np.zeros(50, bool), np.ones(50, bool)), (np.ones(50, bool), np.zeros(50, bool))]:
+        actors, targets = ck.select_punishments(indptr, indices, is_punisher, violation, probability, 0, kernel_rng)
+        assert actors.shape == targets.shape == (0,) and actors.dtype == targets.dtype == np.int64
+    assert_same_state(kernel_rng, np.random.default_rng(0))  # nobody considered, so nothing drawn
 
 
 @pytest.mark.parametrize("n", [0, 1, 10, 500])

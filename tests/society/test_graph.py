@@ -354,6 +354,19 @@ def test_kernels_equal_references() -> None:
             assert np.array_equal(graphs.best_neighbor(g.indptr, g.indices, score), expected_best)
 
 
+def test_kernels_equal_references_on_larger_graphs() -> None:
+    """Enough nodes that the parallel kernels split the work into several chunks."""
+    rng = np.random.default_rng(13)
+    for g in (graphs.barabasi_albert(20_000, 3, rng), graphs.erdos_renyi(20_000, 1.5e-4, rng)):  # hubs; isolated
+        values = rng.normal(size=g.n)
+        default = rng.random(g.n)
+        expected = graphs.neighbor_mean_reference(g.indptr, g.indices, values, default)
+        assert np.array_equal(graphs.neighbor_mean(g.indptr, g.indices, values, default), expected)
+        for score in (rng.random(g.n), rng.integers(0, 3, g.n).astype(np.float64)):
+            expected_best = graphs.best_neighbor_reference(g.indptr, g.indices, score)
+            assert np.array_equal(graphs.best_neighbor(g.indptr, g.indices, score), expected_best)
+
+
 def test_kernels_on_a_tiny_graph() -> None:
     g = SocialGraph.from_edges(4, [0, 0, 1], [1, 2, 2])  # node 3 is isolated
     mean = graphs.neighbor_mean(g.indptr, g.indices, np.array([1.0, 2.0, 6.0, 9.0]), np.full(4, -5.0))
