@@ -531,24 +531,31 @@ def graph_stats(g: SocialGraph) -> dict[str, Any]:
 # ---- neighbour kernels ----------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, parallel=True)
 def neighbor_mean(indptr: IntArray, indices: IntArray, values: FloatArray, default: FloatArray) -> FloatArray:
-    """Mean of `values` over each node's neighbours (summed in CSR order), `default[i]` for isolated nodes.
+    """Mean of `values` over each node's neighbours (summed in CSR order), `default[i]` for isolated nodes."""
+    return neighbor_mean_of(indptr, indices, values, default, np.arange(indptr.size - 1, dtype=np.int64))
+
+
+@numba.njit(cache=True, parallel=True)
+def neighbor_mean_of(
+    indptr: IntArray, indices: IntArray, values: FloatArray, default: FloatArray, rows: IntArray
+) -> FloatArray:
+    """`neighbor_mean` for the nodes in `rows` only (output aligned with `rows`).
 
     Nodes are independent, so they run in parallel; each node's sum is still sequential, in CSR order.
     Neighbour ids are valid node ids, so they index unsigned, which spares numba's negative-index wraparound.
     """
-    n = indptr.size - 1
-    out = np.empty(n, dtype=np.float64)
-    for i in numba.prange(n):
+    out = np.empty(rows.size, dtype=np.float64)
+    for r in numba.prange(rows.size):
+        i = rows[r]
         lo, hi = indptr[i], indptr[i + 1]
         if hi == lo:
-            out[i] = default[i]
+            out[r] = default[i]
         else:
             total = 0.0
             for p in range(lo, hi):
                 total += values[np.uint64(indices[p])]
-            out[i] = total / (hi - lo)
+            out[r] = total / (hi - lo)
     return out
 
 
@@ -564,16 +571,21 @@ def neighbor_mean_reference(indptr: IntArray, indices: IntArray, values: FloatAr
     return out
 
 
-@numba.njit(cache=True, parallel=True)
 def best_neighbor(indptr: IntArray, indices: IntArray, score: FloatArray) -> IntArray:
-    """Each node's highest-scoring neighbour (ties to the lowest index), -1 for isolated nodes; nodes in parallel.
+    """Each node's highest-scoring neighbour (ties to the lowest index), -1 for isolated nodes."""
+    return best_neighbor_of(indptr, indices, score, np.arange(indptr.size - 1, dtype=np.int64))
+
+
+@numba.njit(cache=True, parallel=True)
+def best_neighbor_of(indptr: IntArray, indices: IntArray, score: FloatArray, rows: IntArray) -> IntArray:
+    """`best_neighbor` for the nodes in `rows` only (output aligned with `rows`); nodes in parallel.
 
     A node starts from its first neighbour and takes a later one only on a strictly higher score, in CSR order.
-    Neighbour ids index unsigned, as in `neighbor_mean`.
+    Neighbour ids index unsigned, as in `neighbor_mean_of`.
     """
-    n = indptr.size - 1
-    out = np.empty(n, dtype=np.int64)
-    for i in numba.prange(n):
+    out = np.empty(rows.size, dtype=np.int64)
+    for r in numba.prange(rows.size):
+        i = rows[r]
         lo, hi = indptr[i], indptr[i + 1]
         best = -1
         if hi > lo:
@@ -585,7 +597,7 @@ def best_neighbor(indptr: IntArray, indices: IntArray, score: FloatArray) -> Int
                 if s > top:
                     best = j
                     top = s
-        out[i] = best
+        out[r] = best
     return out
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from society.graph import best_neighbor, neighbor_mean
+from society.graph import best_neighbor_of, neighbor_mean_of
 from society.scenario import (
     ConditionalPolicy,
     FixedPolicy,
@@ -27,12 +27,6 @@ def requested_takes(society: Society, fair_share: np.ndarray, max_take: np.ndarr
     """
     state = society.state
     requests = np.zeros(society.num_citizens, dtype=np.float64)
-    needs_neighbors = any(isinstance(spec, ConditionalPolicy) for spec in society.policy_specs)
-    neighbor_ratio = (
-        neighbor_mean(society.graph.indptr, society.graph.indices, state["ratio"], np.ones(society.num_citizens))
-        if needs_neighbors
-        else None
-    )
     for group, spec in enumerate(society.policy_specs):
         members = society.group_members[group]
         if members.size == 0:
@@ -43,7 +37,9 @@ def requested_takes(society: Society, fair_share: np.ndarray, max_take: np.ndarr
         elif isinstance(spec, GreedyPolicy):
             requests[members] = spec.factor * share
         elif isinstance(spec, ConditionalPolicy):
-            requests[members] = neighbor_ratio[members] * share
+            graph, isolated_default = society.graph, np.ones(society.num_citizens)
+            ratio = neighbor_mean_of(graph.indptr, graph.indices, state["ratio"], isolated_default, members)
+            requests[members] = ratio * share
         elif isinstance(spec, ImitatorPolicy):
             _imitate(society, members)
             requests[members] = state["strategy"][members] * share
@@ -59,7 +55,7 @@ def _imitate(society: Society, members: np.ndarray) -> None:
     """Imitators adopt the last take ratio of their best-paid neighbour if it earned more than they did."""
     state = society.state
     payoff = state["payoff"]
-    best = best_neighbor(society.graph.indptr, society.graph.indices, payoff)[members]
+    best = best_neighbor_of(society.graph.indptr, society.graph.indices, payoff, members)
     has_best = best >= 0
     better = np.zeros(members.size, dtype=np.bool_)
     better[has_best] = payoff[best[has_best]] > payoff[members[has_best]]

@@ -38,12 +38,15 @@ class PunishPhase(Phase):
     name = "punish"
     Params = PunishParams
 
+    def __init__(self, society: Any, params: PunishParams, index: int) -> None:
+        super().__init__(society, params, index)
+        wanted = [i for i, spec in enumerate(society.policy_specs) if spec.policy in params.punishers]
+        self.is_punisher = np.isin(society.state["group"], wanted)
+
     def observe(self) -> PunishView:
-        society, state = self.society, self.society.state
-        wanted = [i for i, spec in enumerate(society.policy_specs) if spec.policy in self.params.punishers]
-        is_punisher = np.isin(state["group"], wanted)
+        state = self.society.state
         violation = state["take"] > self.params.threshold * state["fair_share"] + 1e-9
-        return PunishView(is_punisher, violation)
+        return PunishView(self.is_punisher, violation)
 
     def decide(self, view: PunishView) -> tuple[np.ndarray, np.ndarray]:
         graph = self.society.graph
