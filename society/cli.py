@@ -105,3 +105,22 @@ def info(run_dir: Path) -> None:
         for key, value in last.items():
             if key not in skip and value is not None:
                 click.echo(f"  {key:<20} {value:.4g}" if isinstance(value, float) else f"  {key:<20} {value}")
+
+
+@main.group()
+def llm() -> None:
+    """The local LLM server (vLLM's CPU build with SmolLM2, or any model directory)."""
+
+
+@llm.command()
+@click.option("--port", type=int, help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--model-dir", type=click.Path(path_type=Path), help="A model directory (default: converted SmolLM2).")
+def serve(port: int | None, model_dir: Path | None) -> None:
+    """Start vLLM in the foreground and restart it if it dies; Ctrl-C stops it."""
+    from llm_backend.server import ServerConfig, ServerError, serve_forever
+    from llm_backend.weights import WeightsError, ensure_model_dir
+
+    try:
+        serve_forever(ServerConfig(model_dir=ensure_model_dir(model_dir), port=port))
+    except (ServerError, WeightsError) as error:
+        _fail(str(error))

@@ -1,0 +1,32 @@
+"""Typed decisions: one model per kind, whose JSON schema drives guided decoding of LLM answers."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+
+class Decision(BaseModel):
+    """Base of every decision an LLM citizen returns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class HarvestDecision(Decision):
+    """How much to take from the commons this round."""
+
+    amount: float = Field(ge=0, description="units to harvest")
+
+
+class PunishDecision(Decision):
+    """Which of the listed neighbours to punish this round (by their citizen number)."""
+
+    punish: list[int] = Field(default_factory=list, max_length=16)
+
+
+def with_reason(decision: type[Decision], max_chars: int) -> type[Decision]:
+    """The same decision with a short free-text `reason`, capped at `max_chars` characters."""
+    return create_model(
+        f"{decision.__name__}WithReason",
+        __base__=decision,
+        reason=(str, Field("", max_length=max_chars, description="one short sentence")),
+    )

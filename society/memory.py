@@ -1,0 +1,77 @@
+"""Bounded citizen memory: the last few rounds per citizen, kept as arrays and rendered as quoted data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+MEMORY_OPEN = "<memory>"
+MEMORY_CLOSE = "</memory>"
+
+
+def quote(text: str) -> str:
+    """Untrusted text as one JSON string literal, with the memory delimiters escaped.
+
+    Whatever a message says, it stays a quoted value inside the memory block: it cannot close the block,
+    start a new line of instructions, or pass for the rules above it.
+    """
+    return json.dumps(text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+class RoundMemory:
+    """A ring buffer of the last `rounds` rounds of numeric facts per citizen, plus short notes (quoted)."""
+
+    FIELDS = ("round", "requested", "take", "fair_share", "stock", "punished", "punishments_given")
+
+    def __init__(self, n: int, rounds: int) -> None:
+        self.rounds = rounds
+        self._facts = np.full((rounds, len(self.FIELDS), n), np.nan)
+        self._notes: list[dict[int, list[str]]] = [{} for _ in range(rounds)]
+        self._count = 0
+
+    def push(self, facts: dict[str, np.ndarray | float], notes: dict[int, list[str]] | None = None) -> None:
+        """Remember one more round (the oldest is forgotten once the buffer is full)."""
+        if self.rounds == 0:
+            return
+        slot = self._count % self.rounds
+        for row, name in enumerate(self.FIELDS):
+            self._facts[slot, row, :] = facts.get(name, np.nan)
+        self._notes[slot] = notes or {}
+        self._count += 1
+
+    def add_note(self, citizen: int, text: str) -> None:
+        """Attach a text (a neighbour's message, an announcement) to the latest remembered round."""
+        if self._count:
+            self._notes[(self._count - 1) % self.rounds].setdefault(citizen, []).append(text)
+
+    def render(self, citizen: int) -> str:
+        """The citizen's memory block: oldest round first, notes quoted as data."""
+        lines = [MEMORY_OPEN]
+        for age in range(min(self._count, self.rounds), 0, -1):
+            slot = (self._count - age) % self.rounds
+            f = dict(zip(self.FIELDS, self._facts[slot, :, citizen]))
+            line = (
+                f"Round {int(f['round'])}: you asked for {f['requested']:.1f} and got {f['take']:.1f} "
+                f"(your sustainable share was {f['fair_share']:.1f})."
+            )
+            if not np.isnan(f["stock"]):
+                line += f" Stock left after regrowth: {f['stock']:.1f}."
+            if f["punished"] > 0:
+                line += f" Neighbours punished you {int(f['punished'])} time(s)."
+            if f["punishments_given"] > 0:
+                line += f" You punished {int(f['punishments_given'])} neighbour(s)."
+            lines.append(line)
+            lines += [f"Message heard: {quote(note)}" for note in self._notes[slot].get(citizen, [])]
+        if len(lines) == 1:
+            lines.append("Nothing yet: this is the first round.")
+        lines.append(MEMORY_CLOSE)
+        return "\n".join(lines)
+
+    def state_dict(self) -> dict:
+        return {"facts": self._facts.copy(), "notes": [dict(n) for n in self._notes], "count": self._count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._facts = state["facts"].copy()
+        self._notes = [dict(n) for n in state["notes"]]
+        self._count = state["count"]
