@@ -66,7 +66,7 @@ class Society(mesa.Model):
         ]
         self.collapse_round: int | None = None
         self.round_row: dict[str, Any] = {}
-        self._events: list[dict[str, Any]] = []
+        self._events: list[tuple[Any, ...]] = []
         self.phase_seconds: dict[str, float] = {}
 
     @property
@@ -119,26 +119,12 @@ class Society(mesa.Model):
         detail: list[str | None] | None = None,
     ) -> None:
         """Add a batch of this round's events (punishments, later votes and messages) to the events table."""
-        def column(values: np.ndarray | float | None) -> pl.Expr | np.ndarray:
-            if values is None or np.ndim(values) == 0:
-                return pl.lit(values, pl.Float64)
-            return np.asarray(values, dtype=np.float64)
-
-        batch = pl.DataFrame(
-            {"actor": np.asarray(actors, dtype=np.int64), "target": np.asarray(targets, dtype=np.int64)}
-        ).with_columns(
-            round=pl.lit(self.round, pl.Int32),
-            phase=pl.lit(phase),
-            kind=pl.lit(kind),
-            cost=column(cost),
-            impact=column(impact),
-            detail=pl.lit(None, pl.Utf8) if detail is None else pl.Series(detail, dtype=pl.Utf8),
-        )
-        self._events.append(batch.select(EVENT_SCHEMA.keys()))
+        self._events.append((self.round, phase, kind, actors, targets, cost, impact, detail))
 
     def round_events(self) -> pl.DataFrame:
-        """The events of the round just played."""
-        return pl.concat(self._events) if self._events else pl.DataFrame(schema=EVENT_SCHEMA)
+        """The events of the round just played (built only when asked for, e.g. by the recorder)."""
+        frames = [_event_frame(*batch) for batch in self._events]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=EVENT_SCHEMA)
 
     def round_citizens(self) -> pl.DataFrame:
         """One row per citizen with every recorded state column, for the round just played."""
@@ -179,6 +165,36 @@ class Society(mesa.Model):
             self.commons.load_state_dict(checkpoint["commons"])
         for phase, phase_state in zip(self.phases, checkpoint["phases"], strict=True):
             phase.load_state_dict(phase_state)
+
+
+def _event_frame(
+    number: int,
+    phase: str,
+    kind: str,
+    actors: np.ndarray,
+    targets: np.ndarray,
+    cost: np.ndarray | float | None,
+    impact: np.ndarray | float | None,
+    detail: list[str | None] | None,
+) -> pl.DataFrame:
+    """One batch of events as rows of the events table."""
+
+    def column(values: np.ndarray | float | None) -> pl.Expr | np.ndarray:
+        if values is None or np.ndim(values) == 0:
+            return pl.lit(values, pl.Float64)
+        return np.asarray(values, dtype=np.float64)
+
+    frame = pl.DataFrame(
+        {"actor": np.asarray(actors, dtype=np.int64), "target": np.asarray(targets, dtype=np.int64)}
+    ).with_columns(
+        round=pl.lit(number, pl.Int32),
+        phase=pl.lit(phase),
+        kind=pl.lit(kind),
+        cost=column(cost),
+        impact=column(impact),
+        detail=pl.lit(None, pl.Utf8) if detail is None else pl.Series(detail, dtype=pl.Utf8),
+    )
+    return frame.select(EVENT_SCHEMA.keys())
 
 
 def _core_state(n: int, initial_wealth: float) -> CitizenState:
