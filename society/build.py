@@ -41,7 +41,7 @@ def build_graph(spec: GraphSpec, n: int, rng: np.random.Generator) -> SocialGrap
             return graphs.ring(n, k)
         case GridGraph(rows=rows, periodic=periodic):
             return graphs.grid(rows, n // rows, periodic)
-        case EdgeListGraph(path=path) | GraphMLGraph(path=path):
+        case EdgeListGraph() | GraphMLGraph():
             return _graph_from_file(spec, n)
     raise TypeError(f"unknown graph spec {spec!r}")
 

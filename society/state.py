@@ -13,7 +13,6 @@ class Column:
     """How one state attribute is stored and whether the citizens table records it."""
 
     dtype: np.dtype
-    fill: float | int | bool
     record: bool
 
 
@@ -27,7 +26,7 @@ class CitizenState:
 
     def add(self, name: str, dtype: type | np.dtype, fill: float | int | bool = 0, record: bool = True) -> np.ndarray:
         """Register a column (idempotent for an identical spec) and return its array."""
-        column = Column(np.dtype(dtype), fill, record)
+        column = Column(np.dtype(dtype), record)
         if name in self._columns:
             if self._columns[name].dtype != column.dtype:
                 raise ValueError(f"state column {name!r} already exists with dtype {self._columns[name].dtype}")
