@@ -1,0 +1,1 @@
+"""institutions: rules above the individual — voting, sanctions, monitoring, elections, leaders, constitutions."""
