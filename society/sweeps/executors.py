@@ -1,0 +1,155 @@
+"""Where a sweep's runs are played: in this process, in a local process pool, or on a Ray cluster."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from typing import Any, Protocol
+
+from society.sweeps.cell import CellOutcome, CellTask, run_cell
+
+RAY_OBJECT_STORE_BYTES = 256 * 1024**2
+"""Object store of a Ray started for a sweep: runs return only their status, so a small one is plenty."""
+
+RAY_STOP_WAIT_S = 60.0
+"""How long a stopped Ray sweep waits for its runs in flight to write their last round."""
+
+
+class Executor(Protocol):
+    """Plays tasks and yields each task's outcome (or the exception that lost it) as it finishes."""
+
+    description: str
+    threads_per_run: int
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def run(self, tasks: list[CellTask]) -> Iterator[tuple[CellTask, CellOutcome | BaseException]]: ...
+
+    def stop(self) -> None:
+        """Cancel what has not started and wait for runs in flight to stop at a round boundary."""
+
+
+def cpu_count() -> int:
+    """CPUs this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class SerialExecutor:
+    """One run after another in this process (the kernels use every CPU)."""
+
+    description = "serial"
+
+    def __init__(self) -> None:
+        self.threads_per_run = cpu_count()
+
+    def __enter__(self) -> SerialExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def run(self, tasks: list[CellTask]) -> Iterator[tuple[CellTask, CellOutcome | BaseException]]:
+        for task in tasks:
+            yield task, run_cell(task)
+
+    def stop(self) -> None:
+        return None
+
+
+def _ignore_sigint() -> None:
+    """Idle pool workers ignore Ctrl-C; a worker playing a run turns it into a clean stop (see run_cell)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class LocalExecutor:
+    """A pool of `workers` fresh (spawned) processes; each run's kernels get an equal share of the CPUs."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.description = f"local, {workers} workers"
+        self.threads_per_run = max(1, cpu_count() // workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> LocalExecutor:
+        self._pool = ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, tasks: list[CellTask]) -> Iterator[tuple[CellTask, CellOutcome | BaseException]]:
+        assert self._pool is not None, "use the executor in a with-block"
+        futures: dict[Future[CellOutcome], CellTask] = {self._pool.submit(run_cell, task): task for task in tasks}
+        for future in as_completed(futures):
+            error = future.exception()
+            yield futures[future], future.result() if error is None else error
+
+    def stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RayExecutor:
+    """Ray tasks of one CPU each: on the cluster at `address`, or on a local Ray of `workers` CPUs."""
+
+    def __init__(self, workers: int, address: str | None = None) -> None:
+        self.workers = workers
+        self.address = address
+        self.description = f"ray at {address}" if address else f"ray, local, {workers} CPUs"
+        self.threads_per_run = 1
+        self._pending: dict[Any, CellTask] = {}
+
+    def __enter__(self) -> RayExecutor:
+        import ray
+
+        options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+        if self.address:
+            ray.init(address=self.address, **options)
+        else:
+            ray.init(
+                num_cpus=self.workers, include_dashboard=False, object_store_memory=RAY_OBJECT_STORE_BYTES, **options
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import ray
+
+        ray.shutdown()
+
+    def run(self, tasks: list[CellTask]) -> Iterator[tuple[CellTask, CellOutcome | BaseException]]:
+        import ray
+
+        remote = ray.remote(num_cpus=1, max_retries=0)(run_cell)
+        self._pending = {remote.remote(task): task for task in tasks}
+        while self._pending:
+            (ready,), _ = ray.wait(list(self._pending), num_returns=1)
+            task = self._pending.pop(ready)
+            try:
+                outcome: CellOutcome | BaseException = ray.get(ready)
+            except ray.exceptions.RayError as error:
+                outcome = error
+            yield task, outcome
+
+    def stop(self) -> None:
+        import ray
+
+        for ref in self._pending:
+            ray.cancel(ref)
+        ray.wait(list(self._pending), num_returns=len(self._pending), timeout=RAY_STOP_WAIT_S)
+        self._pending = {}
+
+
+def make_executor(kind: str, workers: int, ray_address: str | None = None) -> Executor:
+    """The executor a sweep was asked for: `local` (serial when workers is 1) or `ray`."""
+    if kind == "ray":
+        return RayExecutor(workers, ray_address)
+    return SerialExecutor() if workers == 1 else LocalExecutor(workers)

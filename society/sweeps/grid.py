@@ -1,0 +1,223 @@
+"""Grid files: a base scenario, axes of values at dotted paths, seeds; expanded into validated cells."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from society.scenario import Scenario
+from society.scenario_files import Problem, ScenarioError, apply_overrides, read_yaml, resolve_extends, validate
+
+RANGE_KEYS = ("from", "to", "step", "num")
+
+
+def _axis_values(value: Any) -> Any:
+    """A list of values as given, or a range mapping {from, to, step | num} expanded to its values."""
+    if isinstance(value, dict):
+        return expand_range(value)
+    if isinstance(value, list) and not value:
+        raise ValueError("expected at least one value")
+    return value
+
+
+def expand_range(spec: dict[str, Any]) -> list[int | float]:
+    """The values of `{from, to, step}` or `{from, to, num}`, both ends included."""
+    unknown = sorted(set(spec) - set(RANGE_KEYS))
+    if unknown:
+        raise ValueError(f"unknown range keys {unknown}; expected from, to and one of step or num")
+    start, stop, step, num = (spec.get(key) for key in RANGE_KEYS)
+    if not all(_is_number(x) for x in (start, stop)):
+        raise ValueError("a range needs numbers `from` and `to`")
+    if (step is None) == (num is None):
+        raise ValueError("a range needs exactly one of `step` (spacing) or `num` (number of values)")
+    if num is not None:
+        if not isinstance(num, int) or isinstance(num, bool) or num < 2:
+            raise ValueError(f"`num` must be an integer >= 2, got {num!r}")
+        values = [start + (stop - start) * i / (num - 1) for i in range(num)]
+        if _all_ints(start, stop) and (stop - start) % (num - 1) == 0:
+            return [int(v) for v in values]
+        return [_tidy(v) for v in values]
+    if not _is_number(step) or step <= 0:
+        raise ValueError(f"`step` must be a number > 0, got {step!r}")
+    if stop < start:
+        raise ValueError(f"`to` ({stop}) is below `from` ({start})")
+    count = math.floor((stop - start) / step + 1e-9) + 1
+    if _all_ints(start, stop, step):
+        return list(range(start, start + count * step, step))
+    return [_tidy(start + i * step) for i in range(count)]
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _all_ints(*xs: Any) -> bool:
+    return all(isinstance(x, int) for x in xs)
+
+
+def _tidy(x: float) -> float:
+    """`x` rounded to 12 significant digits, so 0.1 + 2 * 0.1 reads 0.3."""
+    return float(f"{x:.12g}")
+
+
+def _seed_list(value: Any) -> Any:
+    """A seed count n means seeds 0 .. n-1."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"expected a count >= 1 or a list of seeds, got {value}")
+        return list(range(value))
+    return value
+
+
+AxisValues = Annotated[list[Any], BeforeValidator(_axis_values)]
+Seeds = Annotated[list[Annotated[int, Field(ge=0)]], BeforeValidator(_seed_list), Field(min_length=1)]
+
+
+class GridFile(BaseModel):
+    """What a grid YAML file may say."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    base: str = Field(min_length=1, description="base scenario, relative to the grid file")
+    mode: Literal["cartesian", "zip"] = "cartesian"
+    seeds: Seeds = Field(default_factory=lambda: [0])
+    set: dict[str, Any] = Field(default_factory=dict, description="dotted path: value, the same in every cell")
+    axes: dict[str, AxisValues] = Field(min_length=1, description="dotted path: values (or a range)")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds repeat")
+        return seeds
+
+    @field_validator("axes")
+    @classmethod
+    def _not_seed(cls, axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        if "seed" in axes:
+            raise ValueError("`seed` is not an axis; list the seeds under `seeds`")
+        return axes
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One combination of axis values, numbered in grid order."""
+
+    index: int
+    values: dict[str, Any]
+
+    def overrides(self) -> list[str]:
+        """The values as `--set` overrides (JSON is YAML, so each reads back as the value itself)."""
+        return [f"{path}={json.dumps(value)}" for path, value in self.values.items()]
+
+    def label(self) -> str:
+        return ", ".join(f"{path}={json.dumps(value)}" for path, value in self.values.items())
+
+
+class SweepSpec(BaseModel):
+    """A sweep fully resolved: the base scenario's data, the fixed settings, the axes' values and the seeds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    source: str = Field(description="the grid file it came from, for messages")
+    base_scenario: dict[str, Any]
+    set: dict[str, Any]
+    axes: dict[str, list[Any]]
+    mode: Literal["cartesian", "zip"]
+    seeds: list[int]
+
+    def cells(self) -> list[Cell]:
+        """Every combination of axis values (cartesian: the last axis varies fastest; zip: i-th with i-th)."""
+        paths = list(self.axes)
+        columns = [self.axes[path] for path in paths]
+        combos = zip(*columns) if self.mode == "zip" else itertools.product(*columns)
+        return [Cell(index, dict(zip(paths, combo))) for index, combo in enumerate(combos)]
+
+    def scenario_data(self, cell: Cell, seed: int) -> dict[str, Any]:
+        """The scenario mapping of `cell` run with `seed` (base, then `set`, then the cell's values)."""
+        data = json.loads(json.dumps(self.base_scenario))
+        fixed = [f"{path}={json.dumps(value)}" for path, value in self.set.items()]
+        return apply_overrides(data, [*fixed, *cell.overrides(), f"seed={seed}"], self.source)
+
+    def scenarios(self) -> dict[int, Scenario]:
+        """Every cell's typed scenario (first seed), or a ScenarioError listing each distinct problem once."""
+        cells = self.cells()
+        found: dict[tuple[str, str], list[Cell]] = {}
+        scenarios: dict[int, Scenario] = {}
+        for cell in cells:
+            try:
+                scenario, problems = validate(self.scenario_data(cell, self.seeds[0]), self.source)
+            except ScenarioError as error:
+                scenario, problems = None, error.problems
+            for problem in problems:
+                found.setdefault((problem.field, problem.message), []).append(cell)
+            if scenario is not None:
+                scenarios[cell.index] = scenario
+        if found:
+            raise ScenarioError(
+                [
+                    Problem(self.source, field, f"{message} (in {len(hit)} of {len(cells)} cells; "
+                            f"first: cell {hit[0].index} with {hit[0].label()})")
+                    for (field, message), hit in found.items()
+                ]
+            )
+        return scenarios
+
+
+def load_grid(path: str | Path) -> SweepSpec:
+    """Read a grid file and its base scenario, and check every cell's scenario; raise ScenarioError if not."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError([Problem(str(path), "", "no such grid file")])
+    data = read_yaml(path)
+    try:
+        grid = GridFile.model_validate(data)
+    except ValidationError as error:
+        raise ScenarioError(_grid_problems(error, str(path))) from None
+    base_path = path.parent / grid.base
+    if not base_path.is_file():
+        raise ScenarioError([Problem(str(path), "base", f"no such scenario file: {base_path}")])
+    base = resolve_extends(base_path)
+    base.setdefault("name", base_path.stem)
+    if grid.mode == "zip":
+        lengths = {axis: len(values) for axis, values in grid.axes.items()}
+        if len(set(lengths.values())) > 1:
+            raise ScenarioError(
+                [Problem(str(path), "axes", f"mode zip needs axes of equal length, got {lengths}")]
+            )
+    spec = SweepSpec(
+        name=grid.name or path.stem,
+        source=str(path),
+        base_scenario=base,
+        set=grid.set,
+        axes=grid.axes,
+        mode=grid.mode,
+        seeds=grid.seeds,
+    )
+    spec.scenarios()
+    return spec
+
+
+def _grid_problems(error: ValidationError, source: str) -> list[Problem]:
+    """Pydantic's errors on a grid file as problems naming the field (axes keep their dotted path whole)."""
+    problems = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key; a grid has {', '.join(GridFile.model_fields)}"
+        elif item["type"] == "missing":
+            message = "required but missing"
+        elif not isinstance(item.get("input"), dict | list):
+            message += f" (got {item.get('input')!r})"
+        problems.append(Problem(source, field, message))
+    return problems

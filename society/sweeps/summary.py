@@ -1,0 +1,67 @@
+"""summary.parquet: one row per cell and seed with its axis values, status and final-round metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from society.sweeps.cell import run_status
+from society.sweeps.grid import SweepSpec
+
+CELLS = "cells"
+
+
+def run_path(cell: int, seed: int) -> Path:
+    """Where the run of `cell` with `seed` lives, relative to the sweep folder."""
+    return Path(CELLS) / f"{cell:04d}" / f"seed-{seed}"
+
+
+def final_metrics(run_dir: Path) -> pl.DataFrame:
+    """The last recorded round of a run (its `rounds` table has one Parquet file per round)."""
+    files = sorted((run_dir / "tables" / "rounds").glob("*.parquet"))
+    return pl.read_parquet(files[-1]) if files else pl.DataFrame()
+
+
+def summary_frame(folder: Path, spec: SweepSpec) -> pl.DataFrame:
+    """Every run of the sweep in grid order: cell, seed, the axes, status, error, run_dir, final metrics."""
+    ids: dict[str, list[Any]] = {"cell": [], "seed": [], "status": [], "error": [], "run_dir": []}
+    axes: dict[str, list[Any]] = {path: [] for path in spec.axes}
+    metrics: list[pl.DataFrame] = []
+    for cell in spec.cells():
+        for seed in spec.seeds:
+            relative = run_path(cell.index, seed)
+            status, error = run_status(folder / relative)
+            for key, value in (("cell", cell.index), ("seed", seed), ("status", status), ("error", error),
+                               ("run_dir", str(relative))):
+                ids[key].append(value)
+            for path, value in cell.values.items():
+                axes[path].append(value)
+            metrics.append(final_metrics(folder / relative) if status == "completed" else pl.DataFrame())
+    frame = pl.DataFrame(
+        [
+            pl.Series("cell", ids["cell"], pl.Int64),
+            pl.Series("seed", ids["seed"], pl.Int64),
+            *(_axis_column(path, values) for path, values in axes.items()),
+            pl.Series("status", ids["status"], pl.Utf8),
+            pl.Series("error", ids["error"], pl.Utf8),
+            pl.Series("run_dir", ids["run_dir"], pl.Utf8),
+        ]
+    )
+    rows = [m.head(1).with_columns(_row=pl.lit(i, pl.Int64)) if m.height else pl.DataFrame({"_row": [i]})
+            for i, m in enumerate(metrics)]
+    finals = pl.concat(rows, how="diagonal_relaxed").sort("_row").drop("_row")
+    return pl.concat([frame, finals], how="horizontal")
+
+
+def _axis_column(path: str, values: list[Any]) -> pl.Series:
+    """An axis as a typed column (ints and floats together as floats), or as JSON text when its values share
+    no type (e.g. 1 and "a")."""
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return pl.Series(path, values, pl.Int64 if all(isinstance(v, int) for v in values) else pl.Float64)
+    try:
+        return pl.Series(path, values, strict=True)
+    except (TypeError, pl.exceptions.PolarsError):
+        return pl.Series(path, [json.dumps(value) for value in values], pl.Utf8)

@@ -1,0 +1,163 @@
+"""Playing a sweep into its folder: sweep.json, one run folder per cell and seed, summary.parquet."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from tqdm import tqdm
+
+from society.recorder import atomic_write, now
+from society.sweeps.cell import CellOutcome, CellTask, record_failure, run_status
+from society.sweeps.executors import Executor
+from society.sweeps.grid import SweepSpec
+from society.sweeps.summary import run_path, summary_frame
+
+SWEEP_FILE = "sweep.json"
+SUMMARY_FILE = "summary.parquet"
+SPEC_FIELDS = ("base_scenario", "set", "axes", "mode", "seeds")
+"""What decides a sweep's runs; a folder is continued only by a sweep that agrees on all of them."""
+
+
+class SweepFolderError(Exception):
+    """A sweep folder that cannot be used for this sweep (taken by other files or another grid)."""
+
+
+@dataclass
+class SweepReport:
+    """How a sweep ended."""
+
+    folder: Path
+    total: int
+    completed: int = 0
+    failures: list[tuple[int, int, str]] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        return "failed" if self.failures else "completed"
+
+    def line(self) -> str:
+        """One line for the end of a sweep."""
+        text = f"sweep {self.folder}: {self.completed} of {self.total} runs completed"
+        if self.failures:
+            text += f", {len(self.failures)} failed (errors in summary.parquet and each run's error.txt)"
+        if self.interrupted:
+            text += f"; interrupted, continue with: society sweep --resume {self.folder}"
+        return text
+
+
+def default_sweep_dir(spec: SweepSpec) -> Path:
+    """`<base output.dir>/<sweep name>-<timestamp>`, beside the base scenario's runs."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base_dir = spec.base_scenario.get("output", {}).get("dir", "runs")
+    return Path(base_dir) / f"{spec.name}-{stamp}"
+
+
+def read_sweep(folder: Path) -> SweepSpec:
+    """The sweep recorded in `folder`'s sweep.json (to resume it without its grid file)."""
+    path = Path(folder) / SWEEP_FILE
+    if not path.is_file():
+        raise SweepFolderError(f"{folder} is not a sweep folder (no {SWEEP_FILE})")
+    record = json.loads(path.read_text())
+    return SweepSpec.model_validate({key: record[key] for key in SweepSpec.model_fields})
+
+
+def prepare_folder(folder: Path, spec: SweepSpec) -> None:
+    """Create the sweep folder, or check that the sweep it already holds is this one."""
+    path = folder / SWEEP_FILE
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        current = json.loads(spec.model_dump_json())
+        differing = [key for key in SPEC_FIELDS if recorded.get(key) != current[key]]
+        if differing:
+            raise SweepFolderError(
+                f"{folder} holds another sweep (its {', '.join(differing)} differ); pass another --out"
+            )
+        return
+    if folder.exists() and any(folder.iterdir()):
+        raise SweepFolderError(f"{folder} already holds files and no {SWEEP_FILE}; pass another --out")
+    folder.mkdir(parents=True, exist_ok=True)
+    record = json.loads(spec.model_dump_json()) | {
+        "cells": [{"cell": cell.index, "values": cell.values} for cell in spec.cells()],
+        "status": "running",
+        "created": now(),
+    }
+    _write_record(folder, record)
+
+
+def _write_record(folder: Path, record: dict[str, Any]) -> None:
+    atomic_write(folder / SWEEP_FILE, json.dumps(record | {"updated": now()}, indent=2, default=str).encode())
+
+
+def _update_record(folder: Path, **changes: Any) -> None:
+    _write_record(folder, json.loads((folder / SWEEP_FILE).read_text()) | changes)
+
+
+def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, progress: bool = False) -> SweepReport:
+    """Play every run of `spec` not yet completed in `folder`, then write summary.parquet.
+
+    Completed runs are skipped, interrupted ones resumed; a failing run is recorded and the others go on.
+    Ctrl-C stops the runs in flight at a round boundary; the report says the sweep was interrupted.
+    """
+    folder = Path(folder).absolute()
+    scenarios = spec.scenarios()
+    prepare_folder(folder, spec)
+    report = SweepReport(folder, total=len(scenarios) * len(spec.seeds))
+    tasks = []
+    for cell, scenario in scenarios.items():
+        for seed in spec.seeds:
+            run_dir = folder / run_path(cell, seed)
+            if run_status(run_dir)[0] == "completed":
+                report.completed += 1
+                continue
+            data = scenario.model_copy(update={"seed": seed}).model_dump(mode="json")
+            tasks.append(CellTask(cell, seed, run_dir, data, executor.threads_per_run))
+    _update_record(folder, status="running", executor=executor.description)
+    bar = tqdm(total=report.total, initial=report.completed, unit="run", disable=not progress, dynamic_ncols=True)
+    try:
+        with executor:
+            try:
+                for task, outcome in executor.run(tasks):
+                    _count(report, task, outcome)
+                    bar.update(1)
+                    bar.set_postfix(failed=len(report.failures), refresh=False)
+            except KeyboardInterrupt:
+                report.interrupted = True
+                executor.stop()
+    finally:
+        bar.close()
+    write_summary(folder, spec)
+    counts = {"total": report.total, "completed": report.completed, "failed": len(report.failures)}
+    _update_record(folder, status=report.status, runs=counts)
+    return report
+
+
+def _count(report: SweepReport, task: CellTask, outcome: CellOutcome | BaseException) -> None:
+    """Add one finished task to the report; an interrupted run means the sweep was asked to stop."""
+    if isinstance(outcome, BaseException):
+        message = f"worker lost the run: {type(outcome).__name__}: {outcome}".replace("\n", " | ")
+        record_failure(task.run_dir, message)
+        outcome = CellOutcome(task.cell, task.seed, "failed", message)
+    if outcome.status == "interrupted":
+        raise KeyboardInterrupt
+    if outcome.status == "completed":
+        report.completed += 1
+    else:
+        report.failures.append((task.cell, task.seed, outcome.error or outcome.status))
+
+
+def write_summary(folder: Path, spec: SweepSpec) -> pl.DataFrame:
+    """Rebuild summary.parquet from the run folders (written to a temporary name, then renamed)."""
+    frame = summary_frame(folder, spec)
+    temporary = folder / f".{SUMMARY_FILE}.tmp"
+    frame.write_parquet(temporary)
+    os.replace(temporary, folder / SUMMARY_FILE)
+    return frame
