@@ -124,3 +124,51 @@ def serve(port: int | None, model_dir: Path | None) -> None:
         serve_forever(ServerConfig(model_dir=ensure_model_dir(model_dir), port=port))
     except (ServerError, WeightsError) as error:
         _fail(str(error))
+
+
+@main.command()
+@click.argument("grid", required=False, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Sweep folder (default: runs/<grid name>-<time>).")
+@click.option("--workers", type=click.IntRange(min=1), help="Runs at once (default: one per CPU).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="A local process pool, or Ray.")
+@click.option("--ray-address", metavar="ADDR", help="An existing Ray cluster (default: start a local Ray).")
+@click.option("--resume", type=click.Path(path_type=Path), help="Continue the sweep in this folder.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def sweep(
+    grid: Path | None, out: Path | None, workers: int | None, executor: str, ray_address: str | None,
+    resume: Path | None, quiet: bool,
+) -> None:
+    """Run every cell of GRID (a base scenario, axes of values, seeds), skipping runs already completed."""
+    from importlib.util import find_spec
+
+    from society.sweeps import SweepFolderError, load_grid, make_executor, read_sweep, run_sweep
+    from society.sweeps.executors import cpu_count
+    from society.sweeps.sweep import default_sweep_dir
+
+    if ray_address and executor != "ray":
+        _fail("--ray-address needs --executor ray")
+    if executor == "ray" and find_spec("ray") is None:
+        _fail("--executor ray needs Ray: python -m pip install 'society[ray]'")
+    try:
+        if resume is not None:
+            if grid is not None or out is not None:
+                _fail("--resume takes the sweep folder alone (its grid is recorded in sweep.json)")
+            spec, folder = read_sweep(resume), resume
+        else:
+            if grid is None:
+                _fail("missing GRID (a YAML grid file) or --resume SWEEP_DIR")
+            spec = load_grid(grid)
+            folder = out or default_sweep_dir(spec)
+        report = run_sweep(spec, folder, make_executor(executor, workers or cpu_count(), ray_address), not quiet)
+    except ScenarioError as error:
+        _fail(f"invalid grid\n{error}")
+    except SweepFolderError as error:
+        _fail(str(error))
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted", err=True)
+        sys.exit(130)
+    for cell, seed, message in report.failures[:10]:
+        click.echo(f"  cell {cell} seed {seed}: {message}", err=True)
+    click.echo(report.line(), err=bool(report.failures or report.interrupted))
+    sys.exit(130 if report.interrupted else 1 if report.failures else 0)
