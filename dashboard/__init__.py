@@ -1,0 +1,1 @@
+"""The Streamlit dashboard over run folders: data loading (`tables`, `catalog`, `queries`), charts, pages."""

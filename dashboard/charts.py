@@ -1,0 +1,175 @@
+"""Altair charts built from the frames in `dashboard.queries`; every chart carries a title."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+ROUND = alt.X("round:Q", title="round", axis=alt.Axis(tickMinStep=1))
+
+
+def _with_collapses(chart: alt.Chart | alt.LayerChart, collapses: pl.DataFrame) -> alt.LayerChart:
+    """Overlay a dashed red rule at each round in which patches collapsed."""
+    if collapses.is_empty():
+        return alt.layer(chart)
+    rules = alt.Chart(collapses).mark_rule(color="#d62728", strokeDash=[4, 3]).encode(
+        x="round:Q", tooltip=["round:Q", alt.Tooltip("collapsed_patches:Q", title="patches collapsed")]
+    )
+    return alt.layer(chart, rules)
+
+
+def metric_lines(frame: pl.DataFrame, columns: list[str], title: str, y_title: str = "value") -> alt.Chart:
+    """Several rounds columns as lines over rounds, one colour each."""
+    long = frame.select("round", *columns).unpivot(index="round", variable_name="metric", value_name="value")
+    return alt.Chart(long, title=title).mark_line(point=frame.height <= 30).encode(
+        x=ROUND, y=alt.Y("value:Q", title=y_title), color=alt.Color("metric:N", title=None),
+        tooltip=["round:Q", "metric:N", alt.Tooltip("value:Q", format=".4g")],
+    )
+
+
+def compare_runs(frame: pl.DataFrame, metric: str) -> alt.Chart:
+    """One metric over rounds, one line per run."""
+    return alt.Chart(frame, title=f"{metric} by run").mark_line().encode(
+        x=ROUND, y=alt.Y(f"{metric}:Q", title=metric), color=alt.Color("run:N", title="run"),
+        tooltip=["run:N", "round:Q", alt.Tooltip(f"{metric}:Q", format=".4g")],
+    )
+
+
+def stock_per_patch(stock: pl.DataFrame, collapses: pl.DataFrame) -> alt.LayerChart:
+    """Stock of every patch over rounds, with collapse markers."""
+    patches = stock["patch"].n_unique()
+    color = alt.Color("patch:N", title="patch", legend=alt.Legend(columns=2) if patches <= 20 else None)
+    lines = alt.Chart(stock).mark_line().encode(
+        x=ROUND, y=alt.Y("stock:Q", title="stock"), color=color,
+        tooltip=["round:Q", "patch:N", alt.Tooltip("stock:Q", format=".4g")],
+    )
+    return _with_collapses(lines, collapses).properties(title="Stock per patch")
+
+
+def harvest_against_sustainable(frame: pl.DataFrame, collapses: pl.DataFrame) -> alt.LayerChart:
+    """Total harvest and the sustainable harvest over rounds, with collapse markers."""
+    long = frame.unpivot(index="round", variable_name="series", value_name="amount")
+    lines = alt.Chart(long).mark_line(point=frame.height <= 30).encode(
+        x=ROUND, y=alt.Y("amount:Q", title="harvest"),
+        color=alt.Color("series:N", title=None, scale=alt.Scale(
+            domain=["total_harvest", "sustainable"], range=["#1f77b4", "#2ca02c"])),
+        strokeDash=alt.StrokeDash("series:N", legend=None, scale=alt.Scale(
+            domain=["total_harvest", "sustainable"], range=[[1, 0], [6, 3]])),
+        tooltip=["round:Q", "series:N", alt.Tooltip("amount:Q", format=".4g")],
+    )
+    return _with_collapses(lines, collapses).properties(title="Harvest against the sustainable line")
+
+
+def norm_heatmap(distribution: pl.DataFrame) -> alt.Chart:
+    """Share of citizens per personal-norm bin, per round."""
+    return alt.Chart(distribution, title="Personal norms over rounds").mark_rect().encode(
+        x=alt.X("round:O", title="round"),
+        y=alt.Y("low:Q", title="personal norm", bin="binned"),
+        y2="high:Q",
+        color=alt.Color("share:Q", title="share of citizens", scale=alt.Scale(scheme="viridis")),
+        tooltip=["round:O", alt.Tooltip("norm:Q", format=".3g"), alt.Tooltip("share:Q", format=".1%")],
+    )
+
+
+def event_bars(counts: pl.DataFrame, title: str) -> alt.Chart:
+    """Event counts per round, stacked by kind."""
+    return alt.Chart(counts, title=title).mark_bar().encode(
+        x=alt.X("round:O", title="round"), y=alt.Y("count:Q", title="events"),
+        color=alt.Color("kind:N", title=None), tooltip=["round:O", "kind:N", "count:Q"],
+    )
+
+
+def election_timeline(shares: pl.DataFrame) -> alt.LayerChart:
+    """Vote shares of every candidate at each election, the winner outlined."""
+    base = alt.Chart(shares).encode(
+        x=alt.X("round:O", title="election round"),
+        y=alt.Y("share:Q", title="vote share", stack="zero", axis=alt.Axis(format="%")),
+        tooltip=["round:O", "candidate:N", alt.Tooltip("share:Q", format=".1%"), "votes:Q", "winner:N"],
+    )
+    bars = base.mark_bar().encode(color=alt.Color("candidate:N", title="candidate"))
+    winners = base.transform_filter("datum.candidate == datum.winner").mark_bar(
+        fillOpacity=0, stroke="black", strokeWidth=2
+    )
+    return alt.layer(bars, winners).properties(title="Elections: vote shares (winner outlined)")
+
+
+def leader_timeline(frame: pl.DataFrame) -> alt.Chart:
+    """Who led in each round."""
+    return alt.Chart(frame, title="Leader by round").mark_tick(thickness=6).encode(
+        x=ROUND, y=alt.Y("leader:N", title="leader"), color=alt.Color("leader:N", legend=None),
+        tooltip=["round:Q", "leader:N"],
+    )
+
+
+def blocked_actions(counts: pl.DataFrame) -> alt.Chart:
+    """Blocked leader actions by the charter rule that blocked them."""
+    return alt.Chart(counts, title="Blocked actions by rule").mark_bar().encode(
+        x=alt.X("count:Q", title="times blocked"), y=alt.Y("action:N", title="action"),
+        color=alt.Color("rule:N", title="rule"), tooltip=["action:N", "rule:N", "count:Q"],
+    )
+
+
+def network(nodes: pl.DataFrame, edges: pl.DataFrame, colour: str, colouring: str, title: str) -> alt.LayerChart:
+    """The (sampled) social graph, citizens coloured by `colour`.
+
+    `colouring` is `ratio` (take over sustainable share: green at or below 1, red above), `amount`, or
+    `category`.
+    """
+    hidden = alt.Axis(labels=False, ticks=False, grid=False, domain=False, title=None)
+    links = alt.Chart(edges).mark_rule(color="#bbbbbb", opacity=0.35, strokeWidth=0.6).encode(
+        x=alt.X("x:Q", axis=hidden), y=alt.Y("y:Q", axis=hidden), x2="x2:Q", y2="y2:Q"
+    )
+    scales = {
+        "ratio": alt.Color(f"{colour}:Q", title=colour, scale=alt.Scale(scheme="redyellowgreen", reverse=True,
+                                                                       domainMid=1.0)),
+        "amount": alt.Color(f"{colour}:Q", title=colour, scale=alt.Scale(scheme="viridis")),
+        "category": alt.Color(f"{colour}:N", title=colour, scale=alt.Scale(scheme="category10")),
+    }
+    points = alt.Chart(nodes).mark_circle(size=45, opacity=0.9, stroke="white", strokeWidth=0.5).encode(
+        x=alt.X("x:Q", axis=hidden), y=alt.Y("y:Q", axis=hidden), color=scales[colouring],
+        tooltip=["citizen:Q", *[column for column in nodes.columns if column not in ("x", "y", "citizen")]],
+    )
+    return alt.layer(links, points).properties(title=title, height=560)
+
+
+def citizen_history(history: pl.DataFrame, columns: list[str]) -> alt.Chart:
+    """One citizen's recorded values over rounds."""
+    return metric_lines(history, columns, "This citizen, round by round")
+
+
+def big_five(persona: dict[str, float]) -> alt.Chart:
+    """A persona's Big Five scores as bars."""
+    frame = pl.DataFrame({"trait": list(persona), "score": list(persona.values())})
+    return alt.Chart(frame, title="Big Five").mark_bar().encode(
+        x=alt.X("score:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("trait:N", sort=None, title=None),
+        tooltip=["trait:N", alt.Tooltip("score:Q", format=".2f")],
+    )
+
+
+def sweep_heatmap(grid: pl.DataFrame, x: str, y: str, metric: str) -> alt.LayerChart:
+    """The seed-averaged metric over two axes, each cell labelled with its mean and interval."""
+    labelled = grid.with_columns(
+        label=pl.format("{} ± {}", pl.col("mean").round_sig_figs(3), ((pl.col("high") - pl.col("low")) / 2)
+                        .round_sig_figs(2))
+    )
+    base = alt.Chart(labelled).encode(x=alt.X(f"{x}:O", title=x), y=alt.Y(f"{y}:O", title=y))
+    cells = base.mark_rect().encode(
+        color=alt.Color("mean:Q", title=f"mean {metric}", scale=alt.Scale(scheme="viridis")),
+        tooltip=[f"{x}:O", f"{y}:O", alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("low:Q", format=".4g"),
+                 alt.Tooltip("high:Q", format=".4g"), "seeds:Q"],
+    )
+    middle = (grid["mean"].min() + grid["mean"].max()) / 2  # viridis is dark below the middle: white text there
+    text = base.mark_text(fontSize=11).encode(
+        text="label:N", color=alt.condition(f"datum.mean < {middle}", alt.value("white"), alt.value("black"))
+    )
+    return alt.layer(cells, text).properties(title=f"{metric}: mean over seeds (95% interval)")
+
+
+def sweep_intervals(grid: pl.DataFrame, x: str, series: str | None, metric: str) -> alt.LayerChart:
+    """The seed-averaged metric along one axis with 95% interval bars, one line per value of `series`."""
+    colour = alt.Color(f"{series}:N", title=series) if series else alt.value("#1f77b4")
+    base = alt.Chart(grid).encode(x=alt.X(f"{x}:O", title=x), color=colour)
+    line = base.mark_line(point=True).encode(y=alt.Y("mean:Q", title=f"mean {metric}"),
+                                             tooltip=[f"{x}:O", alt.Tooltip("mean:Q", format=".4g"), "seeds:Q"])
+    bars = base.mark_errorbar(ticks=True).encode(y=alt.Y("low:Q", title=f"mean {metric}"), y2="high:Q")
+    return alt.layer(bars, line).properties(title=f"{metric} along {x} (95% interval over seeds)")

@@ -1,0 +1,66 @@
+"""Citizen: one citizen's persona, its values round by round, its memory, and every prompt and raw answer."""
+
+import json
+
+import streamlit as st
+
+from dashboard import charts, queries
+from dashboard.catalog import MANIFEST, read_json
+from dashboard.ui import plain_errors, present, require_run
+
+BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
+HISTORY = ("take", "fair_share", "requested", "wealth", "personal_norm", "empirical_expectation",
+           "normative_expectation")
+
+st.title("Citizen")
+run = require_run()
+manifest, _ = read_json(run, MANIFEST)
+with plain_errors():
+    with_calls = queries.llm_citizens(run)
+    people = queries.personas(run)
+default = with_calls[0] if with_calls else 0
+citizen = int(st.number_input("Citizen", 0, max(int(manifest["citizens"]) - 1, 0), default, step=1))
+if with_calls:
+    st.caption(f"{len(with_calls)} citizens asked a model; the first is {with_calls[0]}.")
+with plain_errors():
+    history = queries.citizen_history(run, citizen)
+    calls = queries.llm_calls_of(run, citizen)
+
+st.subheader("Persona")
+persona = people.filter(people["citizen"] == citizen) if "citizen" in people.columns else people.clear()
+if persona.is_empty():
+    policy = history["policy"][-1] if "policy" in history.columns and history.height else "unknown"
+    st.info(f"Citizen {citizen} has no persona: it follows the heuristic policy `{policy}`.")
+else:
+    row = persona.row(0, named=True)
+    facts, traits = st.columns(2)
+    facts.markdown(f"**Role:** {row.get('role')}  \n**Values:** {row.get('values')}  \n"
+                   f"**Hidden agenda:** {row.get('agenda') or 'none'}")
+    scores = {name: float(row[name]) for name in BIG_FIVE if row.get(name) is not None}
+    if scores:
+        traits.altair_chart(charts.big_five(scores), width="stretch")
+
+st.subheader("Round by round")
+columns = present(history.columns, HISTORY)
+if history.is_empty() or not columns:
+    st.info(f"No recorded round holds citizen {citizen}.")
+else:
+    st.altair_chart(charts.citizen_history(history, columns), width="stretch")
+
+st.subheader("Memory, prompts and answers")
+if calls.is_empty():
+    st.info(f"Citizen {citizen} made no model call in this run (no llm_calls recorded for it).")
+    st.stop()
+memory = queries.memory_block(calls["prompt"][-1])
+st.markdown(f"**Memory in its latest prompt (round {calls['round'][-1]}):**")
+st.code(memory or "(empty)", language=None)
+for call in calls.iter_rows(named=True):
+    flags = ", ".join(flag for flag in ("cached", "fallback") if call.get(flag))
+    title = f"Round {call['round']} · {call['phase']}" + (f" · {flags}" if flags else "")
+    with st.expander(title):
+        for role, content in queries.prompt_messages(call["prompt"]):
+            st.markdown(f"**{role}**")
+            st.code(content, language=None)
+        st.markdown("**raw answer**")
+        st.code(call["answer"], language="json" if str(call["answer"]).lstrip().startswith("{") else None)
+        st.caption(json.dumps({key: call.get(key) for key in ("prompt_tokens", "completion_tokens", "latency_s")}))

@@ -1,0 +1,33 @@
+"""Commons: stock per patch over rounds, harvest against the sustainable line, collapse markers."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, queries
+from dashboard.ui import lacks, plain_errors, require_run
+
+st.title("Commons")
+run = require_run()
+with plain_errors():
+    rounds = queries.rounds(run)
+    sustainable = queries.sustainable_harvest(run)
+if rounds.is_empty():
+    st.info("No round has been written yet.")
+    st.stop()
+if lacks(rounds.columns, ["stock"], "commons (its schedule has no harvest phase)"):
+    st.stop()
+collapses = queries.collapse_rounds(rounds)
+first, total, harvest = st.columns(3)
+first.metric("First collapse", f"round {collapses['round'][0]}" if collapses.height else "none")
+total.metric("Stock now", f"{rounds['stock_total'][-1]:.4g}")
+harvest.metric("Harvest last round", f"{rounds['total_harvest'][-1]:.4g}")
+st.altair_chart(charts.stock_per_patch(queries.stock_per_patch(rounds), collapses), width="stretch")
+if sustainable.is_empty():
+    st.info("This run recorded no citizens' sustainable shares, so there is no sustainable line to draw.")
+    st.stop()
+harvests = rounds.select("round", "total_harvest").join(sustainable, on="round", how="left")
+st.altair_chart(charts.harvest_against_sustainable(harvests, collapses), width="stretch")
+st.caption("The sustainable line is the sum of every citizen's sustainable share: the harvest after which one "
+           "round of regrowth restores the stock. Dashed red rules mark rounds in which patches collapsed.")
+over = harvests.filter(pl.col("total_harvest") > pl.col("sustainable")).height
+st.caption(f"Harvest exceeded the sustainable line in {over} of {harvests.height} rounds.")

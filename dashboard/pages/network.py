@@ -1,0 +1,50 @@
+"""Network: the social graph coloured by cooperation, wealth or faction, with a round slider; large graphs sampled."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, queries
+from dashboard.catalog import MANIFEST, read_json
+from dashboard.ui import plain_errors, require_run
+
+COLOURINGS = {
+    "cooperation (take ÷ sustainable share)": ("ratio", "ratio"),
+    "wealth": ("wealth", "amount"),
+    "faction": ("faction", "category"),
+}
+
+st.title("Network")
+run = require_run()
+manifest, _ = read_json(run, MANIFEST)
+if not (run / queries.GRAPH).is_file():
+    st.info("This run has no graph.parquet, so there is no network to draw.")
+    st.stop()
+recorded = queries.citizen_rounds(run)
+if not recorded:
+    st.info("No citizens' round has been written yet.")
+    st.stop()
+left, middle, right = st.columns([3, 2, 2])
+number = left.select_slider("Round", recorded, value=recorded[-1]) if len(recorded) > 1 else recorded[0]
+colouring = middle.selectbox("Colour by", list(COLOURINGS))
+limit = right.slider("Citizens drawn at most", 100, 2000, 500, step=100)
+with plain_errors():
+    sample = queries.graph_sample(run, int(manifest["citizens"]), limit, 0)
+    citizens = queries.citizens_at(run, number)
+column, kind = COLOURINGS[colouring]
+if column == "faction" and "faction" not in citizens.columns:
+    column = "policy"
+    st.caption("No factions in this run: citizens are coloured by their policy.")
+if column not in citizens.columns:
+    st.info(f"This run's citizens have no `{column}` column to colour by.")
+    st.stop()
+shown = [name for name in ("policy", column) if name in citizens.columns]
+nodes = sample.nodes.join(citizens.select("citizen", *dict.fromkeys(shown)), on="citizen", how="left")
+if kind == "category":
+    nodes = nodes.with_columns(pl.col(column).cast(pl.Utf8))
+drawn = f"{sample.nodes.height:,} of {sample.total_nodes:,} citizens" if sample.nodes.height < sample.total_nodes \
+    else f"all {sample.total_nodes:,} citizens"
+st.altair_chart(charts.network(nodes, sample.edges, column, kind, f"Social graph at round {number}: {drawn}"),
+                width="stretch")
+if sample.nodes.height < sample.total_nodes:
+    st.caption(f"The graph has {sample.total_edges:,} edges; a connected breadth-first sample is drawn so the "
+               "page stays quick.")

@@ -1,0 +1,69 @@
+"""Runs: every run and sweep in the runs folder, the picked run's scenario and headline metrics, comparisons."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, queries
+from dashboard.catalog import overview
+from dashboard.ui import entries, picked_run, plain_errors, runs_dir
+
+HEADLINE = ("efficiency", "survival", "equality", "stock_total", "total_harvest", "wealth_gini", "punishments")
+
+st.title("Runs")
+found = entries()
+if not found:
+    st.info(f"`{runs_dir()}` holds no run or sweep yet. Start one on the Live page or with `society run SCENARIO`.")
+    st.stop()
+st.dataframe(pl.DataFrame(overview(found)), hide_index=True, width="stretch")
+
+st.header("Picked run")
+run = picked_run()
+if run is not None:
+    with plain_errors():
+        rounds = queries.rounds(run)
+        scenario = queries.scenario_text(run)
+    if rounds.is_empty():
+        st.info("No round has been written yet.")
+    else:
+        last = rounds.row(-1, named=True)
+        shown = [name for name in HEADLINE if name in last and last[name] is not None]
+        st.caption(f"After round {last['round']}")
+        for column, name in zip(st.columns(len(shown)), shown):
+            value = last[name]
+            column.metric(name, f"{value:.4g}" if isinstance(value, float) else value)
+    if scenario is not None:
+        with st.expander("Scenario"):
+            st.code(scenario, language="yaml")
+
+st.header("Compare runs")
+usable = [entry for entry in found if entry.kind == "run" and entry.problem is None]
+if len(usable) < 2:
+    st.info("Comparing needs two or more readable runs in the runs folder.")
+    st.stop()
+names = [entry.name for entry in usable]
+chosen = st.multiselect("Runs to compare", names, default=names[:2])
+if len(chosen) < 2:
+    st.info("Pick two or more runs.")
+    st.stop()
+paths = {entry.name: entry.path for entry in usable}
+with plain_errors():
+    frames = {name: queries.rounds(paths[name]) for name in chosen}
+frames = {name: frame for name, frame in frames.items() if not frame.is_empty()}
+common = set.intersection(*(set(frame.columns) for frame in frames.values())) if frames else set()
+metrics = [name for name, dtype in next(iter(frames.values())).schema.items()
+           if name in common and name != "round" and dtype.is_numeric()] if frames else []
+if not metrics:
+    st.info("The picked runs share no per-round metric yet.")
+    st.stop()
+metric = st.selectbox("Metric", metrics, index=metrics.index("efficiency") if "efficiency" in metrics else 0)
+long = pl.concat([frame.select("round", pl.col(metric).cast(pl.Float64)).with_columns(run=pl.lit(name))
+                  for name, frame in frames.items()])
+st.altair_chart(charts.compare_runs(long, metric), width="stretch")
+final = pl.DataFrame([
+    {"run": name, "status": next(e.status for e in usable if e.name == name), "rounds": frame.height}
+    | {key: frame[key][-1] for key in sorted(common) if key != "round" and frame.schema[key].is_numeric()}
+    for name, frame in frames.items()
+])
+st.caption("Final round, side by side")
+st.dataframe(final.transpose(include_header=True, header_name="metric", column_names="run"),
+             hide_index=True, width="stretch")

@@ -1,0 +1,316 @@
+"""The frames the pages draw, read from run and sweep folders with Polars and cached on file times."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from dashboard.files import RunDataError, collect, keyed_on_files, read_parquet, scan_table, table_files
+
+ROUNDS = "tables/rounds"
+CITIZENS = "tables/citizens"
+EVENTS = "tables/events"
+LLM_CALLS = "tables/llm_calls"
+PERSONAS = "tables/personas"
+GRAPH = "graph.parquet"
+SCENARIO = "scenario.yaml"
+SUMMARY = "summary.parquet"
+
+NORM_COLUMNS = ("norm_dispersion", "compliance", "sanction_norm_agreement", "cooperation_index", "norm_stability")
+POWER_COLUMNS = ("ppi", "ppi_cumulative", "incumbency_rate", "turnover", "entrenchment_attempts",
+                 "entrenchment_successes", "policy_stability")
+MEMORY_OPEN, MEMORY_CLOSE = "<memory>", "</memory>"
+
+
+def _table(run: Path, table: str) -> pl.DataFrame:
+    frame = scan_table(run / table)
+    return pl.DataFrame() if frame is None else collect(frame, run / table)
+
+
+@keyed_on_files(ROUNDS)
+def rounds(run: Path) -> pl.DataFrame:
+    """One row per round written so far, in round order."""
+    frame = _table(run, ROUNDS)
+    return frame.sort("round") if "round" in frame.columns else frame
+
+
+@keyed_on_files(SCENARIO)
+def scenario_text(run: Path) -> str | None:
+    """The resolved scenario YAML the run used, or None when the folder has none."""
+    path = run / SCENARIO
+    return path.read_text() if path.is_file() else None
+
+
+@keyed_on_files(CITIZENS)
+def citizen_columns(run: Path) -> list[str]:
+    """The columns of the latest citizens file (cheap: reads one footer)."""
+    files = table_files(run / CITIZENS)
+    if not files:
+        return []
+    try:
+        return list(pl.read_parquet_schema(files[-1]))
+    except (pl.exceptions.PolarsError, OSError):
+        raise RunDataError(f"{files[-1]}: not a readable Parquet file (damaged or cut short)") from None
+
+
+def citizen_rounds(run: Path) -> list[int]:
+    """The rounds whose citizens were recorded (named by their files)."""
+    return [int(file.stem) for file in table_files(run / CITIZENS)]
+
+
+@keyed_on_files(CITIZENS, maxsize=8)
+def citizens_at(run: Path, number: int) -> pl.DataFrame:
+    """Every citizen's row for one recorded round."""
+    return read_parquet(run / CITIZENS / f"{number:06d}.parquet")
+
+
+@keyed_on_files(CITIZENS, maxsize=64)
+def citizen_history(run: Path, citizen: int) -> pl.DataFrame:
+    """One citizen's rows over every recorded round."""
+    frame = scan_table(run / CITIZENS)
+    if frame is None:
+        return pl.DataFrame()
+    return collect(frame.filter(pl.col("citizen") == citizen).sort("round"), run / CITIZENS)
+
+
+@keyed_on_files(CITIZENS)
+def sustainable_harvest(run: Path) -> pl.DataFrame:
+    """Per recorded round, the sum of every citizen's sustainable share (the sustainable harvest)."""
+    frame = scan_table(run / CITIZENS)
+    if frame is None or "fair_share" not in citizen_columns(run):
+        return pl.DataFrame()
+    query = frame.group_by("round").agg(sustainable=pl.col("fair_share").sum()).sort("round")
+    return collect(query, run / CITIZENS)
+
+
+@keyed_on_files(CITIZENS)
+def norm_distribution(run: Path, bins: int) -> pl.DataFrame:
+    """Share of citizens per personal-norm bin per round: round, norm (bin centre), low, high, share."""
+    frame = scan_table(run / CITIZENS)
+    if frame is None or "personal_norm" not in citizen_columns(run):
+        return pl.DataFrame()
+    norms = frame.select("round", "personal_norm").drop_nulls()
+    bounds = collect(norms.select(low=pl.col("personal_norm").min(), high=pl.col("personal_norm").max()),
+                     run / CITIZENS)
+    low, high = bounds.row(0)
+    if low is None:
+        return pl.DataFrame()
+    width = (high - low) / bins if high > low else 1.0
+    index = ((pl.col("personal_norm") - low) / width).floor().clip(0, bins - 1).cast(pl.Int32)
+    counts = norms.group_by("round", index.alias("bin")).agg(count=pl.len())
+    query = counts.with_columns(
+        share=pl.col("count") / pl.col("count").sum().over("round"),
+        low=low + pl.col("bin") * width,
+        high=low + (pl.col("bin") + 1) * width,
+    ).with_columns(norm=(pl.col("low") + pl.col("high")) / 2)
+    return collect(query.sort("round", "bin"), run / CITIZENS)
+
+
+@keyed_on_files(EVENTS)
+def events(run: Path, kinds: tuple[str, ...]) -> pl.DataFrame:
+    """Events of the given kinds, in round order."""
+    frame = scan_table(run / EVENTS)
+    if frame is None:
+        return pl.DataFrame()
+    return collect(frame.filter(pl.col("kind").is_in(list(kinds))).sort("round"), run / EVENTS)
+
+
+@keyed_on_files(EVENTS)
+def event_counts(run: Path) -> pl.DataFrame:
+    """How many events of each kind each round: round, kind, count."""
+    frame = scan_table(run / EVENTS)
+    if frame is None:
+        return pl.DataFrame()
+    return collect(frame.group_by("round", "kind").agg(count=pl.len()).sort("round", "kind"), run / EVENTS)
+
+
+def stock_per_patch(rounds_frame: pl.DataFrame) -> pl.DataFrame:
+    """The `stock` list column as long rows: round, patch, stock."""
+    if "stock" not in rounds_frame.columns:
+        return pl.DataFrame()
+    return (
+        rounds_frame.select("round", "stock")
+        .with_columns(patch=pl.int_ranges(pl.col("stock").list.len()))
+        .explode("stock", "patch")
+        .select("round", pl.col("patch").cast(pl.Int64), pl.col("stock").cast(pl.Float64))
+    )
+
+
+def collapse_rounds(rounds_frame: pl.DataFrame) -> pl.DataFrame:
+    """Rounds in which more patches collapsed than before: round, collapsed_patches."""
+    if "collapsed_patches" not in rounds_frame.columns:
+        return pl.DataFrame()
+    return rounds_frame.select("round", "collapsed_patches").filter(
+        pl.col("collapsed_patches") > pl.col("collapsed_patches").shift(1, fill_value=0)
+    )
+
+
+def first_value(rounds_frame: pl.DataFrame, column: str) -> Any:
+    """The first non-null value of a rounds column (e.g. the round a norm emerged), or None."""
+    if column not in rounds_frame.columns:
+        return None
+    values = rounds_frame[column].drop_nulls()
+    return values[0] if values.len() else None
+
+
+def vote_shares(elections: pl.DataFrame) -> pl.DataFrame:
+    """Election events as round, winner, candidate, share, votes (from each event's JSON detail).
+
+    The detail's `shares` (or `vote_shares`) maps candidates to shares; without it, shares come from `tally`.
+    """
+    rows: list[dict[str, Any]] = []
+    for number, winner, detail in elections.select("round", "actor", "detail").iter_rows():
+        try:
+            data = json.loads(detail) if detail else {}
+        except json.JSONDecodeError:
+            data = {}
+        tally = data.get("tally") if isinstance(data.get("tally"), dict) else {}
+        shares = data.get("shares") or data.get("vote_shares")
+        if not isinstance(shares, dict):
+            total = sum(float(votes) for votes in tally.values()) or 1.0
+            shares = {candidate: float(votes) / total for candidate, votes in tally.items()}
+        for candidate, share in shares.items():
+            votes = tally.get(candidate, tally.get(str(candidate)))
+            rows.append({"round": number, "winner": str(winner), "candidate": str(candidate),
+                         "share": float(share), "votes": None if votes is None else float(votes)})
+    schema = {"round": pl.Int64, "winner": pl.Utf8, "candidate": pl.Utf8, "share": pl.Float64, "votes": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def blocked_by_rule(blocked: pl.DataFrame) -> pl.DataFrame:
+    """Blocked leader actions counted by (action, rule) from their JSON detail."""
+    parsed = blocked.select(
+        "round",
+        pl.col("detail").str.json_path_match("$.action").fill_null("unknown").alias("action"),
+        pl.col("detail").str.json_path_match("$.rule").fill_null("unknown").alias("rule"),
+    )
+    return parsed.group_by("action", "rule").agg(count=pl.len()).sort("count", descending=True)
+
+
+@dataclass(frozen=True)
+class GraphSample:
+    """Laid-out nodes (citizen, x, y) and edges (x, y, x2, y2) of the graph or a connected sample of it."""
+
+    nodes: pl.DataFrame
+    edges: pl.DataFrame
+    total_nodes: int
+    total_edges: int
+
+
+@keyed_on_files(GRAPH, maxsize=8)
+def graph_sample(run: Path, citizens: int, max_nodes: int, seed: int) -> GraphSample:
+    """The social graph, or a breadth-first sample of `max_nodes` citizens from a seeded start, laid out."""
+    edges = read_parquet(run / GRAPH)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(citizens))
+    graph.add_edges_from(zip(edges["source"].to_numpy(), edges["target"].to_numpy()))
+    keep = list(graph) if citizens <= max_nodes else _breadth_first(graph, max_nodes, seed)
+    sample = graph.subgraph(keep)
+    layout = nx.spring_layout(sample, seed=seed, iterations=40)
+    nodes = pl.DataFrame(
+        {"citizen": np.array(list(layout), dtype=np.int64),
+         "x": np.array([point[0] for point in layout.values()]),
+         "y": np.array([point[1] for point in layout.values()])}
+    )
+    pairs = np.array(list(sample.edges()), dtype=np.int64).reshape(-1, 2)
+    ends = [layout[node] for node in pairs.ravel()]
+    coordinates = np.array(ends).reshape(-1, 4) if ends else np.empty((0, 4))
+    edge_frame = pl.DataFrame(
+        {"x": coordinates[:, 0], "y": coordinates[:, 1], "x2": coordinates[:, 2], "y2": coordinates[:, 3]}
+    )
+    return GraphSample(nodes, edge_frame, citizens, edges.height)
+
+
+def _breadth_first(graph: nx.Graph, size: int, seed: int) -> list[int]:
+    rng = np.random.default_rng(seed)
+    kept: dict[int, None] = {}
+    while len(kept) < size:
+        start = int(rng.integers(graph.number_of_nodes()))
+        for node in nx.bfs_tree(graph, start):
+            kept.setdefault(node, None)
+            if len(kept) >= size:
+                break
+    return list(kept)
+
+
+@keyed_on_files(PERSONAS)
+def personas(run: Path) -> pl.DataFrame:
+    """The personas of LLM citizens: citizen, role, values, agenda and the Big Five scores."""
+    return _table(run, PERSONAS)
+
+
+@keyed_on_files(LLM_CALLS, maxsize=64)
+def llm_calls_of(run: Path, citizen: int) -> pl.DataFrame:
+    """Every model call made for one citizen, in round order."""
+    frame = scan_table(run / LLM_CALLS)
+    if frame is None:
+        return pl.DataFrame()
+    return collect(frame.filter(pl.col("citizen") == citizen).sort("round"), run / LLM_CALLS)
+
+
+@keyed_on_files(LLM_CALLS)
+def llm_citizens(run: Path) -> list[int]:
+    """The citizens that have at least one model call."""
+    frame = scan_table(run / LLM_CALLS)
+    if frame is None:
+        return []
+    return collect(frame.select(pl.col("citizen").unique().sort()), run / LLM_CALLS)["citizen"].to_list()
+
+
+def prompt_messages(prompt: str) -> list[tuple[str, str]]:
+    """A recorded prompt (messages as JSON text) as (role, content) pairs; plain text is one user message."""
+    try:
+        messages = json.loads(prompt)
+    except (json.JSONDecodeError, TypeError):
+        return [("user", str(prompt))]
+    if not isinstance(messages, list):
+        return [("user", str(prompt))]
+    return [(str(item.get("role", "?")), str(item.get("content", ""))) for item in messages if isinstance(item, dict)]
+
+
+def memory_block(prompt: str) -> str | None:
+    """The citizen's memory as the prompt showed it (the text between the memory delimiters)."""
+    for _, content in prompt_messages(prompt):
+        start = content.find(MEMORY_OPEN)
+        end = content.find(MEMORY_CLOSE, start)
+        if start >= 0 and end > start:
+            return content[start + len(MEMORY_OPEN):end].strip()
+    return None
+
+
+@keyed_on_files(SUMMARY)
+def sweep_summary(sweep: Path) -> pl.DataFrame:
+    """The sweep's summary: one row per cell and seed."""
+    path = sweep / SUMMARY
+    return read_parquet(path) if path.is_file() else pl.DataFrame()
+
+
+def sweep_axes(spec: dict[str, Any], summary: pl.DataFrame) -> list[str]:
+    """The grid's axes (dotted paths) that are columns of the summary, in the order the grid names them."""
+    axes = spec.get("axes", {})
+    if isinstance(axes, dict):
+        names = list(axes)
+    elif isinstance(axes, list):
+        names = [str(axis.get("path", axis.get("name"))) if isinstance(axis, dict) else str(axis) for axis in axes]
+    else:
+        names = []
+    named = [name for name in names if name in summary.columns]
+    return named or [column for column in summary.columns if "." in column]
+
+
+def interval_grid(summary: pl.DataFrame, metric: str, axes: list[str], level: float = 0.95) -> pl.DataFrame:
+    """Mean of `metric` over seeds per combination of `axes`, with a Student-t interval: mean, low, high, seeds."""
+    values = summary.with_columns(pl.col(metric).cast(pl.Float64)).filter(pl.col(metric).is_finite())
+    grouped = values.group_by(axes).agg(
+        mean=pl.col(metric).mean(), sd=pl.col(metric).std(), seeds=pl.len()
+    ).sort(axes)
+    factor = [float(stats.t.ppf((1 + level) / 2, n - 1)) if n > 1 else 0.0 for n in grouped["seeds"].to_list()]
+    half = pl.Series("half", factor) * grouped["sd"].fill_null(0.0) / grouped["seeds"].cast(pl.Float64).sqrt()
+    return grouped.with_columns(low=pl.col("mean") - half, high=pl.col("mean") + half).drop("sd")

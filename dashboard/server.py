@@ -1,0 +1,47 @@
+"""Starting the Streamlit server on a runs folder (what `society dashboard` does)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from dashboard.ui import RUNS_DIR_ENV
+
+APP = Path(__file__).with_name("app.py")
+
+
+def streamlit_command(port: int, host: str) -> list[str]:
+    """The command line that serves the app on host:port, headless, without usage statistics."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.address", host, "--server.port", str(port), "--server.headless", "true",
+        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+    ]
+
+
+def server_environment(runs_dir: Path) -> dict[str, str]:
+    """This process's environment, with the runs folder the app reads."""
+    return os.environ | {RUNS_DIR_ENV: str(runs_dir.resolve())}
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could bind host:port now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def serve(runs_dir: Path, port: int, host: str) -> int:
+    """Run the dashboard in the foreground until Ctrl-C; returns Streamlit's exit code."""
+    process = subprocess.Popen(streamlit_command(port, host), env=server_environment(runs_dir))
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.wait()
+        return 0

@@ -1,0 +1,94 @@
+"""What every page shares: the runs folder, the run picked in the sidebar, and plain messages instead of errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.catalog import Entry, discover
+from dashboard.files import RunDataError
+
+RUNS_DIR_ENV = "SOCIETY_RUNS_DIR"
+PICKED = "run"
+
+
+def runs_dir() -> Path:
+    """The runs folder the dashboard was started on (`$SOCIETY_RUNS_DIR`, default `runs`)."""
+    return Path(os.environ.get(RUNS_DIR_ENV, "runs"))
+
+
+def entries() -> list[Entry]:
+    return discover(runs_dir())
+
+
+def run_picker() -> None:
+    """The sidebar's run picker, kept in the URL (`?run=NAME`) so a page can be linked with its run."""
+    choices = [entry for entry in entries() if entry.kind != "sweep"]
+    if not choices:
+        st.sidebar.caption(f"No runs in `{runs_dir()}` yet.")
+        return
+    names = [entry.name for entry in choices]
+    labels = {entry.name: entry.label for entry in choices}
+    wanted = st.session_state.get(PICKED) or st.query_params.get(PICKED)
+    st.sidebar.selectbox(
+        "Run", names, index=names.index(wanted) if wanted in names else 0, key=PICKED, format_func=labels.get
+    )
+    st.query_params[PICKED] = st.session_state[PICKED]
+
+
+def picked_run() -> Path | None:
+    """The picked run's folder, after saying plainly when it cannot be shown (None) or is not finished."""
+    name = st.session_state.get(PICKED) or st.query_params.get(PICKED)
+    entry = next((entry for entry in entries() if entry.name == name), None)
+    if entry is None:
+        st.info(f"No run to show: `{runs_dir()}` holds no run yet. Start one on the Live page or with "
+                "`society run SCENARIO`.")
+        return None
+    if entry.problem is not None:
+        st.error(entry.problem)
+        return None
+    status, info = entry.status, entry.info
+    if status == "running":
+        st.info(f"This run is still going: {info['rounds_completed']} of {info['rounds_planned']} rounds "
+                "checkpointed so far. The page shows every round written yet; reload for more.")
+    elif status == "interrupted":
+        st.warning(f"This run was interrupted after round {info['rounds_completed']}; continue it with "
+                   f"`society run --resume {entry.path}`.")
+    elif status == "failed":
+        st.warning(f"This run failed: {info.get('error', 'no error recorded')}. The rounds before it are shown.")
+    return entry.path
+
+
+def require_run() -> Path:
+    """The picked run's folder, or stop the page after the message `picked_run` showed."""
+    path = picked_run()
+    if path is None:
+        st.stop()
+    return path
+
+
+@contextmanager
+def plain_errors() -> Iterator[None]:
+    """Show a damaged file as one clear message (naming it) instead of a traceback, and stop the page."""
+    try:
+        yield
+    except RunDataError as error:
+        st.error(str(error))
+        st.stop()
+
+
+def lacks(columns: Sequence[str], needed: Sequence[str], what: str) -> bool:
+    """Say plainly that the run has no `what` when none of `needed` is among `columns`; True if so."""
+    if any(name in columns for name in needed):
+        return False
+    st.info(f"This run has no {what}: its tables lack {', '.join(needed)}.")
+    return True
+
+
+def present(columns: Sequence[str], wanted: Sequence[str]) -> list[str]:
+    """The `wanted` columns that `columns` has, in the order wanted."""
+    return [name for name in wanted if name in columns]
