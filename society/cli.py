@@ -172,3 +172,22 @@ def sweep(
         click.echo(f"  cell {cell} seed {seed}: {message}", err=True)
     click.echo(report.line(), err=bool(report.failures or report.interrupted))
     sys.exit(130 if report.interrupted else 1 if report.failures else 0)
+
+@main.command()
+@click.argument("runs_dir", required=False, default=Path("runs"), type=click.Path(path_type=Path))
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to serve on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (only this machine by default).")
+def dashboard(runs_dir: Path, port: int, host: str) -> None:
+    """Explore the runs and sweeps in RUNS_DIR (default: runs) in a Streamlit app in the browser."""
+    from importlib.util import find_spec
+
+    if find_spec("streamlit") is None:
+        _fail("the dashboard needs Streamlit: python -m pip install 'society[dashboard]'")
+    if not runs_dir.is_dir():
+        _fail(f"{runs_dir}: no such runs folder (run a scenario first, e.g. society run scenarios/govsim_fishery.yaml)")
+    from dashboard.server import port_free, serve
+
+    if not port_free(host, port):
+        _fail(f"port {port} on {host} is already in use; pass another --port")
+    click.echo(f"dashboard on http://{host}:{port} for {runs_dir} (Ctrl-C stops it)")
+    sys.exit(serve(runs_dir, port, host))
