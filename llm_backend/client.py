@@ -247,7 +247,7 @@ class BatchClient:
         for item in items:
             hit = self.cache.get(item.key, item.payload) if self.cache is not None else None
             if hit is not None:
-                results[item.index] = _from_cache(item, hit)
+                results[item.index] = from_cache(item, hit)
                 continue
             identity = canonical_json({**item.payload, "sample_index": None})
             groups.setdefault(identity, _Group([])).items.append(item)
@@ -377,7 +377,7 @@ def _failures(group: _Group, kind: ErrorKind, message: str) -> list[Result]:
             for item in group.items]
 
 
-def _from_cache(item: _Item, hit: CachedAnswer) -> Result:
+def from_cache(item: _Item, hit: CachedAnswer) -> Result:
     """Return the Result for a cache hit (its original tokens and latency)."""
     return Result(index=item.index, ok=True, text=hit.text, finish_reason=hit.finish_reason,
                   prompt_tokens=hit.prompt_tokens, completion_tokens=hit.completion_tokens,

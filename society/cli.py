@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from society.runner import RunInterrupted, resume_run, run_scenario
+from society.runner import ReplayError, RunInterrupted, resume_run, run_scenario
 from society.scenario_files import ScenarioError, load_scenario
 
 INVALID_INPUT = 2
+RUN_FAILED = 1
 
 
 def _fail(message: str) -> None:
@@ -29,26 +30,40 @@ def main() -> None:
 @click.option("--seed", type=int, help="Override the scenario's seed.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a field, e.g. rounds=20.")
 @click.option("--resume", type=click.Path(path_type=Path), help="Continue an interrupted run directory.")
+@click.option(
+    "--replay", type=click.Path(path_type=Path), help="Answer LLM citizens only from this earlier run's recorded answers."
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(
     scenario: Path | None, out: Path | None, seed: int | None, overrides: tuple[str, ...], resume: Path | None,
-    quiet: bool,
+    replay: Path | None, quiet: bool,
 ) -> None:
     """Run SCENARIO headless and write its tables to a run directory."""
+    from llm_backend.cache import CacheMiss
+    from llm_backend.connection import UnreachableServerError
+    from llm_backend.server import ServerError
+    from llm_backend.weights import WeightsError
+    from society.llm_citizens import FallbackRateExceeded
+
     try:
         if resume is not None:
-            if scenario is not None or overrides or seed is not None:
+            if scenario is not None or overrides or seed is not None or replay is not None:
                 _fail("--resume takes the run directory alone (its scenario is already fixed)")
             path = resume_run(resume, progress=not quiet)
         else:
             if scenario is None:
                 _fail("missing SCENARIO (a YAML file) or --resume RUN_DIR")
             settings = list(overrides) + ([f"seed={seed}"] if seed is not None else [])
-            path = run_scenario(load_scenario(scenario, settings), out, progress=not quiet)
+            path = run_scenario(load_scenario(scenario, settings), out, progress=not quiet, replay=replay)
     except ScenarioError as error:
         _fail(f"invalid scenario\n{error}")
-    except (FileExistsError, FileNotFoundError) as error:
+    except (FileExistsError, FileNotFoundError, ReplayError) as error:
         _fail(str(error))
+    except (ServerError, WeightsError, UnreachableServerError) as error:
+        _fail(f"{error}\n(fix the llm section of the scenario, or the server, then continue with --resume)")
+    except (FallbackRateExceeded, CacheMiss) as error:
+        click.echo(f"error: {error}\nthe run stopped after its last whole round; continue it with --resume", err=True)
+        sys.exit(RUN_FAILED)
     except RunInterrupted as interrupted:
         click.echo(f"\n{interrupted}", err=True)
         sys.exit(130)
@@ -172,6 +187,7 @@ def sweep(
         click.echo(f"  cell {cell} seed {seed}: {message}", err=True)
     click.echo(report.line(), err=bool(report.failures or report.interrupted))
     sys.exit(130 if report.interrupted else 1 if report.failures else 0)
+
 
 @main.command()
 @click.argument("runs_dir", required=False, default=Path("runs"), type=click.Path(path_type=Path))

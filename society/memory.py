@@ -22,7 +22,7 @@ def quote(text: str) -> str:
 class RoundMemory:
     """A ring buffer of the last `rounds` rounds of numeric facts per citizen, plus short notes (quoted)."""
 
-    FIELDS = ("round", "requested", "take", "fair_share", "stock", "punished", "punishments_given")
+    FIELDS = ("round", "requested", "take", "fair_share", "stock", "punish_received", "punish_paid")
 
     def __init__(self, n: int, rounds: int) -> None:
         self.rounds = rounds
@@ -57,10 +57,10 @@ class RoundMemory:
             )
             if not np.isnan(f["stock"]):
                 line += f" Stock left after regrowth: {f['stock']:.1f}."
-            if f["punished"] > 0:
-                line += f" Neighbours punished you {int(f['punished'])} time(s)."
-            if f["punishments_given"] > 0:
-                line += f" You punished {int(f['punishments_given'])} neighbour(s)."
+            if f["punish_received"] > 0:
+                line += f" Punishment by neighbours cost you {f['punish_received']:.1f}."
+            if f["punish_paid"] > 0:
+                line += f" You spent {f['punish_paid']:.1f} punishing neighbours."
             lines.append(line)
             lines += [f"Message heard: {quote(note)}" for note in self._notes[slot].get(citizen, [])]
         if len(lines) == 1:

@@ -14,6 +14,7 @@ from society.build import assign_groups, assign_patches, build_graph
 from society.citizen import Citizen
 from society.commons import Commons
 from society.graph import SocialGraph
+from society.llm_citizens import LLMCitizens
 from society.metrics import core_metrics
 from society.phases import Phase, registered_phases
 from society.policies import initial_strategies
@@ -59,6 +60,7 @@ class Society(mesa.Model):
                 self.num_citizens, scenario.commons.patches, scenario.commons.assignment, self.rng_tree("commons")
             )
             self.commons = Commons(scenario.commons, patch)
+        self.llm: LLMCitizens | None = LLMCitizens(self) if scenario.has_llm_citizens else None
         phase_classes = registered_phases()
         self.phases: list[Phase] = [
             phase_classes[entry.phase](self, phase_classes[entry.phase].Params(**entry.params), index)
@@ -92,6 +94,8 @@ class Society(mesa.Model):
         state["punish_received"] = 0.0
         wealth_before = state["wealth"].copy()
         self._events = []
+        if self.llm is not None:
+            self.llm.begin_round()
         row: dict[str, Any] = {"round": self.round}
         for phase in self.phases:
             started = time.perf_counter()
@@ -102,6 +106,9 @@ class Society(mesa.Model):
         if self.commons is not None and self.collapse_round is None and self.commons.collapsed.all():
             self.collapse_round = self.round
         row |= core_metrics(self)
+        if self.llm is not None:
+            self.llm.end_round()
+            row |= self.llm.round_metrics()
         self.round_row = row
         if self.collapse_round is not None and self.scenario.commons.on_collapse == "stop":
             self.running = False
@@ -150,6 +157,7 @@ class Society(mesa.Model):
             "mesa_random": self.random.getstate(),
             "commons": None if self.commons is None else self.commons.state_dict(),
             "phases": [phase.state_dict() for phase in self.phases],
+            "llm": None if self.llm is None else self.llm.state_dict(),
         }
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
@@ -165,6 +173,8 @@ class Society(mesa.Model):
             self.commons.load_state_dict(checkpoint["commons"])
         for phase, phase_state in zip(self.phases, checkpoint["phases"], strict=True):
             phase.load_state_dict(phase_state)
+        if self.llm is not None:
+            self.llm.load_state_dict(checkpoint["llm"])
 
 
 def _event_frame(

@@ -5,44 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field, field_validator
 
-from society.scenario import Strict
-
-BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
-
-
-class TraitDistribution(Strict):
-    """A trait score in [0, 1] drawn from a normal distribution, clipped."""
-
-    mean: float = Field(0.5, ge=0, le=1)
-    sd: float = Field(0.15, ge=0)
-
-
-class PersonaSpec(Strict):
-    """Distributions a scenario gives for the personas of one group of LLM citizens."""
-
-    traits: dict[str, TraitDistribution] = Field(default_factory=dict)
-    values: list[str] = Field(default_factory=lambda: ["fairness", "family", "prosperity", "tradition", "freedom"])
-    values_per_citizen: int = Field(2, ge=0)
-    roles: dict[str, float] = Field(default_factory=lambda: {"fisher": 1.0}, description="role: weight")
-    hidden_agendas: list[str] = Field(default_factory=list)
-    hidden_agenda_probability: float = Field(0.0, ge=0, le=1)
-
-    @field_validator("traits")
-    @classmethod
-    def _known_traits(cls, traits: dict[str, TraitDistribution]) -> dict[str, TraitDistribution]:
-        unknown = sorted(set(traits) - set(BIG_FIVE))
-        if unknown:
-            raise ValueError(f"unknown traits {unknown}; expected some of {list(BIG_FIVE)}")
-        return traits
-
-    @field_validator("roles")
-    @classmethod
-    def _positive_weights(cls, roles: dict[str, float]) -> dict[str, float]:
-        if not roles or any(weight < 0 for weight in roles.values()) or sum(roles.values()) <= 0:
-            raise ValueError("expected at least one role with a positive weight")
-        return roles
+from society.scenario import BIG_FIVE, PersonaSpec, TraitDistribution
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from society.scenario import (
     FixedPolicy,
     GreedyPolicy,
     ImitatorPolicy,
+    LLMPolicy,
     SustainablePolicy,
 )
 
@@ -23,13 +24,14 @@ def requested_takes(society: Society, fair_share: np.ndarray, max_take: np.ndarr
     """What every citizen asks to take this round, given its fair share and the most it can take.
 
     Policies think in ratios to the fair share (`ratio` holds what each citizen took last round relative to
-    its share), so their behaviour carries across rounds as the stock rises and falls.
+    its share), so their behaviour carries across rounds as the stock rises and falls. LLM citizens are left
+    at 0: the phase asks the model for them.
     """
     state = society.state
     requests = np.zeros(society.num_citizens, dtype=np.float64)
     for group, spec in enumerate(society.policy_specs):
         members = society.group_members[group]
-        if members.size == 0:
+        if members.size == 0 or isinstance(spec, LLMPolicy):
             continue
         share = fair_share[members]
         if isinstance(spec, SustainablePolicy):

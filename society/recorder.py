@@ -20,8 +20,10 @@ from society.model import Society
 from society.scenario import Scenario
 from society.scenario_files import scenario_to_yaml
 
-TABLES = ("rounds", "citizens", "events")
+TABLES = ("rounds", "citizens", "events", "llm_calls")
 CHECKPOINT = "checkpoint.pkl"
+LLM_CACHE = "llm_cache.sqlite"
+PERSONAS = "personas.parquet"
 MANIFEST = "manifest.json"
 SCENARIO = "scenario.yaml"
 
@@ -79,6 +81,8 @@ class RunDirectory:
         atomic_write(path / SCENARIO, scenario_to_yaml(scenario).encode())
         u, v = society.graph.edges()
         _write_parquet(pl.DataFrame({"source": u, "target": v}), path / "graph.parquet")
+        if society.llm is not None:
+            _write_parquet(society.llm.persona_table(), path / PERSONAS)
         run.write_manifest(
             {
                 "name": scenario.name,
@@ -118,6 +122,8 @@ class RunDirectory:
             files.append(("citizens", society.round_citizens()))
         if output.events:
             files.append(("events", society.round_events()))
+        if society.llm is not None:
+            files.append(("llm_calls", society.llm.round_calls()))
         checkpoint = society.checkpoint() if number % output.checkpoint_every == 0 or finished else None
         self.flush()
         self._pending = self._writer.submit(self._write_round, number, files, checkpoint)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
+from society.llm_citizens import connect
 from society.model import Society
-from society.recorder import CHECKPOINT, SCENARIO, RunDirectory
+from society.recorder import CHECKPOINT, LLM_CACHE, MANIFEST, SCENARIO, RunDirectory
 from society.scenario import Scenario
 from society.scenario_files import load_scenario
 
@@ -28,13 +33,39 @@ def default_run_dir(scenario: Scenario) -> Path:
     return scenario.output.dir / f"{scenario.name}-{stamp}"
 
 
-def run_scenario(scenario: Scenario, out: Path | None = None, progress: bool = False) -> Path:
-    """Play `scenario` to the end, recording every round into a new run directory; returns its path."""
+class ReplayError(ValueError):
+    """`--replay` names no recorded LLM run, or the scenario has no LLM citizens to replay."""
+
+
+def run_scenario(
+    scenario: Scenario, out: Path | None = None, progress: bool = False, replay: Path | None = None
+) -> Path:
+    """Play `scenario` to the end, recording every round into a new run directory; returns its path.
+
+    With `replay`, LLM answers come only from that earlier run's response cache (a miss is an error).
+    """
+    if replay is not None:
+        scenario = _replaying(scenario, replay)
     started = time.perf_counter()
     society = Society(scenario)
     run = RunDirectory.create(out or default_run_dir(scenario), scenario, society)
+    if replay is not None:
+        shutil.copyfile(replay / LLM_CACHE, run.path / LLM_CACHE)
+        run.update_manifest(llm={"replay_of": str(replay), "model": RunDirectory(replay).manifest["llm"]["model"]})
     run.update_manifest(timings={"setup_s": round(time.perf_counter() - started, 3)})
     return _play(society, run, progress)
+
+
+def _replaying(scenario: Scenario, replay: Path) -> Scenario:
+    """The scenario set to answer from a recorded cache, after checking `replay` is a recorded LLM run."""
+    if not scenario.has_llm_citizens:
+        raise ReplayError(f"--replay {replay}: the scenario {scenario.name!r} has no LLM citizens to replay")
+    if not (replay / MANIFEST).is_file() or not (replay / LLM_CACHE).is_file():
+        raise ReplayError(f"--replay {replay}: not a run directory with recorded LLM answers (no {LLM_CACHE})")
+    if "llm" not in RunDirectory(replay).manifest:
+        raise ReplayError(f"--replay {replay}: its manifest names no LLM model")
+    llm = scenario.llm.model_copy(update={"cache": "replay"})
+    return scenario.model_copy(update={"llm": llm})
 
 
 def resume_run(run_dir: Path, progress: bool = False) -> Path:
@@ -52,17 +83,33 @@ def resume_run(run_dir: Path, progress: bool = False) -> Path:
     return _play(society, run, progress)
 
 
+@contextlib.contextmanager
+def _llm_connected(society: Society, run: RunDirectory, progress: bool) -> Iterator[None]:
+    """Give the society's LLM citizens their model for the run (starting the local server if asked)."""
+    if society.llm is None:
+        yield
+        return
+    settings = society.scenario.llm
+    recorded = run.manifest.get("llm", {})
+    if progress and settings.cache != "replay" and settings.backend == "local":
+        print("starting the local vLLM server (SmolLM2 on the CPU; about a minute)...", file=sys.stderr, flush=True)
+    with connect(settings, run.path / LLM_CACHE, recorded.get("model"), run.path / "vllm.log") as connection:
+        run.update_manifest(llm=recorded | {"backend": settings.backend, "model": connection.model,
+                                            "cache": settings.cache})
+        society.llm.connection = connection
+        try:
+            yield
+        finally:
+            society.llm.connection = None
+
+
 def _play(society: Society, run: RunDirectory, progress: bool) -> Path:
     scenario = society.scenario
     bar = tqdm(total=scenario.rounds, initial=society.round, unit="round", disable=not progress, dynamic_ncols=True)
     started = time.perf_counter()
     try:
-        while society.running and society.round < scenario.rounds:
-            society.step()
-            run.append_round(society)
-            bar.update(1)
-            if society.commons is not None:
-                bar.set_postfix(stock=f"{society.commons.stock.sum():.4g}", refresh=False)
+        with _llm_connected(society, run, progress):
+            _play_rounds(society, run, bar)
     except KeyboardInterrupt:
         run.flush(raise_errors=False)
         run.update_manifest(status="interrupted", rounds_completed=_last_checkpointed(run))
@@ -87,6 +134,15 @@ def _play(society: Society, run: RunDirectory, progress: bool) -> Path:
         timings=timings,
     )
     return run.path
+
+
+def _play_rounds(society: Society, run: RunDirectory, bar: tqdm) -> None:
+    while society.running and society.round < society.scenario.rounds:
+        society.step()
+        run.append_round(society)
+        bar.update(1)
+        if society.commons is not None:
+            bar.set_postfix(stock=f"{society.commons.stock.sum():.4g}", refresh=False)
 
 
 def _last_checkpointed(run: RunDirectory) -> int:

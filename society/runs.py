@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from society.recorder import MANIFEST, SCENARIO
+from society.recorder import MANIFEST, PERSONAS, SCENARIO
 
 
 class Run:
@@ -39,6 +39,24 @@ class Run:
     def events(self) -> pl.DataFrame:
         """Punishments (and, as phases add them, votes and messages), one row each."""
         return self._table("events")
+
+    @cached_property
+    def llm_calls(self) -> pl.DataFrame:
+        """One row per LLM call: round, phase, citizen, prompt and raw answer, tokens, latency, cached, fallback."""
+        return self._table("llm_calls")
+
+    @cached_property
+    def personas(self) -> pl.DataFrame:
+        """One row per LLM citizen: role, values, hidden agenda and Big Five scores (empty without LLM citizens)."""
+        path = self.path / PERSONAS
+        return pl.read_parquet(path) if path.is_file() else pl.DataFrame()
+
+    def prompts(self, citizen: int) -> pl.DataFrame:
+        """Every prompt one citizen was given and its raw answer, round by round."""
+        calls = self.llm_calls
+        if calls.is_empty():
+            return calls
+        return calls.filter(pl.col("citizen") == citizen)
 
     @cached_property
     def graph(self) -> pl.DataFrame:

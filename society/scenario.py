@@ -63,8 +63,52 @@ class FixedPolicy(_PolicyShare):
     amount: float = Field(ge=0)
 
 
+BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
+
+
+class TraitDistribution(Strict):
+    """A trait score in [0, 1] drawn from a normal distribution, clipped."""
+
+    mean: float = Field(0.5, ge=0, le=1)
+    sd: float = Field(0.15, ge=0)
+
+
+class PersonaSpec(Strict):
+    """Distributions the personas of one group of LLM citizens are drawn from."""
+
+    traits: dict[str, TraitDistribution] = Field(default_factory=dict)
+    values: list[str] = Field(default_factory=lambda: ["fairness", "family", "prosperity", "tradition", "freedom"])
+    values_per_citizen: int = Field(2, ge=0)
+    roles: dict[str, float] = Field(default_factory=lambda: {"fisher": 1.0}, description="role: weight")
+    hidden_agendas: list[str] = Field(default_factory=list)
+    hidden_agenda_probability: float = Field(0.0, ge=0, le=1)
+
+    @field_validator("traits")
+    @classmethod
+    def _known_traits(cls, traits: dict[str, TraitDistribution]) -> dict[str, TraitDistribution]:
+        unknown = sorted(set(traits) - set(BIG_FIVE))
+        if unknown:
+            raise ValueError(f"unknown traits {unknown}; expected some of {list(BIG_FIVE)}")
+        return traits
+
+    @field_validator("roles")
+    @classmethod
+    def _positive_weights(cls, roles: dict[str, float]) -> dict[str, float]:
+        if not roles or any(weight < 0 for weight in roles.values()) or sum(roles.values()) <= 0:
+            raise ValueError("expected at least one role with a positive weight")
+        return roles
+
+
+class LLMPolicy(Strict):
+    """Decides through a language model, prompted with its persona, its memory and what it observes."""
+
+    policy: Literal["llm"]
+    fraction: float = Field(gt=0, le=1, description="share of the population following this policy")
+    persona: PersonaSpec = Field(default_factory=PersonaSpec)
+
+
 PolicySpec = Annotated[
-    Union[SustainablePolicy, GreedyPolicy, ConditionalPolicy, ImitatorPolicy, FixedPolicy],
+    Union[SustainablePolicy, GreedyPolicy, ConditionalPolicy, ImitatorPolicy, FixedPolicy, LLMPolicy],
     Field(discriminator="policy"),
 ]
 
@@ -186,6 +230,8 @@ class Commons(Strict):
     shocks: Shocks = Field(default_factory=Shocks)
     diffusion: float = Field(0.0, ge=0, le=0.5, description="share exchanged with each neighbouring patch per round")
     assignment: Literal["random", "block"] = "random"
+    resource: str = Field("common resource", min_length=1, description="what LLM citizens are told the commons is")
+    unit: str = Field("units", min_length=1, description="what LLM citizens are told a unit of it is")
 
     @model_validator(mode="after")
     def _stock_within_capacity(self) -> "Commons":
@@ -209,6 +255,45 @@ class PhaseEntry(Strict):
         return {"phase": value} if isinstance(value, str) else value
 
 
+class ReasonSetting(Strict):
+    enabled: bool = False
+    max_chars: int = Field(120, ge=10, le=1000, description="most characters of the free-text reason")
+
+
+class LLMSettings(Strict):
+    """How LLM citizens reach a model. `local` starts the embedded vLLM CPU server with SmolLM2."""
+
+    backend: Literal["local", "server"] = "local"
+    base_urls: list[str] = Field(default_factory=list, description="OpenAI-compatible base URLs (backend: server)")
+    model: str | None = Field(None, description="served model name (server) or model directory (local, engine)")
+    concurrency: int = Field(256, ge=1, description="requests in flight at once, over all servers")
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(48, ge=4, le=4096, description="most tokens of one answer (the reason adds its own)")
+    cache: Literal["record", "replay", "off"] = "record"
+    seeded: bool = Field(False, description="send each request its seed (vLLM CPU 0.32 fails under load with seeds)")
+    request_timeout_s: float = Field(300.0, gt=0)
+    phase_deadline_s: float | None = Field(None, gt=0, description="give up on a phase's unanswered requests after")
+    fallback_threshold: float = Field(
+        0.5, ge=0, le=1, description="stop the run when a phase falls back for more than this share of its citizens"
+    )
+    memory_rounds: int = Field(5, ge=0, description="rounds a citizen remembers in its prompt")
+    reason: ReasonSetting = Field(default_factory=ReasonSetting)
+
+    @field_validator("base_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"expected http:// or https:// URLs, got {url!r}")
+        return [url.rstrip("/") for url in urls]
+
+    @model_validator(mode="after")
+    def _server_needs_urls(self) -> "LLMSettings":
+        if self.backend == "server" and not self.base_urls:
+            raise ValueError("backend 'server' needs base_urls (e.g. [http://127.0.0.1:8000/v1])")
+        return self
+
+
 class Output(Strict):
     dir: Path = Field(Path("runs"), description="folder that holds run directories")
     citizens_every: int = Field(1, ge=0, description="write the citizens table every N rounds (0: never)")
@@ -225,7 +310,13 @@ class Scenario(Strict):
     graph: GraphSpec = Field(default_factory=lambda: CompleteGraph(kind="complete"))
     commons: Commons | None = None
     schedule: list[PhaseEntry] = Field(min_length=1)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
     output: Output = Field(default_factory=Output)
+
+    @property
+    def has_llm_citizens(self) -> bool:
+        """Whether any citizen decides through a language model."""
+        return any(isinstance(spec, LLMPolicy) for spec in self.population.policies)
 
 
 def _tags(union: Any, field: str) -> tuple[str, ...]:

@@ -35,6 +35,10 @@ class Phase:
         self.params = params
         self.rng = society.rng_tree(f"phase:{index}:{self.name}")
 
+    def rule(self) -> str | None:
+        """One line of the shared rules LLM citizens read: what happens in this phase (default: nothing)."""
+        return None
+
     def observe(self) -> Any:
         """What citizens see before deciding (default: nothing)."""
         return None

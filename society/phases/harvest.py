@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from society.decisions import HarvestDecision
 from society.phases import Phase
 from society.policies import requested_takes
+
+RULE = (
+    "Harvest: every citizen says how many {unit} to take from the {resource}; the takes are granted together, "
+    "and when citizens ask for more than there is, what there is gets shared out. What you take adds to your "
+    "wealth."
+)
+OBSERVATION = (
+    "Round {round} of {rounds}. The {resource} now holds {stock:.1f} {unit}; {sharing} citizens harvest from it, "
+    "you among them. Taking {share:.1f} {unit} each keeps it where it is (your sustainable share). You can "
+    "take between 0 and {most:.1f} {unit}.{universalization}\nHow many {unit} do you take this round? {format}"
+)
+UNIVERSALIZATION = (
+    " Before you decide, ask yourself what would happen if every citizen took what you take: if each took more "
+    "than {share:.1f} {unit}, the {resource} would shrink and could collapse."
+)
 
 
 class HarvestParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reputation_memory: float = Field(0.8, ge=0, le=1, description="weight of past reputation in its moving average")
+    universalization: bool = Field(False, description="GovSim's prompt: LLM citizens weigh everyone doing the same")
+    fallback: Literal["sustainable", "nothing"] = Field(
+        "sustainable", description="what an LLM citizen takes when its answer is missing or invalid"
+    )
 
 
 @dataclass(frozen=True)
@@ -28,12 +48,39 @@ class HarvestPhase(Phase):
     Params = HarvestParams
     needs_commons = True
 
+    def rule(self) -> str:
+        commons = self.society.scenario.commons
+        return RULE.format(unit=commons.unit, resource=commons.resource)
+
     def observe(self) -> HarvestView:
         commons = self.society.commons
         return HarvestView(commons.fair_share(), commons.stock[commons.patch_of_citizen])
 
     def decide(self, view: HarvestView) -> tuple[HarvestView, np.ndarray]:
-        return view, requested_takes(self.society, view.fair_share, view.max_take)
+        requests = requested_takes(self.society, view.fair_share, view.max_take)
+        if self.society.llm is not None:
+            members = self.society.llm.members
+            requests[members] = self._ask_llm(members, view)
+        return view, requests
+
+    def _ask_llm(self, members: np.ndarray, view: HarvestView) -> np.ndarray:
+        """What the LLM citizens ask for (their fallback where an answer failed), within what they may take."""
+        society, spec = self.society, self.society.scenario.commons
+        commons = society.commons
+        patches = commons.patch_of_citizen[members]
+        texts = dict(unit=spec.unit, resource=spec.resource, round=society.round, rounds=society.scenario.rounds,
+                     format=society.llm.answer_format(HarvestDecision))
+        observations = []
+        for citizen, patch in zip(members, patches):
+            share = view.fair_share[citizen]
+            universalization = UNIVERSALIZATION.format(share=share, **texts) if self.params.universalization else ""
+            observations.append(OBSERVATION.format(
+                stock=commons.stock[patch], sharing=commons.citizens_per_patch[patch], share=share,
+                most=view.max_take[citizen], universalization=universalization, **texts,
+            ))
+        fallback = view.fair_share[members] if self.params.fallback == "sustainable" else np.zeros(members.size)
+        amounts = society.llm.amounts(self.name, members, observations, fallback)
+        return np.clip(amounts, 0.0, view.max_take[members])
 
     def apply(self, decisions: tuple[HarvestView, np.ndarray]) -> None:
         view, requests = decisions

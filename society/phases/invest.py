@@ -8,9 +8,20 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from society import commons_kernels as kernels
+from society.decisions import HarvestDecision
 from society.phases import Phase
 from society.phases.harvest import record_takes
 from society.policies import requested_takes
+
+RULE = (
+    "Investment: every citizen receives {endowment:g} tokens a round and splits them between an outside market, "
+    "which pays {outside:g} cents a token, and a common pool, whose group return from X tokens is "
+    "{a:g}X - {b:g}X^2 cents, shared in proportion to what each put in."
+)
+OBSERVATION = (
+    "Round {round} of {rounds}. You have {endowment:g} tokens. Together the group earns most when it puts "
+    "{optimum:.1f} tokens in the pool ({share:.1f} each). How many tokens do you put in the common pool? {format}"
+)
 
 
 class InvestParams(BaseModel):
@@ -27,6 +38,10 @@ class InvestPhase(Phase):
     name = "invest"
     Params = InvestParams
 
+    def rule(self) -> str:
+        p = self.params
+        return RULE.format(endowment=p.endowment, outside=p.outside_return, a=p.a, b=p.b)
+
     @property
     def optimum(self) -> float:
         """Group investment that maximises net yield."""
@@ -39,7 +54,16 @@ class InvestPhase(Phase):
 
     def decide(self, view: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         fair_share, endowment = view
-        return fair_share, requested_takes(self.society, fair_share, endowment)
+        invested = requested_takes(self.society, fair_share, endowment)
+        llm = self.society.llm
+        if llm is not None:
+            members = llm.members
+            text = OBSERVATION.format(round=self.society.round, rounds=self.society.scenario.rounds,
+                                      endowment=self.params.endowment, optimum=self.optimum,
+                                      share=fair_share[0], format=llm.answer_format(HarvestDecision))
+            amounts = llm.amounts(self.name, members, [text] * members.size, fair_share[members])
+            invested[members] = np.clip(amounts, 0.0, endowment[members])
+        return fair_share, invested
 
     def apply(self, decisions: tuple[np.ndarray, np.ndarray]) -> None:
         fair_share, invested = decisions
