@@ -1,0 +1,139 @@
+"""Communication: citizens state the norm they hold to their neighbours, or to a village meeting before harvest.
+
+Heuristic citizens state a fixed signal: their personal norm (a take ratio) and a one-line text saying it. With
+`universalization` they first ask "what if everyone took this?": a ratio above 1 (the sustainable share) taken by
+everyone would shrink the commons, so they state at most 1. In `neighbours` mode each citizen hears the mean of
+its neighbours' statements; in `meeting` mode the citizens of each patch (everyone, without a commons) meet and
+agree on one proposal, the median statement or the sustainable share. What is heard moves normative
+expectations (weight `influence`) and personal norms (weight `persuasion`); learners then act on their norm.
+
+Every statement is a `message` event (target -1: the whole meeting). Received texts are kept as data in an
+`Inbox` and only ever rendered quoted (`society.memory.quote`), so a message cannot pass for an instruction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from norms.state import act_on_norms, ensure_norm_columns
+from society.decisions import Decision
+from society.graph import neighbor_mean
+from society.memory import quote
+from society.phases import Phase
+
+SUSTAINABLE_RATIO = 1.0
+HEURISTIC_TEXT = "I think each of us should take at most %.2f times our sustainable share."
+
+
+class CommunicateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["neighbours", "meeting"] = "neighbours"
+    proposal: Literal["median", "sustainable"] = Field("median", description="what a meeting agrees on")
+    universalization: bool = Field(False, description="state at most what the commons sustains if all did it")
+    influence: float = Field(0.5, ge=0, le=1, description="weight of what is heard in the normative expectation")
+    persuasion: float = Field(0.3, ge=0, le=1, description="weight of what is heard in the personal norm")
+    record: bool = Field(True, description="record every message as an event")
+
+
+class MessageDecision(Decision):
+    """What an LLM citizen says to its neighbours or the meeting, and the take ratio it proposes."""
+
+    text: str = Field(max_length=280, description="one or two sentences to the others")
+    norm: float = Field(ge=0, description="the most each citizen should take, as a multiple of the sustainable share")
+
+
+@dataclass(frozen=True)
+class Statements:
+    """One statement per citizen: the norm it states (a take ratio) and the text that says it."""
+
+    norm: np.ndarray
+    text: np.ndarray
+
+
+@dataclass(frozen=True)
+class Inbox:
+    """The messages delivered this round, as data: sender, receiver (-1: the whole meeting) and text."""
+
+    sender: np.ndarray
+    receiver: np.ndarray
+    text: np.ndarray
+
+    def heard(self, citizen: int, meeting: np.ndarray | None = None) -> list[str]:
+        """What `citizen` heard, one line per message, the text quoted as a JSON string literal.
+
+        `meeting` holds each sender's meeting group and the citizen's own, for messages sent to a meeting.
+        """
+        to_citizen = self.receiver == citizen
+        if meeting is not None:
+            to_citizen |= (self.receiver == -1) & (meeting[self.sender] == meeting[citizen]) & (self.sender != citizen)
+        return [f"Citizen {s} said: {quote(str(t))}" for s, t in zip(self.sender[to_citizen], self.text[to_citizen])]
+
+
+def heuristic_statements(personal_norm: np.ndarray, universalization: bool) -> Statements:
+    """Fixed signals: each citizen states its personal norm (capped at the sustainable share when universalizing)."""
+    norm = np.minimum(personal_norm, SUSTAINABLE_RATIO) if universalization else personal_norm.copy()
+    return Statements(norm, np.char.mod(HEURISTIC_TEXT, norm))
+
+
+def meeting_proposals(group: np.ndarray, stated: np.ndarray, proposal: str) -> np.ndarray:
+    """Per citizen: the proposal its meeting group agrees on (the group's median statement, or the sustainable share)."""
+    if proposal == "sustainable":
+        return np.full(stated.size, SUSTAINABLE_RATIO)
+    groups, members = np.unique(group, return_inverse=True)
+    medians = np.array([np.median(stated[members == g]) for g in range(groups.size)])
+    return medians[members]
+
+
+class CommunicatePhase(Phase):
+    name = "communicate"
+    Params = CommunicateParams
+
+    def __init__(self, society: Any, params: CommunicateParams, index: int) -> None:
+        super().__init__(society, params, index)
+        ensure_norm_columns(society)
+        empty = np.zeros(0, np.int64)
+        self.inbox = Inbox(empty, empty, np.zeros(0, dtype=str))
+
+    def meeting_groups(self) -> np.ndarray:
+        """Each citizen's meeting: its patch, or one meeting for everyone without a commons."""
+        commons = self.society.commons
+        return commons.patch_of_citizen if commons is not None else np.zeros(self.society.num_citizens, np.int64)
+
+    def decide(self, observation: None) -> Statements:
+        return heuristic_statements(self.society.state["personal_norm"], self.params.universalization)
+
+    def apply(self, statements: Statements) -> None:
+        society, state, p = self.society, self.society.state, self.params
+        speakers = np.arange(society.num_citizens, dtype=np.int64)
+        if p.mode == "meeting":
+            heard = meeting_proposals(self.meeting_groups(), statements.norm, p.proposal)
+            listeners = speakers
+            self.inbox = Inbox(speakers, np.full(speakers.size, -1, np.int64), statements.text)
+        else:
+            graph = society.graph
+            degree = np.diff(graph.indptr)
+            listeners = np.flatnonzero(degree > 0)
+            heard = neighbor_mean(graph.indptr, graph.indices, statements.norm, statements.norm)[listeners]
+            senders = graph.indices
+            self.inbox = Inbox(senders, np.repeat(speakers, degree), statements.text[senders])
+        for column, weight in (("normative_expectation", p.influence), ("personal_norm", p.persuasion)):
+            state[column][listeners] = (1 - weight) * state[column][listeners] + weight * heard
+        act_on_norms(society)
+        if p.record:
+            society.record_events(
+                self.name, "message", self.inbox.sender, self.inbox.receiver, detail=self.inbox.text.tolist()
+            )
+        self._row = {"messages": int(self.inbox.sender.size), "stated_norm_mean": float(statements.norm.mean())}
+
+    def metrics(self) -> dict[str, Any]:
+        return self._row
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"inbox": (self.inbox.sender.copy(), self.inbox.receiver.copy(), self.inbox.text.copy())}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inbox = Inbox(*state["inbox"])

@@ -1,0 +1,157 @@
+"""Numba kernels of social learning and norm-based punishment over the CSR graph, each with a numpy reference.
+
+Conventions (as in `society.commons_kernels`): citizens are ``0..n-1``; ``indptr``/``indices`` are the social
+graph in CSR form; kernels never modify their inputs. Imitation takes its random numbers as arrays drawn by the
+caller, so kernel and reference see the same draws; punishment draws scalar ``rng.random()`` calls in a
+documented order, so a kernel and its reference given identically seeded generators agree exactly.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+
+# ---- payoff-biased imitation ----------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, parallel=True)
+def imitation_sources(
+    indptr: IntArray, indices: IntArray, payoff: FloatArray, rows: IntArray,
+    pick: FloatArray, accept: FloatArray, scale: float,
+) -> IntArray:
+    """Schlag's proportional imitation: whom each citizen in `rows` copies this round, or -1.
+
+    Citizen ``i = rows[r]`` looks at neighbour ``indices[indptr[i] + int(pick[r] * degree)]`` and copies it when
+    that neighbour earned more and ``accept[r] < (payoff[j] - payoff[i]) / scale``. Output aligned with `rows`;
+    isolated citizens and a non-positive `scale` copy nobody.
+    """
+    out = np.full(rows.size, -1, dtype=np.int64)
+    if scale <= 0.0:
+        return out
+    for r in numba.prange(rows.size):
+        i = rows[r]
+        lo, hi = indptr[i], indptr[i + 1]
+        if hi == lo:
+            continue
+        j = indices[lo + int(pick[r] * (hi - lo))]
+        gain = payoff[j] - payoff[i]
+        if gain > 0.0 and accept[r] < gain / scale:
+            out[r] = j
+    return out
+
+
+def imitation_sources_reference(
+    indptr: IntArray, indices: IntArray, payoff: FloatArray, rows: IntArray,
+    pick: FloatArray, accept: FloatArray, scale: float,
+) -> IntArray:
+    """Reference for `imitation_sources`."""
+    degree = (indptr[1:] - indptr[:-1])[rows]
+    out = np.full(rows.size, -1, dtype=np.int64)
+    linked = degree > 0
+    if scale <= 0.0 or not linked.any():
+        return out
+    chosen = indices[indptr[rows[linked]] + (pick[linked] * degree[linked]).astype(np.int64)]
+    gain = payoff[chosen] - payoff[rows[linked]]
+    copies = (gain > 0.0) & (accept[linked] < gain / scale)
+    out[np.flatnonzero(linked)[copies]] = chosen[copies]
+    return out
+
+
+# ---- conformist transmission ----------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, parallel=True)
+def neighbour_median(indptr: IntArray, indices: IntArray, values: FloatArray, rows: IntArray) -> FloatArray:
+    """Median of `values` over each of `rows`' neighbours (the mean of the middle two for an even count).
+
+    Isolated citizens get their own value. Output aligned with `rows`.
+    """
+    out = np.empty(rows.size)
+    for r in numba.prange(rows.size):
+        i = rows[r]
+        lo, hi = indptr[i], indptr[i + 1]
+        if hi == lo:
+            out[r] = values[i]
+            continue
+        sample = np.empty(hi - lo)
+        for p in range(lo, hi):
+            sample[p - lo] = values[indices[p]]
+        sample.sort()
+        m = sample.size // 2
+        out[r] = sample[m] if sample.size % 2 else 0.5 * (sample[m - 1] + sample[m])
+    return out
+
+
+def neighbour_median_reference(indptr: IntArray, indices: IntArray, values: FloatArray, rows: IntArray) -> FloatArray:
+    """Reference for `neighbour_median`."""
+    out = np.empty(rows.size)
+    for r, i in enumerate(rows):
+        neighbours = indices[indptr[i] : indptr[i + 1]]
+        out[r] = np.median(values[neighbours]) if neighbours.size else values[i]
+    return out
+
+
+# ---- norm-based punishment ------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def norm_punishments(
+    indptr: IntArray, indices: IntArray, is_punisher: BoolArray, norm: FloatArray, ratio: FloatArray,
+    tolerance: float, probability: float, max_targets: int, rng: np.random.Generator,
+) -> tuple[IntArray, IntArray]:
+    """Every punisher sanctions the neighbours whose take ratio exceeds its own norm times (1 + tolerance).
+
+    Punishers go in index order, neighbours in CSR order. When `probability` < 1 one ``rng.random()`` is drawn
+    per violating neighbour considered and the act happens if it is below `probability`; a punisher stops after
+    `max_targets` acts (0: no limit). Returns the (actor, target) pairs in that order.
+    """
+    actors = np.empty(indices.size, dtype=np.int64)
+    targets = np.empty(indices.size, dtype=np.int64)
+    count = 0
+    for i in range(indptr.size - 1):
+        if not is_punisher[i]:
+            continue
+        limit = norm[i] * (1.0 + tolerance)
+        acts = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            if max_targets > 0 and acts >= max_targets:
+                break
+            j = indices[p]
+            if ratio[j] <= limit + 1e-9:
+                continue
+            if probability < 1.0 and rng.random() >= probability:
+                continue
+            actors[count] = i
+            targets[count] = j
+            count += 1
+            acts += 1
+    return actors[:count].copy(), targets[:count].copy()
+
+
+def norm_punishments_reference(
+    indptr: IntArray, indices: IntArray, is_punisher: BoolArray, norm: FloatArray, ratio: FloatArray,
+    tolerance: float, probability: float, max_targets: int, rng: np.random.Generator,
+) -> tuple[IntArray, IntArray]:
+    """Reference for `norm_punishments`."""
+    pairs: list[tuple[int, int]] = []
+    for i in np.flatnonzero(is_punisher):
+        acts = 0
+        for j in indices[indptr[i] : indptr[i + 1]]:
+            if max_targets > 0 and acts >= max_targets:
+                break
+            if ratio[j] <= norm[i] * (1.0 + tolerance) + 1e-9:
+                continue
+            if probability < 1.0 and rng.random() >= probability:
+                continue
+            pairs.append((i, j))
+            acts += 1
+    if not pairs:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    actors, targets = np.array(pairs, dtype=np.int64).T
+    return actors.copy(), targets.copy()

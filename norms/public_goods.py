@@ -1,0 +1,186 @@
+"""Fehr & Gächter's public goods game with an optional punishment stage, as one phase.
+
+Citizens are matched into groups of `group_size` (new random groups every round with `stranger` matching, fixed
+ones with `partner`); the last group is smaller when the population does not divide evenly. Each puts part of its
+`endowment` into the group project; every token put in returns `mpcr` to every member. In the punishment stage
+each citizen who contributed at least its group's mean spends points on the members below that mean,
+`rate` points per token of shortfall (at most `max_points` per target); a point costs `cost` and removes
+`impact` from the target (1:3 in the experiment).
+
+Heuristic contributors, by policy: `sustainable` cooperates unconditionally (the whole endowment); `conditional`
+gives `match` times what the others in its last group gave on average (a first contribution drawn from
+`initial`, as a share of the endowment); `greedy` free-rides (starts at 0); `imitator` copies the contribution of
+the best-paid member of its last group when that member earned more; `fixed` gives its `amount`. A citizen
+punished last round then closes the share `sanction_response` of the gap between its contribution and what
+the others in its group gave, and keeps what it learned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from society.phases import Phase
+from society.scenario import ConditionalPolicy, FixedPolicy, GreedyPolicy, ImitatorPolicy, SustainablePolicy
+
+
+class PublicGoodsParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group_size: int = Field(4, ge=2)
+    endowment: float = Field(20.0, gt=0, description="tokens each citizen gets per round")
+    mpcr: float = Field(0.4, gt=0, description="what each token put in returns to every group member")
+    matching: Literal["stranger", "partner"] = "stranger"
+    punishment: bool = Field(False, description="play the punishment stage")
+    cost: float = Field(1.0, ge=0, description="what one punishment point costs the punisher")
+    impact: float = Field(3.0, ge=0, description="what one punishment point removes from the target")
+    rate: float = Field(0.5, ge=0, description="points per token a target gave below its group's mean")
+    max_points: float = Field(10.0, ge=0, description="most points one punisher assigns one target")
+    match: float = Field(0.9, ge=0, le=1, description="share of the others' mean a conditional cooperator gives")
+    initial: tuple[float, float] = Field((0.3, 0.8), description="range of conditional cooperators' first share")
+    sanction_response: float = Field(0.5, ge=0, le=1, description="share of the gap to the mean a punished citizen closes")
+
+    @field_validator("initial")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= value[0] <= value[1] <= 1:
+            raise ValueError("expected [low, high] with 0 <= low <= high <= 1")
+        return value
+
+
+@dataclass(frozen=True)
+class Groups:
+    """A matching: the padded member table (groups x group_size, -1 for empty seats) and each citizen's group."""
+
+    table: np.ndarray
+    of_citizen: np.ndarray
+
+    @classmethod
+    def from_order(cls, order: np.ndarray, group_size: int) -> "Groups":
+        n = order.size
+        count = -(-n // group_size)
+        table = np.full(count * group_size, -1, np.int64)
+        table[:n] = order
+        of_citizen = np.empty(n, np.int64)
+        of_citizen[order] = np.arange(n) // group_size
+        return cls(table.reshape(count, group_size), of_citizen)
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Per group: the sum of `values` over its members."""
+        return np.bincount(self.of_citizen, weights=values, minlength=self.table.shape[0])
+
+    def sizes(self) -> np.ndarray:
+        return np.bincount(self.of_citizen, minlength=self.table.shape[0])
+
+
+def punishment_points(groups: Groups, contribution: np.ndarray, rate: float, max_points: float) -> tuple[np.ndarray, ...]:
+    """(punisher, target, points): members at or above their group's mean punish those below it."""
+    mean = groups.sums(contribution) / groups.sizes()
+    actor = np.broadcast_to(groups.table[:, :, None], (*groups.table.shape, groups.table.shape[1]))
+    target = np.broadcast_to(groups.table[:, None, :], actor.shape)
+    seated = (actor >= 0) & (target >= 0) & (actor != target)
+    group_mean = np.broadcast_to(mean[:, None, None], actor.shape)
+    safe_actor, safe_target = np.where(seated, actor, 0), np.where(seated, target, 0)
+    shortfall = group_mean - contribution[safe_target]
+    punishes = seated & (contribution[safe_actor] >= group_mean - 1e-9) & (shortfall > 1e-9)
+    points = np.minimum(max_points, rate * shortfall[punishes])
+    keep = points > 0
+    return actor[punishes][keep], target[punishes][keep], points[keep]
+
+
+class PublicGoodsPhase(Phase):
+    name = "public_goods"
+    Params = PublicGoodsParams
+
+    def __init__(self, society: Any, params: PublicGoodsParams, index: int) -> None:
+        super().__init__(society, params, index)
+        state, n = society.state, society.num_citizens
+        self.contribution = state.add("contribution", np.float64)
+        self.others_mean = state.add("others_contribution", np.float64, record=False)
+        self.points_received = state.add("punishment_points", np.float64)
+        self.last_payoff = state.add("pg_payoff", np.float64)
+        self.last_group = state.add("pg_group", np.int64, -1, record=False)
+        self.partner_order = self.rng.permutation(n)
+        for group, spec in enumerate(society.policy_specs):
+            members = society.group_members[group]
+            if isinstance(spec, ConditionalPolicy):
+                low, high = params.initial
+                self.contribution[members] = params.endowment * self.rng.uniform(low, high, members.size)
+            elif isinstance(spec, SustainablePolicy):
+                self.contribution[members] = params.endowment
+            elif isinstance(spec, ImitatorPolicy):
+                self.contribution[members] = params.endowment * self.rng.uniform(0.0, 1.0, members.size)
+
+    def decide(self, observation: None) -> np.ndarray:
+        """Each citizen's contribution this round, by its policy, then its response to last round's sanctions."""
+        society, p = self.society, self.params
+        played = society.round > 1
+        wanted = self.contribution.copy()
+        for group, spec in enumerate(society.policy_specs):
+            members = society.group_members[group]
+            if isinstance(spec, SustainablePolicy):
+                wanted[members] = p.endowment
+            elif isinstance(spec, FixedPolicy):
+                wanted[members] = spec.amount
+            elif isinstance(spec, ConditionalPolicy) and played:
+                wanted[members] = p.match * self.others_mean[members]
+            elif isinstance(spec, ImitatorPolicy) and played:
+                wanted[members] = self._imitated(members)
+            elif isinstance(spec, GreedyPolicy) and not played:
+                wanted[members] = 0.0
+        punished = self.points_received > 0
+        gap = np.maximum(self.others_mean - wanted, 0.0)
+        wanted[punished] += p.sanction_response * gap[punished]
+        return np.clip(wanted, 0.0, p.endowment)
+
+    def _imitated(self, members: np.ndarray) -> np.ndarray:
+        """The contribution of the best-paid member of each citizen's last group, where it earned more."""
+        best_of_group = np.full(int(self.last_group.max()) + 1, -1, np.int64)
+        order = np.lexsort((-self.last_payoff, self.last_group))
+        first = np.r_[True, self.last_group[order][1:] != self.last_group[order][:-1]]
+        best_of_group[self.last_group[order][first]] = order[first]
+        best = best_of_group[self.last_group[members]]
+        better = self.last_payoff[best] > self.last_payoff[members]
+        return np.where(better, self.contribution[best], self.contribution[members])
+
+    def apply(self, contribution: np.ndarray) -> None:
+        society, state, p = self.society, self.society.state, self.params
+        order = self.partner_order if p.matching == "partner" else self.rng.permutation(society.num_citizens)
+        groups = Groups.from_order(order, p.group_size)
+        sums, sizes = groups.sums(contribution), groups.sizes()
+        payoff = p.endowment - contribution + p.mpcr * sums[groups.of_citizen]
+        self.others_mean[:] = np.divide(
+            sums[groups.of_citizen] - contribution, sizes[groups.of_citizen] - 1,
+            out=np.zeros_like(contribution), where=sizes[groups.of_citizen] > 1,
+        )
+        actors, targets, points = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+        if p.punishment:
+            actors, targets, points = punishment_points(groups, contribution, p.rate, p.max_points)
+        given = np.bincount(actors, weights=points, minlength=society.num_citizens)
+        received = np.bincount(targets, weights=points, minlength=society.num_citizens)
+        payoff -= p.cost * given + p.impact * received
+        state["wealth"] += payoff
+        state["punish_paid"] += p.cost * given
+        state["punish_received"] += p.impact * received
+        self.contribution[:] = contribution
+        self.points_received[:] = received
+        self.last_payoff[:] = payoff
+        self.last_group[:] = groups.of_citizen
+        society.record_events(self.name, "punish", actors, targets, cost=p.cost * points, impact=p.impact * points)
+        self._row = {
+            "pg_contribution_mean": float(contribution.mean()),
+            "pg_contribution_share": float(contribution.mean() / p.endowment),
+            "pg_punishment_points": float(points.sum()),
+            "pg_payoff_mean": float(payoff.mean()),
+        }
+
+    def metrics(self) -> dict[str, Any]:
+        return self._row
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"partner_order": self.partner_order.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.partner_order = state["partner_order"].copy()
