@@ -1,0 +1,137 @@
+"""A runs folder for the dashboard tests: real small runs, a run with every contract column, a sweep, and
+folders that are empty, damaged or still running."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+REPO = Path(__file__).parents[2]
+SCENARIOS = REPO / "scenarios"
+
+if find_spec("streamlit") is None or find_spec("selenium") is None:  # a clean machine without the extras
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{REPO}[dashboard,test]"], check=True)
+
+from society.runner import run_scenario  # noqa: E402
+from society.scenario_files import load_scenario  # noqa: E402
+
+RICH_ROUNDS = 5
+LLM_CITIZEN = 3
+
+
+def real_run(scenario: str, out: Path, *overrides: str) -> Path:
+    """A run of a shipped scenario written by the engine itself."""
+    return run_scenario(load_scenario(SCENARIOS / scenario, list(overrides)), out)
+
+
+def add_contract_tables(run: Path) -> None:
+    """Give a real run the norms, institutions and LLM columns and tables the engineers' contract names."""
+    rng = np.random.default_rng(0)
+    rounds_dir, citizens_dir, events_dir = (run / "tables" / name for name in ("rounds", "citizens", "events"))
+    for number in range(1, RICH_ROUNDS + 1):
+        file = f"{number:06d}.parquet"
+        row = pl.read_parquet(rounds_dir / file).with_columns(
+            norm_dispersion=pl.lit(1.0 / number), compliance=pl.lit(0.5 + 0.1 * number),
+            sanction_norm_agreement=pl.lit(0.6), cooperation_index=pl.lit(0.4 + 0.1 * number),
+            norm_emergence_round=pl.lit(3 if number >= 3 else None, pl.Int64), norm_stability=pl.lit(0.9),
+            leader=pl.lit(7 if number < 4 else 12, pl.Int64), ppi=pl.lit(0.1 * number),
+            ppi_cumulative=pl.lit(0.05 * number), incumbency_rate=pl.lit(0.5), turnover=pl.lit(number % 2),
+            entrenchment_attempts=pl.lit(number % 3), entrenchment_successes=pl.lit(number % 2),
+            policy_stability=pl.lit(0.8), quota=pl.lit(10.0), fine=pl.lit(2.0), tax=pl.lit(0.1),
+        )
+        row.write_parquet(rounds_dir / file)
+        citizens = pl.read_parquet(citizens_dir / file)
+        spread = 2.0 / number
+        citizens.with_columns(
+            personal_norm=pl.Series(rng.normal(10.0, spread, citizens.height)),
+            empirical_expectation=pl.Series(rng.normal(11.0, spread, citizens.height)),
+            normative_expectation=pl.Series(rng.normal(9.0, spread, citizens.height)),
+        ).write_parquet(citizens_dir / file)
+        events = pl.read_parquet(events_dir / file)
+        extra = [
+            ("norms", "message", 1, 2, None, "take no more than your share"),
+            ("sanction", "fine", 7, 5, 2.0, None),
+            ("leader", "leader_action", 7, -1, None, json.dumps({"action": "postpone_election"})),
+            ("charter", "blocked", 7, -1, None, json.dumps({"action": "postpone_election", "rule": "fixed_terms"})),
+        ]
+        if number in (1, 4):
+            winner = 7 if number == 1 else 12
+            detail = {"tally": {"7": 60, "12": 40} if number == 1 else {"7": 30, "12": 70}}
+            extra.append(("elections", "election", winner, -1, None, json.dumps(detail)))
+        rows = pl.DataFrame(
+            [{"round": number, "phase": p, "kind": k, "actor": a, "target": t, "cost": c, "impact": None,
+              "detail": d} for p, k, a, t, c, d in extra],
+            schema=events.schema,
+        )
+        pl.concat([events, rows]).write_parquet(events_dir / file)
+        calls_dir = run / "tables" / "llm_calls"
+        calls_dir.mkdir(exist_ok=True)
+        prompt = [
+            {"role": "system", "content": "You fish in a shared lake."},
+            {"role": "user", "content": f"<memory>\nRound {number - 1}: you asked for 8.0 and got 8.0.\n</memory>"
+                                        "\nHow much do you fish?"},
+        ]
+        pl.DataFrame({
+            "round": [number], "phase": ["harvest"], "citizen": [LLM_CITIZEN], "prompt_hash": [f"h{number}"],
+            "prompt": [json.dumps(prompt)], "answer": [f'{{"amount": {number + 5}}}'], "prompt_tokens": [120],
+            "completion_tokens": [8], "latency_s": [0.2], "cached": [False], "fallback": [number == 2],
+        }).write_parquet(calls_dir / file)
+    personas = run / "tables" / "personas"
+    personas.mkdir()
+    pl.DataFrame({
+        "citizen": [LLM_CITIZEN], "role": ["fisher"], "values": ["fairness, tradition"], "agenda": [None],
+        "openness": [0.7], "conscientiousness": [0.8], "extraversion": [0.3], "agreeableness": [0.9],
+        "neuroticism": [0.2],
+    }).write_parquet(personas / "000000.parquet")
+
+
+def write_sweep(folder: Path, cell_run: Path) -> None:
+    """A sweep over punish cost x commons capacity, 3 seeds per cell, one failed cell run."""
+    cells = folder / "cells"
+    cells.mkdir(parents=True)
+    shutil.copytree(cell_run, cells / "c0")
+    spec = {"base": "scenarios/village_10k.yaml", "axes": {"schedule.2.params.cost": [1, 2],
+            "commons.capacity": [1000, 2000]}, "seeds": 3, "mode": "cartesian", "status": "completed"}
+    (folder / "sweep.json").write_text(json.dumps(spec))
+    rows = []
+    for cell, (cost, capacity) in enumerate([(1, 1000), (1, 2000), (2, 1000), (2, 2000)]):
+        for seed in range(3):
+            rows.append({"cell": f"c{cell}", "seed": seed, "schedule.2.params.cost": cost,
+                         "commons.capacity": capacity, "status": "completed", "error": None,
+                         "run_dir": str(cells / f"c{cell}"), "efficiency": 0.1 * cost + capacity / 10000 + 0.01 * seed,
+                         "survival": 10})
+    rows.append({**rows[0], "seed": 3, "status": "failed", "error": "ValueError: boom", "efficiency": None})
+    pl.DataFrame(rows).write_parquet(folder / "summary.parquet")
+
+
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """village (real), fishery (real), rich (village + contract tables), grid (sweep), empty, broken (bad
+    manifest), damaged (a cut Parquet file), partial (still running)."""
+    root = tmp_path_factory.mktemp("runs")
+    village = real_run("village_10k.yaml", root / "village", f"rounds={RICH_ROUNDS}", "population.size=200")
+    real_run("govsim_fishery.yaml", root / "fishery", "rounds=6")
+    shutil.copytree(village, root / "rich")
+    add_contract_tables(root / "rich")
+    write_sweep(root / "grid", root / "fishery")
+    (root / "empty").mkdir()
+    (root / "broken").mkdir()
+    (root / "broken" / "manifest.json").write_text('{"name": "broken", "status": ')
+    shutil.copytree(village, root / "damaged")
+    cut = root / "damaged" / "tables" / "rounds" / "000003.parquet"
+    cut.write_bytes(cut.read_bytes()[:40])
+    shutil.copytree(village, root / "partial")
+    manifest = json.loads((root / "partial" / "manifest.json").read_text())
+    (root / "partial" / "manifest.json").write_text(json.dumps(manifest | {"status": "running", "rounds_completed": 3}))
+    for table in ("rounds", "citizens", "events"):
+        for number in (4, 5):
+            (root / "partial" / "tables" / table / f"{number:06d}.parquet").unlink()
+    return root

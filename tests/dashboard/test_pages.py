@@ -1,0 +1,153 @@
+"""Every page in AppTest: on real runs, on a run with every contract column, and on runs that lack data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.dashboard.apptest import chart_titles, open_page, texts
+from tests.dashboard.conftest import LLM_CITIZEN
+
+
+def test_runs_page_lists_every_folder_and_compares_runs(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "runs", run="village")
+    assert [title.value for title in app.title] == ["Runs"]
+    listed = app.dataframe[0].value
+    assert set(listed["name"]) >= {"village", "fishery", "rich", "grid", "grid/cells/c0", "empty", "broken"}
+    status = dict(zip(listed["name"], listed["status"]))
+    assert status["partial"] == "running" and status["broken"] == "corrupt" and status["empty"] == "empty"
+    assert status["grid"] == "completed" and status["village"] == "completed"
+    assert {metric.label for metric in app.metric} >= {"efficiency", "survival", "equality"}
+    app.multiselect[0].set_value(["village", "fishery"]).run()
+    metric = next(box for box in app.selectbox if box.label == "Metric")
+    metric.set_value("stock_total").run()
+    assert not app.exception
+    assert chart_titles(app) == ["stock_total by run"]
+    side_by_side = app.dataframe[1].value
+    assert list(side_by_side.columns) == ["metric", "village", "fishery"]
+
+
+def test_commons_page_draws_stock_and_sustainable_line(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "commons", run="village")
+    assert [title.value for title in app.title] == ["Commons"]
+    assert chart_titles(app) == ["Stock per patch", "Harvest against the sustainable line"]
+    spec = json.loads(app.get("vega_lite_chart")[0].proto.spec)
+    assert len(spec["layer"]) >= 1
+    assert "rounds" in texts(app.caption)
+
+
+def test_commons_page_marks_a_collapse(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "commons", run="fishery")
+    collapse = next(metric for metric in app.metric if metric.label == "First collapse")
+    assert collapse.value in {"none"} or collapse.value.startswith("round ")
+
+
+def test_norms_page_with_norm_columns(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "norms", run="rich")
+    assert chart_titles(app) == ["Personal norms over rounds", "Norm metrics over rounds", "Sanctions per round"]
+    assert next(metric for metric in app.metric if metric.label == "Norm emerged").value == "round 3"
+    assert "Messages between neighbours: 5." in texts(app.caption)
+    assert not app.info
+
+
+def test_norms_page_says_plainly_what_a_core_run_lacks(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "norms", run="village")
+    said = texts(app.info)
+    assert "no personal norms" in said and "no norm metrics" in said
+    assert chart_titles(app) == ["Sanctions per round"]
+
+
+def test_power_page_with_institutions_columns(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "power", run="rich")
+    assert chart_titles(app) == [
+        "Power-Preservation Index", "Elections: vote shares (winner outlined)", "Leader by round",
+        "Entrenchment attempts and successes", "Blocked actions by rule", "Incumbency, turnover and policy stability",
+    ]
+    elections = json.loads(app.get("vega_lite_chart")[1].proto.spec)
+    assert elections["layer"][1]["transform"] == [{"filter": "datum.candidate == datum.winner"}]
+
+
+def test_power_page_says_plainly_what_a_core_run_lacks(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "power", run="village")
+    assert "no institutions data" in texts(app.info) and "ppi" in texts(app.info)
+    assert chart_titles(app) == []
+
+
+def test_network_page_samples_and_recolours(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "network", run="village")
+    assert chart_titles(app) == ["Social graph at round 5: all 200 citizens"]
+    app.slider[0].set_value(100).run()
+    app.select_slider[0].set_value(2).run()
+    app.selectbox[-1].set_value("faction").run()
+    assert not app.exception
+    assert chart_titles(app) == ["Social graph at round 2: 100 of 200 citizens"]
+    assert "policy" in texts(app.caption) and "breadth-first sample" in texts(app.caption)
+    points = json.loads(app.get("vega_lite_chart")[0].proto.spec)["layer"][1]
+    assert points["encoding"]["color"]["field"] == "policy"
+
+
+def test_citizen_page_shows_persona_memory_prompts(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "citizen", run="rich")
+    assert app.number_input[0].value == LLM_CITIZEN
+    assert chart_titles(app) == ["Big Five", "This citizen, round by round"]
+    assert any("**Role:** fisher" in block.value for block in app.markdown)
+    shown = [block.value for block in app.code]
+    assert "Round 4: you asked for 8.0 and got 8.0." in shown[0]
+    assert "You fish in a shared lake." in shown and '{"amount": 6}' in shown
+    assert [expander.label for expander in app.expander] == [
+        "Round 1 · harvest", "Round 2 · harvest · fallback", "Round 3 · harvest", "Round 4 · harvest",
+        "Round 5 · harvest",
+    ]
+
+
+def test_citizen_page_on_a_heuristic_citizen(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "citizen", run="village")
+    said = texts(app.info)
+    assert "has no persona" in said and "made no model call" in said
+    assert chart_titles(app) == ["This citizen, round by round"]
+
+
+def test_sweeps_page_heatmap_with_intervals(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "sweeps")
+    assert "1 of 13 cell runs did not complete" in texts(app.warning)
+    assert chart_titles(app) == [
+        "efficiency: mean over seeds (95% interval)",
+        "efficiency along schedule.2.params.cost (95% interval over seeds)",
+    ]
+    heatmap = json.loads(app.get("vega_lite_chart")[0].proto.spec)
+    assert heatmap["layer"][0]["encoding"]["y"]["field"] == "commons.capacity"
+
+
+@pytest.mark.parametrize("page", ["commons", "norms", "power", "network", "citizen"])
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [
+        ("empty", "is empty: no run has been written there yet"),
+        ("broken", "manifest.json: not valid JSON"),
+        ("damaged", "000003.parquet: not a readable Parquet file"),
+    ],
+)
+def test_unusable_folders_get_one_clear_message(
+    monkeypatch: pytest.MonkeyPatch, runs_dir: Path, page: str, run: str, message: str
+) -> None:
+    app = open_page(monkeypatch, runs_dir, page, run=run)
+    if run == "damaged" and page in ("network", "citizen"):  # these pages read no rounds file
+        assert not app.error
+        return
+    assert message in texts(app.error)
+    assert len(app.error) == 1
+
+
+def test_partial_run_shows_rounds_so_far(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "commons", run="partial")
+    assert "still going: 3 of 5 rounds" in texts(app.info)
+    assert chart_titles(app) == ["Stock per patch", "Harvest against the sustainable line"]
+    assert "of 3 rounds" in texts(app.caption)
+
+
+def test_empty_runs_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for page in ("runs", "commons", "sweeps"):
+        app = open_page(monkeypatch, tmp_path, page)
+        assert "holds no run" in texts(app.info) or "holds no sweep" in texts(app.info)
