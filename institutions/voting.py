@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 Candidate = Hashable
 PADDING = -1
-RULES = ("plurality", "two_round", "instant_runoff", "approval", "borda", "condorcet")
+RuleName = Literal["plurality", "two_round", "instant_runoff", "approval", "borda", "condorcet"]
+RULES: tuple[str, ...] = get_args(RuleName)
 
 
 class BallotError(ValueError):

@@ -1,0 +1,221 @@
+"""Elections every `every` rounds: candidacy, campaign statements, ballots in the rule's form, and the count.
+
+Politicians (a fixed number of each heuristic kind, placed on random citizens) stand when eligible: the
+sitting leader may not stand once it has served `term_limit` consecutive terms. Each candidate broadcasts a
+statement of its promised policy, to everyone or only to its neighbours. Every citizen votes, ranking the
+candidates by a utility (all at once, one matrix):
+
+    u[v, c] = - platform_weight * (|quota_c - ideal_v| + tax_c) * heard[v, c]
+              + neighbour_affinity * [v is c's neighbour]
+              + record_weight * (resource_health - 0.5)         for the sitting leader
+              - grievance * [the leader sanctioned v in office]  for the sitting leader
+              - smear_penalty * [the leader sanctioned c]
+              - mediation_weight * record_ppi_c                  when the charter has mediation
+              + Normal(0, noise)
+
+`ideal_v` is the voter's last take relative to its sustainable share (greedy voters want loose quotas);
+candidates rank themselves first. Ranked rules get full rankings; approval ballots approve every candidate
+at or above the voter's mean utility. The winner takes office for a term; voters who placed it in the lower
+half of their ballot (or did not approve it) become its critics, those who ranked it first its supporters.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from institutions import voting
+from institutions.politicians import KINDS, Kind, campaign_statement, promise
+from institutions.polity import InstitutionPhase
+from institutions.power import ElectionRecord, incumbency_rate, turnover
+from society.scenario_files import Problem, ScenarioError
+
+
+class Politicians(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Kind
+    count: int = Field(1, ge=1)
+
+
+class ElectionsParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    every: int = Field(4, ge=1, description="term length: rounds between elections")
+    first: int = Field(1, ge=1, description="round of the first election")
+    rule: voting.RuleName = "plurality"
+    term_limit: int | None = Field(None, ge=1, description="most consecutive terms a leader may serve")
+    politicians: list[Politicians] = Field(min_length=1)
+    broadcast: str = Field("all", pattern="^(all|neighbours)$", description="who hears campaign statements")
+    platform_weight: float = Field(1.0, ge=0)
+    neighbour_affinity: float = Field(0.5, ge=0)
+    record_weight: float = Field(1.0, ge=0)
+    grievance: float = Field(1.0, ge=0)
+    smear_penalty: float = Field(1.0, ge=0)
+    noise: float = Field(0.3, ge=0)
+    ballot_events: bool = Field(True, description="record one `ballot` event per voter")
+
+    @field_validator("politicians")
+    @classmethod
+    def _kinds_once(cls, value: list[Politicians]) -> list[Politicians]:
+        kinds = [p.kind for p in value]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("list each kind of politician once, with its count")
+        return value
+
+
+class ElectionsPhase(InstitutionPhase):
+    name = "elections"
+    Params = ElectionsParams
+
+    def __init__(self, society: Any, params: ElectionsParams, index: int) -> None:
+        super().__init__(society, params, index)
+        state, n = society.state, society.num_citizens
+        total = sum(p.count for p in params.politicians)
+        if total > n:
+            raise ScenarioError([Problem(society.scenario.name, f"schedule[{index}].params.politicians",
+                                         f"{total} politicians exceed population.size {n}")])
+        self.politician = state.add("politician", np.int8, -1)
+        seats = self.rng.choice(n, size=total, replace=False)
+        self.politician[seats] = np.repeat([KINDS.index(p.kind) for p in params.politicians],
+                                           [p.count for p in params.politicians])
+        self.critic = state.add("critic", np.bool_)
+        self.supporter = state.add("supporter", np.bool_)
+        self.sanctioned_at = state.add("sanctioned_at", np.int64, -1, record=False)
+        polity = self.polity
+        polity.rule, polity.election_every, polity.term_limit = params.rule, params.every, params.term_limit
+        polity.next_election = params.first
+        self._row: dict[str, Any] = {}
+
+    # ---- what the leader phase can ask too (a poll) -------------------------------------------------------
+
+    def eligible(self) -> np.ndarray:
+        """Politicians allowed to stand at the next election (the candidacy decision: all eligible stand)."""
+        polity = self.polity
+        candidates = np.flatnonzero(self.politician >= 0)
+        limit = polity.term_limit
+        if polity.leader is not None and limit is not None and polity.consecutive_terms >= limit:
+            candidates = candidates[candidates != polity.leader]
+        return candidates
+
+    def utilities(self, candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(citizens, candidates) utilities of every voter for every candidate (formula in the module doc)."""
+        society, params, polity = self.society, self.params, self.polity
+        state, graph = society.state, society.graph
+        n, m = society.num_citizens, candidates.size
+        promised = [promise(KINDS[self.politician[c]], polity.base) for c in candidates.tolist()]
+        quota = np.array([p.quota for p in promised])
+        tax = np.array([p.tax for p in promised])
+        neighbour = np.zeros((n, m), dtype=np.bool_)
+        for j, c in enumerate(candidates.tolist()):
+            neighbour[graph.indices[graph.indptr[c]:graph.indptr[c + 1]], j] = True
+        heard = neighbour if params.broadcast == "neighbours" else np.ones((n, m), dtype=np.bool_)
+        heard[candidates, np.arange(m)] = True
+        ideal = np.clip(state["ratio"], 0.0, 3.0)
+        u = -params.platform_weight * (np.abs(quota[None, :] - ideal[:, None]) + tax[None, :]) * heard
+        u += params.neighbour_affinity * neighbour
+        sanctioned_by_leader = (state["sanctioned_at"] >= polity.leader_since) & (polity.leader is not None)
+        u -= params.smear_penalty * sanctioned_by_leader[candidates][None, :]
+        sitting = np.flatnonzero(candidates == polity.leader)
+        if sitting.size:
+            u[:, sitting[0]] += params.record_weight * (self._resource_health() - 0.5)
+            u[:, sitting[0]] -= params.grievance * sanctioned_by_leader
+        if polity.charter.mediation:
+            record = np.array([polity.briefing.get(c, 0.0) for c in candidates.tolist()])
+            u -= polity.charter.mediation_weight * record[None, :]
+        u += rng.normal(0.0, params.noise, size=(n, m)) if params.noise > 0 else 0.0
+        u[candidates, np.arange(m)] = np.inf
+        return u
+
+    def ballots(self, utilities: np.ndarray, candidates: np.ndarray, rule: str) -> np.ndarray:
+        """Ballots in the form `rule` needs: full rankings, or approval sets (padded with -1)."""
+        order = np.argsort(-utilities, axis=1, kind="stable")
+        ranked = candidates[order]
+        if rule != "approval":
+            return ranked
+        finite = np.where(np.isfinite(utilities), utilities, np.nan)
+        mean = np.nanmean(np.where(np.isnan(finite).all(axis=1, keepdims=True), 0.0, finite), axis=1)
+        approves = np.take_along_axis(utilities >= mean[:, None], order, axis=1)
+        approves[:, 0] = True
+        return np.where(approves, ranked, voting.PADDING)
+
+    def poll(self, rule: str, rng: np.random.Generator) -> int | None:
+        """Who would win an election held now under `rule` (None when nobody may stand)."""
+        candidates = self.eligible()
+        if candidates.size == 0:
+            return None
+        ballots = self.ballots(self.utilities(candidates, rng), candidates, rule)
+        return voting.by_name(rule)(ballots, candidates=candidates.tolist(), rng=rng).winner
+
+    def _resource_health(self) -> float:
+        commons = self.society.commons
+        return 0.5 if commons is None else float(commons.stock.sum() / commons.capacity.sum())
+
+    # ---- the phase ----------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        society, polity = self.society, self.polity
+        held = polity.next_election == society.round
+        self._row = {"election": held, "candidates": 0, "winner_share": None}
+        if held:
+            candidates = self.eligible()
+            if candidates.size:
+                self._hold(candidates)
+            else:
+                polity.next_election = society.round + self.params.every
+        self._row |= {
+            "leader": polity.leader,
+            "leader_tenure": polity.tenure(society.round),
+            "elections_held": len(polity.elections),
+            "incumbency_rate": incumbency_rate(polity.elections),
+            "turnover": turnover(polity.elections),
+            "voting_rule": polity.rule,
+            "term_limit": polity.term_limit,
+            "next_election": polity.next_election,
+        }
+
+    def _hold(self, candidates: np.ndarray) -> None:
+        society, polity, params = self.society, self.polity, self.params
+        number, everyone = society.round, np.full(candidates.size, -1)
+        kinds = [KINDS[self.politician[c]] for c in candidates.tolist()]
+        society.record_events(self.name, "candidacy", candidates, everyone,
+                              detail=[json.dumps({"kind": kind}) for kind in kinds])
+        statements = [campaign_statement(kind, promise(kind, polity.base)) for kind in kinds]
+        society.record_events(self.name, "campaign", candidates, everyone, detail=statements)
+        ballots = self.ballots(self.utilities(candidates, self.rng), candidates, polity.rule)
+        result = voting.by_name(polity.rule)(ballots, candidates=candidates.tolist(), rng=self.rng)
+        if params.ballot_events:
+            society.record_events(self.name, "ballot", np.arange(society.num_citizens), ballots[:, 0],
+                                  detail=_ballot_texts(ballots))
+        winner, incumbent = int(result.winner), polity.leader
+        polity.elections.append(ElectionRecord(number, incumbent, winner))
+        if winner == incumbent:
+            polity.consecutive_terms += 1
+        else:
+            polity.leader, polity.leader_since, polity.consecutive_terms = winner, number, 1
+        polity.rivals = [c for c in candidates.tolist() if c != winner]
+        polity.next_election = number + params.every
+        polity.briefing = {}
+        place = np.argmax(ballots == winner, axis=1)
+        named = (ballots == winner).any(axis=1)
+        self.critic[:] = ~named | (place >= (candidates.size + 1) // 2) if candidates.size > 1 else False
+        self.supporter[:] = ballots[:, 0] == winner
+        detail = result.to_dict() | {"kinds": dict(zip(map(str, candidates.tolist()), kinds))}
+        society.record_events(self.name, "election", np.array([winner]), np.array([-1 if incumbent is None else incumbent]),
+                              detail=[json.dumps(detail)])
+        self._row |= {"candidates": int(candidates.size), "winner_share": result.shares[winner]}
+
+    def metrics(self) -> dict[str, Any]:
+        return self._row
+
+
+def _ballot_texts(ballots: np.ndarray) -> list[str]:
+    """Each ballot as a JSON list of candidates, best first (padding dropped), built column-wise."""
+    frame = pl.DataFrame({"b": ballots})
+    texts = frame.select(
+        pl.format("[{}]", pl.col("b").arr.to_list().list.eval(pl.element().filter(pl.element() >= 0).cast(pl.Utf8))
+                  .list.join(", "))
+    )
+    return texts.to_series().to_list()
