@@ -1,0 +1,99 @@
+"""The data layer: caching keyed on file times, queries against hand-computed values, the CLI command."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import socket
+from pathlib import Path
+
+import polars as pl
+from click.testing import CliRunner
+
+from dashboard import queries
+from dashboard.catalog import discover
+from society.cli import main
+
+
+def test_cache_is_reused_until_a_table_file_changes(runs_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "growing"
+    shutil.copytree(runs_dir / "village", run)
+    last = run / "tables" / "rounds" / "000005.parquet"
+    held = last.read_bytes()
+    last.unlink()
+    first = queries.rounds(run)
+    assert queries.rounds(run) is first and first.height == 4
+    last.write_bytes(held)
+    grown = queries.rounds(run)
+    assert grown is not first and grown["round"].to_list() == [1, 2, 3, 4, 5]
+
+
+def test_sustainable_line_is_the_sum_of_sustainable_shares(runs_dir: Path) -> None:
+    citizens = pl.read_parquet(runs_dir / "village" / "tables" / "citizens" / "000002.parquet")
+    line = queries.sustainable_harvest(runs_dir / "village")
+    assert math.isclose(line.filter(pl.col("round") == 2)["sustainable"][0], citizens["fair_share"].sum())
+
+
+def test_stock_per_patch_and_collapse_rounds() -> None:
+    rounds = pl.DataFrame({"round": [1, 2, 3], "stock": [[5.0, 1.0], [4.0, 0.0], [0.0, 0.0]],
+                           "collapsed_patches": [0, 1, 2]})
+    long = queries.stock_per_patch(rounds)
+    assert long.filter((pl.col("round") == 2) & (pl.col("patch") == 0))["stock"][0] == 4.0
+    assert long.height == 6
+    assert queries.collapse_rounds(rounds)["round"].to_list() == [2, 3]
+
+
+def test_norm_distribution_shares_sum_to_one_per_round(runs_dir: Path) -> None:
+    distribution = queries.norm_distribution(runs_dir / "rich", 10)
+    sums = distribution.group_by("round").agg(pl.col("share").sum())
+    assert all(math.isclose(total, 1.0) for total in sums["share"])
+    assert distribution["bin"].max() <= 9
+
+
+def test_vote_shares_from_tally_or_shares() -> None:
+    elections = pl.DataFrame({
+        "round": [4, 8], "actor": [7, 2],
+        "detail": [json.dumps({"tally": {"7": 3, "2": 1}}), json.dumps({"shares": {"2": 0.6, "9": 0.4}})],
+    })
+    shares = queries.vote_shares(elections)
+    assert shares.rows() == [(4, "7", "7", 0.75, 3.0), (4, "7", "2", 0.25, 1.0), (8, "2", "2", 0.6, None),
+                             (8, "2", "9", 0.4, None)]
+
+
+def test_interval_grid_is_a_student_t_interval() -> None:
+    summary = pl.DataFrame({"a": [1, 1, 1, 2], "metric": [1.0, 2.0, 3.0, 5.0]})
+    grid = queries.interval_grid(summary, "metric", ["a"])
+    first = grid.row(0, named=True)
+    half = 4.302652729749464 * 1.0 / math.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
+    assert first["mean"] == 2.0 and first["seeds"] == 3
+    assert math.isclose(first["high"] - first["mean"], half) and math.isclose(first["mean"] - first["low"], half)
+    assert grid.row(1, named=True) | {} == {"a": 2, "mean": 5.0, "seeds": 1, "low": 5.0, "high": 5.0}
+
+
+def test_memory_block_and_prompt_messages() -> None:
+    prompt = json.dumps([{"role": "system", "content": "rules"},
+                         {"role": "user", "content": "<memory>\nRound 1: took 3.\n</memory>\nYour turn."}])
+    assert queries.prompt_messages(prompt)[0] == ("system", "rules")
+    assert queries.memory_block(prompt) == "Round 1: took 3."
+    assert queries.prompt_messages("plain text") == [("user", "plain text")]
+
+
+def test_discover_classifies_folders(runs_dir: Path) -> None:
+    found = {entry.name: entry for entry in discover(runs_dir)}
+    assert found["grid"].kind == "sweep" and found["grid/cells/c0"].kind == "run"
+    assert found["broken"].problem is not None and "manifest.json" in found["broken"].problem
+    assert found["village"].problem is None and found["village"].status == "completed"
+
+
+def test_dashboard_command_refuses_bad_input(tmp_path: Path) -> None:
+    missing = CliRunner().invoke(main, ["dashboard", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "no such runs folder" in missing.output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = CliRunner().invoke(main, ["dashboard", str(tmp_path), "--port", str(port)])
+    assert busy.exit_code == 2 and f"port {port} on 127.0.0.1 is already in use" in busy.output
+    bad = CliRunner().invoke(main, ["dashboard", str(tmp_path), "--port", "70000"])
+    assert bad.exit_code == 2 and "70000" in bad.output
