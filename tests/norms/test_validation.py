@@ -15,7 +15,7 @@ def by_name(outcomes: list[validation.Outcome]) -> dict[str, validation.Outcome]
 
 
 def test_ostrom_nash_play_gives_the_published_share_and_talk_plus_sanctions_beat_it() -> None:
-    outcomes = by_name(validation.ostrom_cpr(SEEDS, rounds=10))
+    outcomes = by_name(validation.ostrom_cpr(SEEDS))
     nash = outcomes["Nash play (8 tokens each)"]
     assert nash.values == pytest.approx([validation.OSTROM_NASH_SHARE] * len(SEEDS))
     assert validation.OSTROM_NASH_SHARE == pytest.approx(0.395, abs=5e-4)
