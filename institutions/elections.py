@@ -22,7 +22,7 @@ half of their ballot (or did not approve it) become its critics, those who ranke
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -48,7 +48,7 @@ class ElectionsParams(BaseModel):
     rule: voting.RuleName = "plurality"
     term_limit: int | None = Field(None, ge=1, description="most consecutive terms a leader may serve")
     politicians: list[Politicians] = Field(min_length=1)
-    broadcast: str = Field("all", pattern="^(all|neighbours)$", description="who hears campaign statements")
+    broadcast: Literal["all", "neighbours"] = Field("all", description="who hears campaign statements")
     platform_weight: float = Field(1.0, ge=0)
     neighbour_affinity: float = Field(0.5, ge=0)
     record_weight: float = Field(1.0, ge=0)
@@ -203,8 +203,8 @@ class ElectionsPhase(InstitutionPhase):
         self.critic[:] = ~named | (place >= (candidates.size + 1) // 2) if candidates.size > 1 else False
         self.supporter[:] = ballots[:, 0] == winner
         detail = result.to_dict() | {"kinds": dict(zip(map(str, candidates.tolist()), kinds))}
-        society.record_events(self.name, "election", np.array([winner]), np.array([-1 if incumbent is None else incumbent]),
-                              detail=[json.dumps(detail)])
+        previous = np.array([-1 if incumbent is None else incumbent])
+        society.record_events(self.name, "election", np.array([winner]), previous, detail=[json.dumps(detail)])
         self._row |= {"candidates": int(candidates.size), "winner_share": result.shares[winner]}
 
     def metrics(self) -> dict[str, Any]:

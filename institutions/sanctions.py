@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from institutions.polity import InstitutionPhase
+from society.scenario import POLICY_NAMES
 
 
 class ThirdParty(BaseModel):
@@ -28,6 +29,14 @@ class ThirdParty(BaseModel):
     probability: float = Field(1.0, ge=0, le=1)
     cost: float = Field(1.0, ge=0)
     impact: float = Field(3.0, ge=0)
+
+    @field_validator("punishers")
+    @classmethod
+    def _known_policies(cls, punishers: list[str]) -> list[str]:
+        unknown = sorted(set(punishers) - set(POLICY_NAMES))
+        if unknown:
+            raise ValueError(f"unknown policies {unknown}; expected some of {list(POLICY_NAMES)}")
+        return punishers
 
 
 class SanctionsParams(BaseModel):

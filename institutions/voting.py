@@ -124,7 +124,7 @@ def _candidate_list(found: Iterable[Candidate], candidates: Sequence[Candidate] 
         try:
             labels = tuple(sorted(set(found)))
         except TypeError:
-            raise BallotError("labels of different kinds cannot be sorted; pass candidates= in the order wanted") from None
+            raise BallotError("labels of different kinds cannot be sorted; pass candidates= in order") from None
     if not labels:
         raise BallotError("no candidates: the ballots name none and no candidates= were given")
     return labels
@@ -232,7 +232,8 @@ def _top_two(scores: np.ndarray, labels: tuple[Candidate, ...], rng: np.random.G
     return np.sort(np.concatenate([above, tied]))
 
 
-def _named(labels: tuple[Candidate, ...], values: np.ndarray, among: np.ndarray | None = None) -> dict[Candidate, float]:
+def _named(labels: tuple[Candidate, ...], values: np.ndarray,
+           among: np.ndarray | None = None) -> dict[Candidate, float]:
     positions = range(len(labels)) if among is None else among
     return {labels[i]: float(values[i]) for i in positions}
 

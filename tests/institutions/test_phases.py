@@ -153,7 +153,7 @@ def test_an_entrencher_without_a_charter_stays_in_power_longer() -> None:
 def test_graduated_fines_escalate_and_fill_the_treasury() -> None:
     society = Society(load_scenario(
         SCENARIOS / "institutions_none.yaml",
-        [*SMALL, "schedule=[harvest, regrow, {phase: sanctions, params: {fine: 1, escalation: 2, max_multiplier: 8}}]",
+        [*SMALL, "schedule=[harvest, regrow, {phase: sanctions, params: {fine: 1, max_multiplier: 8}}]",
          "population.policies=[{policy: greedy, fraction: 1, factor: 2}]", "commons.initial_stock=600"],
     ))
     fines = []
