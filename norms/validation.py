@@ -43,9 +43,9 @@ class Outcome:
         return float(np.mean(self.values))
 
 
-def play(treatment: Treatment, seed: int, overrides: tuple[str, ...] = ()) -> pl.DataFrame:
-    """The `rounds` table of one seeded run of a treatment, played in memory."""
-    settings = [*treatment.overrides, *overrides, f"seed={seed}"]
+def play(treatment: Treatment, seed: int) -> pl.DataFrame:
+    """The `rounds` table of one seeded run of a treatment, played in memory (list-valued columns left out)."""
+    settings = [*treatment.overrides, f"seed={seed}"]
     society = Society(load_scenario(SCENARIOS / treatment.scenario, settings))
     rows = []
     while society.running:
@@ -54,14 +54,9 @@ def play(treatment: Treatment, seed: int, overrides: tuple[str, ...] = ()) -> pl
     return pl.DataFrame(rows)
 
 
-def measure(
-    treatments: list[Treatment], seeds: range, quantity: Callable[[pl.DataFrame], float],
-    overrides: tuple[str, ...] = (),
-) -> list[Outcome]:
+def measure(treatments: list[Treatment], seeds: range, quantity: Callable[[pl.DataFrame], float]) -> list[Outcome]:
     """`quantity(rounds)` for every treatment and seed."""
-    return [
-        Outcome(t.name, tuple(float(quantity(play(t, seed, overrides))) for seed in seeds)) for t in treatments
-    ]
+    return [Outcome(t.name, tuple(float(quantity(play(t, seed))) for seed in seeds)) for t in treatments]
 
 
 # ---- (i) Ostrom's lab CPR game -------------------------------------------------------------------------------
@@ -89,10 +84,9 @@ def cpr_net_yield_share(rounds: pl.DataFrame) -> float:
     return float(net.to_series().mean())
 
 
-def ostrom_cpr(seeds: range, rounds: int | None = None) -> list[Outcome]:
+def ostrom_cpr(seeds: range) -> list[Outcome]:
     """Net yield (share of the maximum, sanctions counted) of each CPR treatment."""
-    overrides = () if rounds is None else (f"rounds={rounds}",)
-    return measure(CPR_TREATMENTS, seeds, cpr_net_yield_share, overrides)
+    return measure(CPR_TREATMENTS, seeds, cpr_net_yield_share)
 
 
 # ---- (ii) Fehr & Gächter's public goods game -----------------------------------------------------------------
@@ -126,9 +120,9 @@ GOVSIM_TREATMENTS = [
               ("population.policies=[{policy: greedy, fraction: 1.0, factor: 2}]",)),
     Treatment("sustainable", "govsim_fishery.yaml",
               ("population.policies=[{policy: sustainable, fraction: 1.0}]",)),
-    Treatment("greedy-leaning learners, no meeting", "norms_govsim_meeting.yaml",
+    Treatment("greedy-leaning learners, no meeting, no sanctions", "norms_govsim_meeting.yaml",
               ("schedule=[harvest, regrow, social_learning, norm_beliefs]",)),
-    Treatment("greedy-leaning learners, universalization meeting", "norms_govsim_meeting.yaml"),
+    Treatment("greedy-leaning learners, universalization meeting + sanctions", "norms_govsim_meeting.yaml"),
 ]
 
 

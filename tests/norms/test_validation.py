@@ -36,6 +36,6 @@ def test_govsim_greedy_collapses_early_and_sustainable_lasts_all_twelve_months()
     outcomes = by_name(validation.govsim(SEEDS))
     assert max(outcomes["greedy (2x the sustainable share)"].values) <= 3
     assert outcomes["sustainable"].values == (12.0,) * len(SEEDS)
-    assert outcomes["greedy-leaning learners, universalization meeting"].mean > (
-        outcomes["greedy-leaning learners, no meeting"].mean
+    assert outcomes["greedy-leaning learners, universalization meeting + sanctions"].mean > (
+        outcomes["greedy-leaning learners, no meeting, no sanctions"].mean
     )
