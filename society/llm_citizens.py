@@ -318,9 +318,10 @@ def connect(
             served = checked_model(settings.base_urls, settings.model)
             yield ServerConnection(client_config(settings, settings.base_urls, served), cache)
         else:
-            from llm_backend.server import ManagedServer, ServerConfig
+            from llm_backend.server import ManagedServer, ServerConfig, require_vllm
             from llm_backend.weights import ensure_model_dir
 
+            require_vllm()
             model_dir = ensure_model_dir(Path(settings.model) if settings.model else None)
             server = ManagedServer(
                 ServerConfig(model_dir=model_dir, served_model_name=LOCAL_MODEL_NAME if not settings.model

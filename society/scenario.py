@@ -268,7 +268,7 @@ class LLMSettings(Strict):
     model: str | None = Field(None, description="served model name (server) or model directory (local, engine)")
     concurrency: int = Field(256, ge=1, description="requests in flight at once, over all servers")
     temperature: float = Field(0.7, ge=0, le=2)
-    max_tokens: int = Field(48, ge=4, le=4096, description="most tokens of one answer (the reason adds its own)")
+    max_tokens: int = Field(64, ge=4, le=4096, description="most tokens of one answer (the reason adds its own)")
     cache: Literal["record", "replay", "off"] = "record"
     seeded: bool = Field(False, description="send each request its seed (vLLM CPU 0.32 fails under load with seeds)")
     request_timeout_s: float = Field(300.0, gt=0)

@@ -1,4 +1,4 @@
-"""Fixtures for llm_backend tests: a scriptable local HTTP server and the real vLLM server."""
+"""Fixtures for llm_backend tests: a scriptable local HTTP server (the real vLLM server is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from llm_backend.server import ManagedServer, ServerConfig, VllmNotInstalledError, require_vllm
-from llm_backend.weights import ensure_model_dir
 
 Behaviour = Callable[[dict[str, Any], int], Any]  # a response, None, or an awaitable of one
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker of tests that start a real vLLM server."""
-    config.addinivalue_line("markers", "vllm: starts a real vLLM CPU server (slow, minutes)")
 
 
 def completion(body: dict[str, Any], call: int) -> web.Response:
@@ -114,18 +107,3 @@ def fake_server() -> Iterator[Callable[..., FakeOpenAI]]:
     yield make
     for server in servers:
         server.close()
-
-
-@pytest.fixture(scope="session")
-def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedServer]:
-    """Start the real vLLM CPU server with SmolLM2 once per session; fail if vLLM is missing."""
-    try:
-        require_vllm()
-    except VllmNotInstalledError as exc:
-        pytest.fail(f"the real-server tests need vLLM: {exc}", pytrace=False)
-    model_dir = ensure_model_dir()  # converted once into the society cache, then reused
-    log = tmp_path_factory.mktemp("vllm") / "server.log"
-    server = ManagedServer(ServerConfig(model_dir=model_dir, log_path=log, max_num_seqs=64))
-    with server:
-        print(f"\nvLLM started in {server.start_seconds:.1f}s (log {log})")
-        yield server
