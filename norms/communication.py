@@ -27,6 +27,20 @@ from society.phases import Phase
 
 SUSTAINABLE_RATIO = 1.0
 HEURISTIC_TEXT = "I think each of us should take at most %.2f times our sustainable share."
+MAX_HEARD = 8
+RULE = (
+    "Talk: before the harvest, each citizen tells {audience} the most each citizen should take, as a multiple of "
+    "the sustainable share, in one or two sentences."
+)
+OBSERVATION = (
+    "Round {round} of {rounds}. Last round your neighbours took on average {seen:.2f} times their sustainable "
+    "share; you think one should take at most {norm:.2f} times it.{universalization}\nWhat do you tell {audience}? "
+    "{format}"
+)
+UNIVERSALIZATION = (
+    " Before you speak, ask yourself what would happen if every citizen took what you propose: if each took more "
+    "than the sustainable share, the commons would shrink and could collapse."
+)
 
 
 class CommunicateParams(BaseModel):
@@ -46,7 +60,7 @@ class MessageDecision(Decision):
     norm: float = Field(ge=0, description="the most each citizen should take, as a multiple of the sustainable share")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Statements:
     """One statement per citizen: the norm it states (a take ratio) and the text that says it."""
 
@@ -103,8 +117,39 @@ class CommunicatePhase(Phase):
         commons = self.society.commons
         return commons.patch_of_citizen if commons is not None else np.zeros(self.society.num_citizens, np.int64)
 
+    def rule(self) -> str:
+        return RULE.format(audience=self.audience)
+
+    @property
+    def audience(self) -> str:
+        return "the village meeting" if self.params.mode == "meeting" else "their neighbours"
+
     def decide(self, observation: None) -> Statements:
-        return heuristic_statements(self.society.state["personal_norm"], self.params.universalization)
+        """Heuristic statements for everyone; LLM citizens' own words and norm where their answer parsed."""
+        statements = heuristic_statements(self.society.state["personal_norm"], self.params.universalization)
+        if self.society.llm is not None:
+            self._ask_llm(statements)
+        return statements
+
+    def _ask_llm(self, statements: Statements) -> None:
+        society, llm = self.society, self.society.llm
+        members, state = llm.members, society.state
+        texts = dict(round=society.round, rounds=society.scenario.rounds, audience=self.audience,
+                     format=llm.answer_format(MessageDecision),
+                     universalization=UNIVERSALIZATION if self.params.universalization else "")
+        observations = [
+            OBSERVATION.format(seen=state["empirical_expectation"][c], norm=state["personal_norm"][c], **texts)
+            for c in members
+        ]
+        decisions = llm.ask(self.name, members, observations, MessageDecision)
+        answered = np.array([d is not None for d in decisions], dtype=bool)
+        if answered.any():
+            spoke = members[answered]
+            said = [d for d in decisions if d is not None]
+            statements.norm[spoke] = [d.norm for d in said]
+            text = statements.text.astype(object)
+            text[spoke] = [d.text for d in said]
+            statements.text = text
 
     def apply(self, statements: Statements) -> None:
         society, state, p = self.society, self.society.state, self.params
@@ -123,11 +168,28 @@ class CommunicatePhase(Phase):
         for column, weight in (("normative_expectation", p.influence), ("personal_norm", p.persuasion)):
             state[column][listeners] = (1 - weight) * state[column][listeners] + weight * heard
         act_on_norms(society)
+        if society.llm is not None:
+            self._deliver_to_llm(statements)
         if p.record:
             society.record_events(
                 self.name, "message", self.inbox.sender, self.inbox.receiver, detail=self.inbox.text.tolist()
             )
         self._row = {"messages": int(self.inbox.sender.size), "stated_norm_mean": float(statements.norm.mean())}
+
+    def _deliver_to_llm(self, statements: Statements) -> None:
+        """Each LLM citizen remembers up to MAX_HEARD statements it heard, as notes its memory renders quoted."""
+        society, llm = self.society, self.society.llm
+        graph, groups = society.graph, self.meeting_groups()
+        receivers, notes = [], []
+        for citizen in llm.members:
+            if self.params.mode == "meeting":
+                speakers = np.flatnonzero(groups == groups[citizen])
+                speakers = speakers[speakers != citizen][:MAX_HEARD]
+            else:
+                speakers = graph.indices[graph.indptr[citizen]:graph.indptr[citizen + 1]][:MAX_HEARD]
+            receivers += [citizen] * speakers.size
+            notes += [f"citizen {s}: {statements.text[s]}" for s in speakers]
+        llm.remember(np.array(receivers, dtype=np.int64), notes)
 
     def metrics(self) -> dict[str, Any]:
         return self._row

@@ -5,8 +5,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import polars as pl
 
-from norms.communication import HEURISTIC_TEXT, Inbox, heuristic_statements, meeting_proposals
+from norms.communication import (
+    HEURISTIC_TEXT,
+    Inbox,
+    MessageDecision,
+    heuristic_statements,
+    meeting_proposals,
+)
 from society.memory import MEMORY_CLOSE, RoundMemory
 from society.model import Society
 
@@ -62,3 +69,54 @@ def test_neighbour_messages_are_events_and_move_normative_expectations() -> None
     np.testing.assert_allclose(society.state["normative_expectation"], expected)
     learners = society.group_members[1]
     np.testing.assert_array_equal(society.state["strategy"][learners], society.state["personal_norm"][learners])
+
+
+class ScriptedLLM:
+    """Stands in for `society.llm` within one phase: answers every ask alike and keeps what it is told."""
+
+    def __init__(self, members: np.ndarray, n: int, answer: MessageDecision | None) -> None:
+        self.members = members
+        self.position = np.full(n, -1)
+        self.position[members] = np.arange(members.size)
+        self.answer = answer
+        self.memory = RoundMemory(members.size, 2)
+        self.memory.push({"round": 0.0})
+        self.observations: list[str] = []
+
+    def answer_format(self, decision: type) -> str:
+        return "Answer as JSON."
+
+    def ask(self, phase: str, citizens: np.ndarray, observations: list[str], decision: type) -> list:
+        self.observations += observations
+        return [self.answer] * citizens.size
+
+    def remember(self, citizens: np.ndarray, texts: list[str]) -> None:
+        for citizen, text in zip(citizens, texts):
+            if self.position[citizen] >= 0:
+                self.memory.add_note(int(self.position[citizen]), text)
+
+
+def test_llm_citizens_speak_their_own_words_and_hear_others_quoted() -> None:
+    society = Society(norm_scenario(schedule=[{"phase": "communicate", "params": {"universalization": True}}]))
+    speaker, listener = 0, int(society.graph.neighbors(0)[0])
+    members = np.array(sorted({speaker, listener}))
+    society.llm = ScriptedLLM(members, society.num_citizens, MessageDecision(text=INJECTION, norm=0.7))
+    society.phases[0].run()
+    events = society.round_events()
+    said = events.filter(events["actor"] == speaker)
+    assert set(said["detail"]) == {INJECTION}
+    assert all("what would happen if every citizen" in text for text in society.llm.observations)
+    rendered = society.llm.memory.render(int(society.llm.position[listener])).splitlines()
+    heard = [line for line in rendered if line.startswith("Message heard: ")]
+    assert json.loads(heard[0].removeprefix("Message heard: ")).startswith("citizen ")
+    assert any(json.loads(line.removeprefix("Message heard: ")) == f"citizen {speaker}: {INJECTION}" for line in heard)
+    assert [line for line in rendered if MEMORY_CLOSE in line] == [MEMORY_CLOSE]
+
+
+def test_failed_llm_answers_fall_back_to_the_heuristic_statement() -> None:
+    society = Society(norm_scenario(schedule=["communicate"]))
+    society.llm = ScriptedLLM(np.array([3]), society.num_citizens, None)
+    norm = society.state["personal_norm"][3]
+    society.phases[0].run()
+    said = society.round_events().filter(pl.col("actor") == 3)["detail"].unique().to_list()
+    assert said == [HEURISTIC_TEXT % norm]
