@@ -94,7 +94,7 @@ def heuristic_statements(personal_norm: np.ndarray, universalization: bool) -> S
 
 
 def meeting_proposals(group: np.ndarray, stated: np.ndarray, proposal: str) -> np.ndarray:
-    """Per citizen: the proposal its meeting group agrees on (the group's median statement, or the sustainable share)."""
+    """Per citizen: what its meeting agrees on (the group's median statement, or the sustainable share)."""
     if proposal == "sustainable":
         return np.full(stated.size, SUSTAINABLE_RATIO)
     groups, members = np.unique(group, return_inverse=True)

@@ -40,7 +40,9 @@ class PublicGoodsParams(BaseModel):
     max_points: float = Field(10.0, ge=0, description="most points one punisher assigns one target")
     match: float = Field(0.9, ge=0, le=1, description="share of the others' mean a conditional cooperator gives")
     initial: tuple[float, float] = Field((0.3, 0.8), description="range of conditional cooperators' first share")
-    sanction_response: float = Field(0.5, ge=0, le=1, description="share of the gap to the mean a punished citizen closes")
+    sanction_response: float = Field(
+        0.5, ge=0, le=1, description="share of the gap to the others' mean a punished citizen closes"
+    )
 
     @field_validator("initial")
     @classmethod
@@ -75,7 +77,9 @@ class Groups:
         return np.bincount(self.of_citizen, minlength=self.table.shape[0])
 
 
-def punishment_points(groups: Groups, contribution: np.ndarray, rate: float, max_points: float) -> tuple[np.ndarray, ...]:
+def punishment_points(
+    groups: Groups, contribution: np.ndarray, rate: float, max_points: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(punisher, target, points): members at or above their group's mean punish those below it."""
     mean = groups.sums(contribution) / groups.sizes()
     actor = np.broadcast_to(groups.table[:, :, None], (*groups.table.shape, groups.table.shape[1]))
