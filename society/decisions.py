@@ -20,7 +20,7 @@ class HarvestDecision(Decision):
 class PunishDecision(Decision):
     """Which of the listed neighbours to punish this round (by their citizen number)."""
 
-    punish: list[int] = Field(default_factory=list, max_length=16)
+    punish: list[int] = Field(default_factory=list, max_length=16, description="citizen numbers to punish, or none")
 
 
 def with_reason(decision: type[Decision], max_chars: int) -> type[Decision]:

@@ -95,10 +95,12 @@ class LLMCitizens:
 
     def answer_format(self, decision: type[Decision]) -> str:
         """How an answer of `decision`'s type is written, for the end of an observation."""
-        fields = {name: f"<{info.description or name}>" for name, info in decision.model_fields.items()}
+        fields = [
+            f'"{name}" ({_json_type(info)}: {info.description or name})' for name, info in decision.model_fields.items()
+        ]
         if self.settings.reason.enabled:
-            fields["reason"] = f"<one short sentence, at most {self.settings.reason.max_chars} characters>"
-        return "Answer as " + json.dumps(fields)
+            fields.append(f'"reason" (text: why, in at most {self.settings.reason.max_chars} characters)')
+        return "Answer with a JSON object with " + ", ".join(fields) + "."
 
     # ---- asking ---------------------------------------------------------------------------------------------
 
@@ -262,6 +264,15 @@ class LLMCitizens:
     def close(self) -> None:
         """Close a connection this object opened itself (a local server it started is stopped)."""
         self._default_connection.close()
+
+
+def _json_type(field: Any) -> str:
+    """A plain-words JSON type of a decision field, for prompts."""
+    annotation = str(field.annotation)
+    if "list" in annotation:
+        return "a list of numbers" if "int" in annotation else "a list"
+    return {"<class 'float'>": "a number", "<class 'int'>": "a whole number", "<class 'str'>": "text",
+            "<class 'bool'>": "true or false"}.get(annotation, "a value")
 
 
 def _narrowed(schema: dict[str, Any], narrowing: Mapping[str, Any]) -> dict[str, Any]:
