@@ -41,12 +41,12 @@ def cpu_count() -> int:
 
 
 class SerialExecutor:
-    """One run after another in this process (the kernels use every CPU)."""
+    """One run after another in this process; its kernels use `threads` (default: every CPU, as `society run`)."""
 
     description = "serial"
 
-    def __init__(self) -> None:
-        self.threads_per_run = cpu_count()
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads_per_run = threads or cpu_count()
 
     def __enter__(self) -> SerialExecutor:
         return self
