@@ -2,6 +2,7 @@
 
 from society.sweeps.executors import LocalExecutor, RayExecutor, SerialExecutor, make_executor
 from society.sweeps.grid import Cell, SweepSpec, load_grid
+from society.sweeps.llm import SweepLLMError
 from society.sweeps.sweep import SweepFolderError, SweepReport, read_sweep, run_sweep
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "RayExecutor",
     "SerialExecutor",
     "SweepFolderError",
+    "SweepLLMError",
     "SweepReport",
     "SweepSpec",
     "load_grid",

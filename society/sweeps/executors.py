@@ -24,6 +24,11 @@ class Executor(Protocol):
 
     description: str
     threads_per_run: int
+    same_machine: bool
+    """Whether runs play on this machine (and so can reach a server on 127.0.0.1)."""
+
+    def runs_at_once(self) -> int:
+        """How many runs play at the same time (asked inside the with-block)."""
 
     def __enter__(self) -> Executor: ...
 
@@ -44,9 +49,13 @@ class SerialExecutor:
     """One run after another in this process; its kernels use `threads` (default: every CPU, as `society run`)."""
 
     description = "serial"
+    same_machine = True
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads_per_run = threads or cpu_count()
+
+    def runs_at_once(self) -> int:
+        return 1
 
     def __enter__(self) -> SerialExecutor:
         return self
@@ -74,7 +83,11 @@ class LocalExecutor:
         self.workers = workers
         self.description = f"local, {workers} workers"
         self.threads_per_run = max(1, cpu_count() // workers)
+        self.same_machine = True
         self._pool: ProcessPoolExecutor | None = None
+
+    def runs_at_once(self) -> int:
+        return self.workers
 
     def __enter__(self) -> LocalExecutor:
         self._pool = ProcessPoolExecutor(
@@ -106,7 +119,14 @@ class RayExecutor:
         self.address = address
         self.description = f"ray at {address}" if address else f"ray, local, {workers} CPUs"
         self.threads_per_run = 1
+        self.same_machine = address is None
         self._pending: dict[Any, CellTask] = {}
+
+    def runs_at_once(self) -> int:
+        """The local Ray's CPUs, or the whole cluster's (each run takes one CPU)."""
+        import ray
+
+        return self.workers if self.address is None else max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def __enter__(self) -> RayExecutor:
         import ray

@@ -13,13 +13,16 @@ import polars as pl
 from tqdm import tqdm
 
 from society.recorder import atomic_write, now
+from society.scenario import Scenario
 from society.sweeps.cell import CellOutcome, CellTask, record_failure, run_status
 from society.sweeps.executors import Executor
 from society.sweeps.grid import SweepSpec
+from society.sweeps.llm import SweepLLMError, local_server, needs_local_server, share
 from society.sweeps.summary import run_path, summary_frame
 
 SWEEP_FILE = "sweep.json"
 SUMMARY_FILE = "summary.parquet"
+LLM_LOG = "vllm.log"
 SPEC_FIELDS = ("base_scenario", "set", "axes", "mode", "seeds")
 """What decides a sweep's runs; a folder is continued only by a sweep that agrees on all of them."""
 
@@ -105,25 +108,36 @@ def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, progress: bool 
     """Play every run of `spec` not yet completed in `folder`, then write summary.parquet.
 
     Completed runs are skipped, interrupted ones resumed; a failing run is recorded and the others go on.
-    Ctrl-C stops the runs in flight at a round boundary; the report says the sweep was interrupted.
+    Runs with LLM citizens share one model server (started here when they name the local backend) and split
+    their `llm.concurrency` between the runs in flight. Ctrl-C stops the runs in flight at a round boundary;
+    the report says the sweep was interrupted.
     """
     folder = Path(folder).absolute()
     scenarios = spec.scenarios()
     prepare_folder(folder, spec)
     report = SweepReport(folder, total=len(scenarios) * len(spec.seeds))
-    tasks = []
-    for cell, scenario in scenarios.items():
+    pending: list[tuple[int, int]] = []
+    for cell in scenarios:
         for seed in spec.seeds:
-            run_dir = folder / run_path(cell, seed)
-            if run_status(run_dir)[0] == "completed":
+            if run_status(folder / run_path(cell, seed))[0] == "completed":
                 report.completed += 1
-                continue
-            data = scenario.model_copy(update={"seed": seed}).model_dump(mode="json")
-            tasks.append(CellTask(cell, seed, run_dir, data, executor.threads_per_run))
+            else:
+                pending.append((cell, seed))
+    needs_server = needs_local_server(scenarios[cell] for cell, _ in pending)
+    if needs_server and not executor.same_machine:
+        raise SweepLLMError("runs on llm.backend local need the sweep's server on this machine; on a Ray cluster "
+                            "name servers the cluster reaches (llm.backend: server, llm.base_urls)")
+    port = _llm_port(folder) if needs_server else 0
     _update_record(folder, status="running", executor=executor.description)
     bar = tqdm(total=report.total, initial=report.completed, unit="run", disable=not progress, dynamic_ncols=True)
     try:
-        with executor:
+        with local_server([scenarios[cell] for cell, _ in pending], port, folder / LLM_LOG) as served, executor:
+            runs_at_once = executor.runs_at_once()
+            tasks = [
+                CellTask(cell, seed, folder / run_path(cell, seed),
+                         _run_scenario(scenarios[cell], seed, runs_at_once, served), executor.threads_per_run)
+                for cell, seed in pending
+            ]
             try:
                 for task, outcome in executor.run(tasks):
                     _count(report, task, outcome)
@@ -138,6 +152,24 @@ def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, progress: bool 
     counts = {"total": report.total, "completed": report.completed, "failed": len(report.failures)}
     _update_record(folder, status=report.status, runs=counts)
     return report
+
+
+def _run_scenario(scenario: Scenario, seed: int, runs_at_once: int, served: tuple[str, str] | None) -> dict[str, Any]:
+    """What one run plays: the cell's scenario with its seed and its share of the model servers."""
+    base_url, model = served or (None, None)
+    shared = share(scenario, runs_at_once, base_url, model)
+    return shared.model_copy(update={"seed": seed}).model_dump(mode="json")
+
+
+def _llm_port(folder: Path) -> int:
+    """The port of the sweep's LLM server: chosen once and kept in sweep.json, so resumed runs find it again."""
+    from llm_backend.server import free_port
+
+    record = json.loads((folder / SWEEP_FILE).read_text())
+    if "llm_port" not in record:
+        record["llm_port"] = free_port()
+        _write_record(folder, record)
+    return int(record["llm_port"])
 
 
 def _count(report: SweepReport, task: CellTask, outcome: CellOutcome | BaseException) -> None:

@@ -7,8 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -18,8 +22,10 @@ from polars.testing import assert_frame_equal
 
 from society import ScenarioError, load_run
 from society.cli import main
-from society.sweeps import SerialExecutor, load_grid, read_sweep, run_sweep
+from society.scenario import Scenario
+from society.sweeps import RayExecutor, SerialExecutor, SweepLLMError, load_grid, read_sweep, run_sweep
 from society.sweeps.grid import expand_range
+from society.sweeps.llm import share
 
 BASE = {
     "name": "tiny",
@@ -255,6 +261,109 @@ def test_ctrl_c_stops_the_pool_and_resume_finishes(tmp_path: Path) -> None:
     assert resumed.returncode == 0, resumed.stderr
     summary = pl.read_parquet(folder / "summary.parquet")
     assert summary["status"].to_list() == ["completed"] * 4 and summary["round"].to_list() == [40] * 4
+
+
+# ---- LLM-backed sweeps ---------------------------------------------------------------------------------------
+
+
+class FakeModelServer(ThreadingHTTPServer):
+    """Just enough of an OpenAI-compatible server for LLM citizens: a model list, and chat answers that fill each
+    decision's JSON schema with plain values; counts the requests it holds at once."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _FakeModelHandler)
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.requests = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class _FakeModelHandler(BaseHTTPRequestHandler):
+    server: FakeModelServer
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+    def _answer(self, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._answer({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.server.lock:
+            self.server.in_flight += 1
+            self.server.requests += 1
+            self.server.most_in_flight = max(self.server.most_in_flight, self.server.in_flight)
+        time.sleep(0.03)
+        with self.server.lock:
+            self.server.in_flight -= 1
+        schema = body["response_format"]["json_schema"]["schema"]["properties"]
+        plain = {"number": 1, "integer": 1, "array": [], "string": "", "boolean": False}
+        content = json.dumps({name: plain[field.get("type", "string")] for name, field in schema.items()})
+        choices = [{"index": i, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                   for i in range(body.get("n", 1))]
+        self._answer({"choices": choices, "usage": {"prompt_tokens": 10, "completion_tokens": 3}})
+
+
+@pytest.fixture
+def model_server() -> Iterator[FakeModelServer]:
+    server = FakeModelServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def llm_base(**llm: Any) -> dict[str, Any]:
+    """BASE with half its citizens deciding through a model."""
+    policies = [{"policy": "llm", "fraction": 0.5}, {"policy": "greedy", "fraction": 0.5, "factor": 2}]
+    return BASE | {"rounds": 2, "population": {"size": 24, "policies": policies},
+                   "llm": {"fallback_threshold": 1.0} | llm}
+
+
+def test_llm_runs_share_the_servers_under_one_concurrency_cap(tmp_path: Path, model_server: FakeModelServer) -> None:
+    base = llm_base(backend="server", base_urls=[model_server.base_url], concurrency=4)
+    grid = write_grid(tmp_path, base, axes={"schedule.2.params.threshold": [1.2, 2.0]}, seeds=2)
+    result = society("sweep", str(grid), "--out", str(tmp_path / "sweep"), "--workers", "2", "--quiet")
+    assert result.returncode == 0, result.stderr
+    summary = pl.read_parquet(tmp_path / "sweep" / "summary.parquet")
+    assert summary["status"].to_list() == ["completed"] * 4
+    for run_dir in summary["run_dir"]:
+        run = load_run(tmp_path / "sweep" / run_dir)
+        assert run.scenario["llm"]["concurrency"] == 2 and run.scenario["llm"]["base_urls"] == [model_server.base_url]
+        assert run.llm_calls.height > 0
+    assert model_server.requests > 0 and model_server.most_in_flight <= 4
+
+
+def test_local_backend_runs_are_sent_to_the_sweeps_server() -> None:
+    local = Scenario.model_validate(llm_base(concurrency=64))
+    shared = share(local, 4, "http://127.0.0.1:8123/v1", "smollm2-135m-instruct")
+    assert shared.llm.backend == "server" and shared.llm.base_urls == ["http://127.0.0.1:8123/v1"]
+    assert shared.llm.concurrency == 16 and shared.llm.model == "smollm2-135m-instruct"
+    assert shared.llm.memory_rounds == local.llm.memory_rounds
+    replay = Scenario.model_validate(llm_base(cache="replay"))
+    assert share(replay, 4, None, None) == replay
+    heuristic = Scenario.model_validate(BASE)
+    assert share(heuristic, 4, None, None) == heuristic
+
+
+def test_a_ray_cluster_cannot_reach_a_server_on_this_machine(tmp_path: Path) -> None:
+    spec = load_grid(write_grid(tmp_path, llm_base(), axes={"rounds": [1, 2]}))
+    with pytest.raises(SweepLLMError, match="llm.backend: server"):
+        run_sweep(spec, tmp_path / "sweep", RayExecutor(2, address="ray://cluster:10001"))
+    assert not (tmp_path / "sweep" / "cells").exists()
 
 
 # ---- command-line errors --------------------------------------------------------------------------------------

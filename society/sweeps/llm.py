@@ -1,0 +1,82 @@
+"""LLM-backed sweeps: one model server for every run, and one concurrency cap across the runs in flight."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from society.llm_citizens import LOCAL_MODEL_NAME
+from society.scenario import Scenario
+
+
+class SweepLLMError(Exception):
+    """The cells' `llm` sections cannot share one server (or the executor cannot reach it)."""
+
+
+def asks_model(scenario: Scenario) -> bool:
+    """Whether the run will send requests to a model (it has LLM citizens and does not replay a cache)."""
+    return scenario.has_llm_citizens and scenario.llm.cache != "replay"
+
+
+def needs_local_server(scenarios: Iterable[Scenario]) -> bool:
+    """Whether any run asks the embedded local server (the sweep then starts one for all of them)."""
+    return any(asks_model(s) and s.llm.backend == "local" for s in scenarios)
+
+
+def share(scenario: Scenario, runs_at_once: int, base_url: str | None, model: str | None) -> Scenario:
+    """The scenario as one of `runs_at_once` runs sharing its servers.
+
+    Its `llm.concurrency` (the cap for the servers) is split evenly between the runs in flight, and a run
+    that names the local backend is sent to the sweep's shared server at `base_url`, serving `model`.
+    """
+    if not asks_model(scenario):
+        return scenario
+    changes: dict[str, object] = {"concurrency": max(1, scenario.llm.concurrency // runs_at_once)}
+    if scenario.llm.backend == "local":
+        if base_url is None:
+            raise SweepLLMError("runs name llm.backend local but the sweep started no server")
+        changes |= {"backend": "server", "base_urls": [base_url], "model": model}
+    return scenario.model_copy(update={"llm": scenario.llm.model_copy(update=changes)})
+
+
+@contextlib.contextmanager
+def local_server(scenarios: list[Scenario], port: int, log_path: Path) -> Iterator[tuple[str, str] | None]:
+    """Start one managed vLLM server for the runs naming the local backend; yields its (base URL, model name).
+
+    Yields None when no run needs it. Every such run must name the same `llm.model` (one server, one model);
+    the server batches up to the largest `llm.concurrency` among them.
+    """
+    settings = [s.llm for s in scenarios if asks_model(s) and s.llm.backend == "local"]
+    if not settings:
+        yield None
+        return
+    from llm_backend.server import ManagedServer, ServerConfig, ServerError, require_vllm
+    from llm_backend.weights import WeightsError, ensure_model_dir
+
+    models = sorted({str(s.model) for s in settings})
+    if len(models) > 1:
+        raise SweepLLMError(f"runs on the local backend name different llm.model values {models}; one server "
+                            "serves one model (start servers yourself and name them with llm.backend: server)")
+    model = settings[0].model
+    try:
+        require_vllm()
+        model_dir = ensure_model_dir(Path(model) if model else None)
+    except (ServerError, WeightsError) as error:
+        raise SweepLLMError(f"cannot start the sweep's LLM server: {error}") from None
+    config = ServerConfig(
+        model_dir=model_dir,
+        served_model_name=model_dir.name if model else LOCAL_MODEL_NAME,
+        port=port,
+        max_num_seqs=min(256, max(s.concurrency for s in settings)),
+        log_path=log_path,
+    )
+    server = ManagedServer(config)
+    try:
+        server.start()
+    except ServerError as error:
+        raise SweepLLMError(f"cannot start the sweep's LLM server: {error} (log: {log_path})") from None
+    try:
+        yield server.base_url, server.model
+    finally:
+        server.stop()
