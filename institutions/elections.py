@@ -14,9 +14,18 @@ candidates by a utility (all at once, one matrix):
               + Normal(0, noise)
 
 `ideal_v` is the voter's last take relative to its sustainable share (greedy voters want loose quotas);
-candidates rank themselves first. Ranked rules get full rankings; approval ballots approve every candidate
-at or above the voter's mean utility. The winner takes office for a term; voters who placed it in the lower
+`quota_c` and `tax_c` are what candidate c promised in its campaign. Candidates rank themselves first. Ranked
+rules get full rankings; approval ballots approve every candidate at or above the voter's mean utility (this
+is every voter's **utility ballot**). The winner takes office for a term; voters who placed it in the lower
 half of their ballot (or did not approve it) become its critics, those who ranked it first its supporters.
+
+LLM citizens. Politicians of kind `llm` sit on LLM citizens: each eligible one is asked whether it stands
+(`CandidacyDecision`; fallback: it stands), and each that stands writes its platform and a statement of at
+most `statement_chars` characters (`CampaignDecision`; fallback: the base policy with the honest text).
+Statements reach LLM hearers' memory as quoted notes. Every LLM citizen then casts the ballot the rule needs
+(`institutions.ballots`: one choice, a ranking, or an approval set, naming only the candidates), with its
+utility ballot as the fallback. The three asks are recorded as phases `elections_candidacy`,
+`elections_campaign` and `elections_ballot` in `llm_calls`.
 """
 
 from __future__ import annotations
@@ -29,15 +38,44 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from institutions import voting
-from institutions.politicians import KINDS, Kind, campaign_statement, promise
+from institutions.ballots import answered_ballots, ballot_decision, ballot_form
+from institutions.decisions import CampaignDecision, CandidacyDecision, PolicyDecision, campaign_decision
+from institutions.politicians import POLITICIAN_KINDS, PoliticianKind, campaign_statement, promise
 from institutions.polity import InstitutionPhase
 from institutions.power import ElectionRecord, incumbency_rate, turnover
 from society.scenario_files import Problem, ScenarioError
 
 
+RULE = (
+    "Elections: every {every} rounds the citizens elect a leader, who sets the harvest quota, the fine for "
+    "taking more, the tax on harvests and how much of the treasury is paid back to everyone. Politicians "
+    "may stand; each candidate's campaign statement is heard by {hearers}; then every citizen votes."
+)
+CANDIDACY = (
+    "Round {round} of {rounds}. An election is held this round under the {rule} rule; {leader}. You are a "
+    "politician and may stand as a candidate. The treasury holds {treasury:.1f}; the resource is at {health:.0%} "
+    "of its capacity. Do you stand? {format}"
+)
+CAMPAIGN = (
+    "Round {round} of {rounds}. You stand in this round's election under the {rule} rule, against {rivals}. "
+    "The policy in force: quota {quota:g}x the sustainable share, tax {tax:.0%}. Promise a quota and a tax, "
+    "and write your campaign statement to the voters. {format}"
+)
+BALLOT = (
+    "Round {round} of {rounds}. The leader is elected this round under the {rule} rule; {leader}. The "
+    "candidates and what they promise:\n{platforms}\nTheir campaign statements, where you heard them, are in "
+    "your memory. {how} {format}"
+)
+HOW = {
+    "choice": "Vote for one candidate.",
+    "ranking": "Rank the candidates from the one you want most to the one you want least.",
+    "approval": "Name every candidate you approve of (at least one).",
+}
+
+
 class Politicians(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Kind
+    kind: PoliticianKind = Field(description="heuristic kind, or llm: a politician on an LLM citizen")
     count: int = Field(1, ge=1)
 
 
@@ -56,6 +94,7 @@ class ElectionsParams(BaseModel):
     smear_penalty: float = Field(1.0, ge=0)
     noise: float = Field(0.3, ge=0)
     ballot_events: bool = Field(True, description="record one `ballot` event per voter")
+    statement_chars: int = Field(240, ge=20, le=2000, description="longest campaign statement of an LLM candidate")
 
     @field_validator("politicians")
     @classmethod
@@ -72,15 +111,9 @@ class ElectionsPhase(InstitutionPhase):
 
     def __init__(self, society: Any, params: ElectionsParams, index: int) -> None:
         super().__init__(society, params, index)
-        state, n = society.state, society.num_citizens
-        total = sum(p.count for p in params.politicians)
-        if total > n:
-            raise ScenarioError([Problem(society.scenario.name, f"schedule[{index}].params.politicians",
-                                         f"{total} politicians exceed population.size {n}")])
+        state = society.state
         self.politician = state.add("politician", np.int8, -1)
-        seats = self.rng.choice(n, size=total, replace=False)
-        self.politician[seats] = np.repeat([KINDS.index(p.kind) for p in params.politicians],
-                                           [p.count for p in params.politicians])
+        self._seat(params.politicians, index)
         self.critic = state.add("critic", np.bool_)
         self.supporter = state.add("supporter", np.bool_)
         self.sanctioned_at = state.add("sanctioned_at", np.int64, -1, record=False)
@@ -88,6 +121,40 @@ class ElectionsPhase(InstitutionPhase):
         polity.rule, polity.election_every, polity.term_limit = params.rule, params.every, params.term_limit
         polity.next_election = params.first
         self._row: dict[str, Any] = {}
+
+    def _seat(self, politicians: list[Politicians], index: int) -> None:
+        """Place heuristic politicians on citizens who are not LLM citizens, and `llm` ones on LLM citizens."""
+        society = self.society
+        n, field = society.num_citizens, f"schedule[{index}].params.politicians"
+        llm = np.zeros(0, np.int64) if society.llm is None else society.llm.members
+        total = sum(p.count for p in politicians)
+        if total > n:
+            raise ScenarioError([Problem(society.scenario.name, field, f"{total} politicians exceed population.size {n}")])
+        for seats_llm, pool, what in ((False, np.setdiff1d(np.arange(n), llm), "citizens that are not LLM citizens"),
+                                      (True, llm, "LLM citizens")):
+            group = [p for p in politicians if (p.kind == "llm") == seats_llm]
+            count = sum(p.count for p in group)
+            if count > pool.size:
+                kind = "llm" if seats_llm else "heuristic"
+                raise ScenarioError([Problem(society.scenario.name, field,
+                                             f"{count} {kind} politicians exceed the {pool.size} {what}")])
+            if count:
+                seats = self.rng.choice(pool, size=count, replace=False)
+                self.politician[seats] = np.repeat([POLITICIAN_KINDS.index(p.kind) for p in group],
+                                                   [p.count for p in group])
+
+    def rule(self) -> str:
+        hearers = "every citizen" if self.params.broadcast == "all" else "the candidate's neighbours"
+        return RULE.format(every=self.params.every, hearers=hearers)
+
+    def kind(self, citizen: int) -> str:
+        """The politician kind of `citizen` (which must be a politician)."""
+        return POLITICIAN_KINDS[self.politician[citizen]]
+
+    def platform(self, candidate: int) -> PolicyDecision:
+        """What `candidate` promised in its last campaign (before any: what its kind promises)."""
+        polity = self.polity
+        return polity.platforms.get(candidate) or promise(self.kind(candidate), polity.base)
 
     # ---- what the leader phase can ask too (a poll) -------------------------------------------------------
 
@@ -105,7 +172,7 @@ class ElectionsPhase(InstitutionPhase):
         society, params, polity = self.society, self.params, self.polity
         state, graph = society.state, society.graph
         n, m = society.num_citizens, candidates.size
-        promised = [promise(KINDS[self.politician[c]], polity.base) for c in candidates.tolist()]
+        promised = [self.platform(c) for c in candidates.tolist()]
         quota = np.array([p.quota for p in promised])
         tax = np.array([p.tax for p in promised])
         neighbour = np.zeros((n, m), dtype=np.bool_)
@@ -160,7 +227,7 @@ class ElectionsPhase(InstitutionPhase):
         held = polity.next_election == society.round
         self._row = {"election": held, "candidates": 0, "winner_share": None}
         if held:
-            candidates = self.eligible()
+            candidates = self._standing(self.eligible())
             if candidates.size:
                 self._hold(candidates)
             else:
@@ -179,12 +246,15 @@ class ElectionsPhase(InstitutionPhase):
     def _hold(self, candidates: np.ndarray) -> None:
         society, polity, params = self.society, self.polity, self.params
         number, everyone = society.round, np.full(candidates.size, -1)
-        kinds = [KINDS[self.politician[c]] for c in candidates.tolist()]
+        kinds = [self.kind(c) for c in candidates.tolist()]
         society.record_events(self.name, "candidacy", candidates, everyone,
                               detail=[json.dumps({"kind": kind}) for kind in kinds])
-        statements = [campaign_statement(kind, promise(kind, polity.base)) for kind in kinds]
+        statements = self._campaign(candidates)
         society.record_events(self.name, "campaign", candidates, everyone, detail=statements)
         ballots = self.ballots(self.utilities(candidates, self.rng), candidates, polity.rule)
+        if society.llm is not None and candidates.size > 1:
+            members = society.llm.members
+            ballots[members] = self._ask_ballots(members, candidates, ballots[members])
         result = voting.by_name(polity.rule)(ballots, candidates=candidates.tolist(), rng=self.rng)
         if params.ballot_events:
             society.record_events(self.name, "ballot", np.arange(society.num_citizens), ballots[:, 0],
@@ -207,8 +277,85 @@ class ElectionsPhase(InstitutionPhase):
         society.record_events(self.name, "election", np.array([winner]), previous, detail=[json.dumps(detail)])
         self._row |= {"candidates": int(candidates.size), "winner_share": result.shares[winner]}
 
+    # ---- LLM politicians and voters -----------------------------------------------------------------------
+
+    def _texts(self, **extra: Any) -> dict[str, Any]:
+        society, polity = self.society, self.polity
+        leader = "nobody leads now" if polity.leader is None else f"citizen {polity.leader} leads now"
+        return {"round": society.round, "rounds": society.scenario.rounds, "rule": polity.rule,
+                "leader": leader, **extra}
+
+    def _standing(self, eligible: np.ndarray) -> np.ndarray:
+        """The eligible politicians who stand: heuristic ones always, LLM ones when they say so (fallback: yes)."""
+        llm = self.society.llm
+        asked = eligible[self.politician[eligible] == POLITICIAN_KINDS.index("llm")]
+        if llm is None or asked.size == 0:
+            return eligible
+        texts = self._texts(treasury=self.polity.treasury, health=self._resource_health(),
+                            format=llm.answer_format(CandidacyDecision))
+        answers = llm.ask(f"{self.name}_candidacy", asked, [CANDIDACY.format(**texts)] * asked.size,
+                          CandidacyDecision)
+        staying_out = [int(c) for c, a in zip(asked, answers) if a is not None and not a.stand]
+        return eligible[~np.isin(eligible, staying_out)]
+
+    def _campaign(self, candidates: np.ndarray) -> list[str]:
+        """Each candidate's statement; platforms go to the polity, statements to LLM hearers' memory."""
+        polity, llm = self.polity, self.society.llm
+        statements = {}
+        for c in candidates.tolist():
+            polity.platforms[c] = promise(self.kind(c), polity.base)
+            statements[c] = campaign_statement(self.kind(c), polity.platforms[c])
+        asked = candidates[self.politician[candidates] == POLITICIAN_KINDS.index("llm")]
+        if llm is not None and asked.size:
+            decision = campaign_decision(self.params.statement_chars)
+            texts = self._texts(quota=polity.policy.quota, tax=polity.policy.tax, format=llm.answer_format(decision))
+            observations = [
+                CAMPAIGN.format(rivals=_citizens(candidates[candidates != c]), **texts) for c in asked.tolist()
+            ]
+            answers: list[CampaignDecision | None] = llm.ask(f"{self.name}_campaign", asked, observations, decision)
+            for c, answer in zip(asked.tolist(), answers):
+                if answer is not None:
+                    polity.platforms[c] = polity.base.model_copy(update={"quota": answer.quota, "tax": answer.tax})
+                    statements[c] = answer.statement
+        if llm is not None:
+            self._broadcast(candidates, statements)
+        return [statements[c] for c in candidates.tolist()]
+
+    def _broadcast(self, candidates: np.ndarray, statements: dict[int, str]) -> None:
+        """Put each statement into the memory of the LLM citizens who hear it (everyone, or neighbours)."""
+        society, llm = self.society, self.society.llm
+        graph = society.graph
+        hearers, notes = [], []
+        for c in candidates.tolist():
+            heard_by = llm.members
+            if self.params.broadcast == "neighbours":
+                heard_by = np.intersect1d(graph.indices[graph.indptr[c]:graph.indptr[c + 1]], llm.members)
+            heard_by = heard_by[heard_by != c]
+            hearers.append(heard_by)
+            notes += [f"Campaign statement of candidate {c}: {statements[c]}"] * heard_by.size
+        llm.remember(np.concatenate(hearers), notes)
+
+    def _ask_ballots(self, members: np.ndarray, candidates: np.ndarray, defaults: np.ndarray) -> np.ndarray:
+        """The LLM citizens' ballots in the rule's form; a failed answer keeps the voter's utility ballot."""
+        llm, polity = self.society.llm, self.polity
+        form = ballot_form(polity.rule)
+        decision = ballot_decision(form, tuple(candidates.tolist()))
+        platforms = "\n".join(
+            f"- citizen {c}: quota {self.platform(c).quota:g}x the sustainable share, tax {self.platform(c).tax:.0%}"
+            for c in candidates.tolist()
+        )
+        observation = BALLOT.format(platforms=platforms, how=HOW[form], format=llm.answer_format(decision),
+                                    **self._texts())
+        answers = llm.ask(f"{self.name}_ballot", members, [observation] * members.size, decision)
+        return answered_ballots(answers, defaults, form)
+
     def metrics(self) -> dict[str, Any]:
         return self._row
+
+
+def _citizens(numbers: np.ndarray) -> str:
+    """`citizens 3, 7` (or `nobody` when empty), for prompts."""
+    return "citizens " + ", ".join(map(str, numbers.tolist())) if numbers.size else "nobody"
 
 
 def _ballot_texts(ballots: np.ndarray) -> list[str]:

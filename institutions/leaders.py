@@ -6,10 +6,17 @@ guilty verdict); what passes is enacted. Then the treasury: the round's tax on e
 go to the leader or its allies, and the `redistribution` share of the rest is paid equally to all citizens.
 Without a leader the base policy holds. Every decision is a `leader_action` event and every block a `blocked`
 event; the round's row carries the power metrics (see `institutions.power`).
+
+An LLM leader (a politician of kind `llm`) answers the same `LeaderDecision`. Its schema is narrowed for it:
+at most `llm_max_actions` power actions, each with every field spelled out, and sanctions only on its current
+critics and rivals (at most `max_targets` of them, at most `sanction_amount` each; answers are held to these
+bounds too). A missing or invalid answer falls back to the **status quo**: the policy in force, no power action.
+The charter reviews its decision exactly as a heuristic leader's.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from typing import Any
@@ -29,7 +36,7 @@ from institutions.decisions import (
     SanctionCitizens,
 )
 from institutions.elections import ElectionsPhase
-from institutions.politicians import KINDS, LeaderContext, leader_decision
+from institutions.politicians import POLITICIAN_KINDS, LeaderContext, leader_decision
 from institutions.polity import InstitutionPhase
 from institutions.power import ActionRecord, entrenchment, policy_stability, ppi
 from institutions.voting import RULES
@@ -43,6 +50,61 @@ class LeaderParams(BaseModel):
     )
     sanction_amount: float = Field(5.0, ge=0, description="what a leader's sanction takes from a citizen")
     max_targets: int = Field(5, ge=1, description="most critics a leader sanctions in a round")
+    llm_max_actions: int = Field(3, ge=0, le=8, description="most power actions an LLM leader may take in a round")
+
+
+RULE = (
+    "Leader: each round the leader sets the policy (a harvest quota as a multiple of the sustainable share, the "
+    "fine for taking more, a tax on every harvest paid into the treasury, and the share of the treasury paid "
+    "back equally to everyone) and may take power actions: postpone the next election, extend or lift the "
+    "term limit, sanction critics or rivals, divert treasury money to itself or its allies, or change the "
+    "voting rule. Without a leader the quota is {quota:g}x, the fine {fine:g}, the tax {tax:.0%} and "
+    "{redistribution:.0%} of the treasury is paid back."
+)
+OBSERVATION = (
+    "Round {round} of {rounds}. You are the leader, in office since round {since} ({terms} consecutive "
+    "term(s); term limit: {limit}). The next election: {next_election}, under the {rule} rule. The policy in "
+    "force: quota {quota:g}x the sustainable share, fine {fine:g}, tax {tax:.0%}, {redistribution:.0%} of the "
+    "treasury paid back each round. The treasury holds {treasury:.1f}; the resource is at {health:.0%} of its "
+    "capacity; citizens' mean wealth is {wealth:.1f}. Your critics: {critics}. Your rivals: {rivals}. A sanction "
+    "takes at most {amount:g} from each target. Set the policy, and list any power actions you take. {format}"
+)
+ACTION_TYPES = ("PostponeElection", "ExtendTermLimit", "LiftTermLimit", "SanctionCitizens", "DivertRevenue",
+                "ChangeVotingRule")
+MAX_LISTED = 32
+
+
+def leader_schema(targets: list[int], max_actions: int, max_targets: int, amount: float) -> dict[str, Any]:
+    """The `actions` property of `LeaderDecision`'s schema narrowed for one leader (see the module doc)."""
+    definitions = LeaderDecision.model_json_schema()["$defs"]
+    options = []
+    for name in ACTION_TYPES:
+        option = copy.deepcopy(definitions[name])
+        option["required"] = list(option["properties"])
+        if name == "SanctionCitizens":
+            if not targets:
+                continue
+            option["properties"]["targets"] |= {"items": {"type": "integer", "enum": targets},
+                                                "minItems": 1, "maxItems": max_targets}
+            option["properties"]["amount"] |= {"maximum": amount}
+        options.append(option)
+    return {"actions": {"type": "array", "items": {"anyOf": options}, "maxItems": max_actions}}
+
+
+def within_powers(decision: LeaderDecision, targets: list[int], max_actions: int, max_targets: int,
+                  amount: float) -> LeaderDecision:
+    """An LLM leader's decision held to its narrowed schema: sanctions only on `targets` (one naming none of them
+    is dropped), at most `max_targets` each and `amount` per target, at most `max_actions` actions."""
+    allowed = set(targets)
+    actions = []
+    for action in decision.actions[:max_actions]:
+        if isinstance(action, SanctionCitizens):
+            chosen = [t for t in dict.fromkeys(action.targets) if t in allowed][:max_targets]
+            if not chosen:
+                continue
+            action = action.model_copy(update={"targets": chosen, "amount": min(action.amount, amount)})
+        actions.append(action)
+    return decision.model_copy(update={"actions": actions})
 
 
 class LeaderPhase(InstitutionPhase):
@@ -61,12 +123,18 @@ class LeaderPhase(InstitutionPhase):
     def _elections(self) -> ElectionsPhase | None:
         return next((p for p in self.society.phases if isinstance(p, ElectionsPhase)), None)
 
+    def rule(self) -> str:
+        return RULE.format(**self.params.base.model_dump())
+
     def decide(self, observation: Any) -> LeaderDecision | None:
         polity, society = self.polity, self.society
         if polity.leader is None or "politician" not in society.state:
             return None
         elections = self._elections()
         state = society.state
+        kind = POLITICIAN_KINDS[state["politician"][polity.leader]]
+        if kind == "llm" and society.llm is not None:
+            return self._ask_llm()
         context = LeaderContext(
             round=society.round,
             base=polity.base,
@@ -81,7 +149,31 @@ class LeaderPhase(InstitutionPhase):
             sanction_amount=self.params.sanction_amount,
             wins_under=lambda rule: elections is not None and elections.poll(rule, self.rng) == polity.leader,
         )
-        return leader_decision(KINDS[state["politician"][polity.leader]], context, self.rng)
+        return leader_decision(kind, context, self.rng)
+
+    def _ask_llm(self) -> LeaderDecision:
+        """The LLM leader's decision, held to its powers; the status quo when its answer failed."""
+        society, polity, params = self.society, self.polity, self.params
+        state, leader = society.state, polity.leader
+        critics = np.flatnonzero(state["critic"])
+        critics = critics[critics != leader][:MAX_LISTED]
+        rivals = np.array(polity.rivals, dtype=np.int64)[:MAX_LISTED]
+        targets = np.union1d(critics, rivals).tolist()
+        llm, policy, commons = society.llm, polity.policy, society.commons
+        observation = OBSERVATION.format(
+            round=society.round, rounds=society.scenario.rounds, since=polity.leader_since,
+            terms=polity.consecutive_terms, limit=polity.term_limit or "none",
+            next_election="none planned" if polity.next_election is None else f"round {polity.next_election}",
+            rule=polity.rule, treasury=polity.treasury, wealth=float(state["wealth"].mean()),
+            health=0.5 if commons is None else float(commons.stock.sum() / commons.capacity.sum()),
+            critics=_listing(critics), rivals=_listing(rivals), amount=params.sanction_amount,
+            format=llm.answer_format(LeaderDecision), **policy.model_dump(),
+        )
+        limits = (targets, params.llm_max_actions, params.max_targets, params.sanction_amount)
+        [answer] = llm.ask(self.name, np.array([leader]), [observation], LeaderDecision, [leader_schema(*limits)])
+        if answer is None:
+            return LeaderDecision(policy=policy)
+        return within_powers(answer, *limits)
 
     def apply(self, decision: LeaderDecision | None) -> None:
         society, polity, state = self.society, self.polity, self.society.state
@@ -202,3 +294,8 @@ class LeaderPhase(InstitutionPhase):
 
     def metrics(self) -> dict[str, Any]:
         return self._row
+
+
+def _listing(citizens: np.ndarray) -> str:
+    """`citizens 3, 7` (or `none`), for prompts."""
+    return "citizens " + ", ".join(map(str, citizens.tolist())) if citizens.size else "none"

@@ -30,6 +30,13 @@ class MonitoringPhase(Phase):
         self.detected = society.state.add("detected", np.bool_)
         self._row_of_entry = np.repeat(np.arange(society.num_citizens), society.graph.degrees)
 
+    def rule(self) -> str:
+        p = self.params.probability
+        if self.params.mode == "random":
+            return f"Monitoring: each citizen's harvest is seen by the authorities with probability {p:g}."
+        return (f"Monitoring: a citizen's harvest is seen when at least one of its neighbours notices it (each "
+                f"with probability {p:g}).")
+
     def decide(self, observation: Any) -> np.ndarray:
         n, p = self.society.num_citizens, self.params.probability
         if self.params.mode == "random":

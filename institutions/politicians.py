@@ -1,5 +1,8 @@
 """Heuristic politicians: honest, populist and entrencher, so institutions can be studied without an LLM.
 
+(A fourth kind, `llm`, sits on an LLM citizen and decides for itself; see `institutions.elections` and
+`institutions.leaders`. It promises the base policy when its campaign answer fails.)
+
 All three promise a policy in their campaign; what they do in office differs:
 
 * honest: keeps its promise (the base policy) and takes no power action.
@@ -33,6 +36,8 @@ from institutions.voting import RULES
 
 Kind = Literal["honest", "populist", "entrencher"]
 KINDS: tuple[str, ...] = get_args(Kind)
+PoliticianKind = Literal[Kind, "llm"]
+POLITICIAN_KINDS: tuple[str, ...] = (*KINDS, "llm")
 POPULIST_QUOTA = 1.5
 POPULIST_PATRONAGE = 0.3
 ENTRENCHER_FINE = 2.0
@@ -58,8 +63,9 @@ def promise(kind: str, base: PolicyDecision) -> PolicyDecision:
 
 
 def campaign_statement(kind: str, promised: PolicyDecision) -> str:
-    """A politician's short, fixed campaign text with its promised numbers filled in."""
-    return STATEMENTS[kind].format(**promised.model_dump())
+    """A politician's short, fixed campaign text with its promised numbers filled in (an LLM politician's
+    fallback is the honest text)."""
+    return STATEMENTS.get(kind, STATEMENTS["honest"]).format(**promised.model_dump())
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ class Polity:
     """Shared institutional state; per-citizen institutional arrays live in the society's state.
 
     `base` is the policy in force without a leader (and the one candidates promise relative to); `policy` is the
-    policy in force now.
+    policy in force now; `platforms` what each politician promised in its last campaign.
     """
 
     base: PolicyDecision = field(default_factory=lambda: DEFAULT_POLICY)
@@ -39,6 +39,7 @@ class Polity:
     treasury: float = 0.0
     rivals: list[int] = field(default_factory=list)
     briefing: dict[int, float] = field(default_factory=dict)
+    platforms: dict[int, PolicyDecision] = field(default_factory=dict)
     actions: list[ActionRecord] = field(default_factory=list)
     elections: list[ElectionRecord] = field(default_factory=list)
     policies: list[tuple[float, ...]] = field(default_factory=list)

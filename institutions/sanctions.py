@@ -75,6 +75,21 @@ class SanctionsPhase(InstitutionPhase):
             self._edge_keys = np.sort(np.concatenate([u * society.num_citizens + v, v * society.num_citizens + u]))
         self._row: dict[str, Any] = {}
 
+    def rule(self) -> str:
+        p = self.params
+        quota = "the leader's quota" if p.quota is None else f"{p.quota:g}"
+        line = f"Sanctions: a seen take above {quota} times the sustainable share is a violation."
+        if p.central:
+            fine = "the leader's fine" if p.fine is None else f"{p.fine:g}"
+            line += (f" It is fined into the treasury: the first offence costs {fine}, each repeat {p.escalation:g} "
+                     f"times the last (at most {p.max_multiplier:g} times the first)")
+            line += f"; offences are forgotten after {p.forgive_after} clean rounds." if p.forgive_after else "."
+        if p.third_party is not None:
+            t = p.third_party
+            line += (f" Witnesses with no tie to the violator may punish it: it costs them {t.cost:g} and takes "
+                     f"{t.impact:g} from the violator.")
+        return line
+
     def observe(self) -> np.ndarray:
         state, policy = self.society.state, self.polity.policy
         quota = policy.quota if self.params.quota is None else self.params.quota
