@@ -19,7 +19,7 @@ from society.scenario import Scenario
 
 ERROR_FILE = "error.txt"
 
-Status = Literal["completed", "failed", "interrupted", "running", "pending"]
+Status = Literal["completed", "failed", "interrupted", "pending"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def run_status(run_dir: Path) -> tuple[Status, str | None]:
     """Where a run folder stands (from its manifest and error file), and its error if it failed."""
     error_file = run_dir / ERROR_FILE
     if error_file.is_file():
-        return "failed", error_file.read_text().splitlines()[0]
+        return "failed", error_file.read_text().partition("\n")[0]
     manifest = run_dir / MANIFEST
     if not manifest.is_file():
         return "pending", None

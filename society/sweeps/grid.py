@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import math
@@ -144,7 +145,7 @@ class SweepSpec(BaseModel):
 
     def scenario_data(self, cell: Cell, seed: int) -> dict[str, Any]:
         """The scenario mapping of `cell` run with `seed` (base, then `set`, then the cell's values)."""
-        data = json.loads(json.dumps(self.base_scenario))
+        data = copy.deepcopy(self.base_scenario)
         fixed = [f"{path}={json.dumps(value)}" for path, value in self.set.items()]
         return apply_overrides(data, [*fixed, *cell.overrides(), f"seed={seed}"], self.source)
 
@@ -211,7 +212,8 @@ def _grid_problems(error: ValidationError, source: str) -> list[Problem]:
     """Pydantic's errors on a grid file as problems naming the field (axes keep their dotted path whole)."""
     problems = []
     for item in error.errors(include_url=False):
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]).lstrip(".")
+        field = field or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = f"unknown key; a grid has {', '.join(GridFile.model_fields)}"

@@ -65,10 +65,6 @@ def sweep_here(*args: str) -> Result:
     return CliRunner().invoke(main, ["sweep", *args])
 
 
-def rounds_of(run_dir: Path) -> pl.DataFrame:
-    return load_run(run_dir).rounds
-
-
 # ---- grid files -----------------------------------------------------------------------------------------------
 
 
@@ -106,6 +102,7 @@ def test_ranges_include_both_ends() -> None:
         ({"axes": {"rounds": {"from": 1, "to": 5}}}, "axes.rounds", "exactly one of `step`"),
         ({"axes": {"rounds": []}}, "axes.rounds", "at least one value"),
         ({"axes": {"rounds": [2]}, "seeds": 0}, "seeds", "count >= 1"),
+        ({"axes": {"rounds": [2]}, "seeds": [1, -2]}, "seeds[1]", "greater than or equal to 0"),
         ({"axes": {"seed": [1, 2]}}, "axes", "not an axis"),
         ({"mode": "zip", "axes": {"rounds": [2, 3], "population.size": [5]}}, "axes", "equal length"),
         ({"axes": {"commons.regrowth.rat": [0.1]}}, "commons.regrowth.rat", "unknown key"),
@@ -157,7 +154,10 @@ def test_local_pool_matches_serial_and_summary_has_a_row_per_cell_and_seed(tmp_p
     assert run.scenario["schedule"][2]["params"]["cost"] == row["schedule.2.params.cost"] == 2
     assert row["round"] == run.rounds["round"].max() and row["efficiency"] == run.rounds["efficiency"][-1]
     for run_dir in summary["run_dir"]:
-        assert_frame_equal(rounds_of(tmp_path / "pooled" / run_dir), rounds_of(tmp_path / "serial" / run_dir))
+        pooled_run, serial_run = load_run(tmp_path / "pooled" / run_dir), load_run(tmp_path / "serial" / run_dir)
+        assert_frame_equal(pooled_run.rounds, serial_run.rounds)
+        assert_frame_equal(pooled_run.citizens, serial_run.citizens)
+        assert_frame_equal(pooled_run.events, serial_run.events)
 
     record = json.loads((tmp_path / "pooled" / "sweep.json").read_text())
     assert record["status"] == "completed" and record["axes"] == axes and record["seeds"] == [1, 2]
