@@ -78,7 +78,9 @@ class CandidacyDecision(Decision):
 class CampaignDecision(Decision):
     """A candidate's platform and statement (the statement's length cap comes with `campaign_decision`)."""
 
-    quota: float = Field(ge=0, le=10, description="the harvest quota you promise, as a multiple of the sustainable share")
+    quota: float = Field(
+        ge=0, le=10, description="the harvest quota you promise, as a multiple of the sustainable share"
+    )
     tax: float = Field(ge=0, le=1, description="the tax on harvests you promise, as a share from 0 to 1")
     statement: str = Field(description="your campaign statement to the voters")
 

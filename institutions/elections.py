@@ -129,7 +129,8 @@ class ElectionsPhase(InstitutionPhase):
         llm = np.zeros(0, np.int64) if society.llm is None else society.llm.members
         total = sum(p.count for p in politicians)
         if total > n:
-            raise ScenarioError([Problem(society.scenario.name, field, f"{total} politicians exceed population.size {n}")])
+            raise ScenarioError([Problem(society.scenario.name, field,
+                                         f"{total} politicians exceed population.size {n}")])
         for seats_llm, pool, what in ((False, np.setdiff1d(np.arange(n), llm), "citizens that are not LLM citizens"),
                                       (True, llm, "LLM citizens")):
             group = [p for p in politicians if (p.kind == "llm") == seats_llm]
