@@ -137,7 +137,7 @@ class BatchSummary:
 
 
 @dataclass
-class _Item:
+class PendingItem:
     """A request resolved to its position, sample index, cache payload and key."""
 
     index: int
@@ -148,23 +148,23 @@ class _Item:
 
 
 @dataclass
-class _Group:
+class PendingGroup:
     """Identical uncached items sent as one HTTP request with ``n = len(items)``."""
 
-    items: list[_Item]
+    items: list[PendingItem]
     attempts: int = 0
     started: float | None = None
     last_error: tuple[ErrorKind, str] | None = None
     base_url: str | None = None
 
 
-def _split(total: int, parts: int) -> list[int]:
+def split_evenly(total: int, parts: int) -> list[int]:
     """Split ``total`` into ``parts`` integers that add up to it (remainder first)."""
     base, extra = divmod(total, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def resolve_items(requests: Sequence[ChatRequest], model: str) -> list[_Item]:
+def resolve_items(requests: Sequence[ChatRequest], model: str) -> list[PendingItem]:
     """Give each request its sample index and cache key; reject duplicate keys."""
     seen: dict[str, int] = {}
     keys: set[str] = set()
@@ -183,8 +183,30 @@ def resolve_items(requests: Sequence[ChatRequest], model: str) -> list[_Item]:
             raise ValueError(f"request {index} repeats the sample_index {sample_index} of an "
                              "identical request in this batch")
         keys.add(key)
-        items.append(_Item(index, req, sample_index, payload, key))
+        items.append(PendingItem(index, req, sample_index, payload, key))
     return items
+
+
+def lookup(items: Sequence[PendingItem], cache: ResponseCache | None) -> tuple[dict[int, Result], list[list[PendingItem]]]:
+    """Cached answers by request index, and the uncached items grouped by identical request (sent with ``n``)."""
+    results: dict[int, Result] = {}
+    groups: dict[str, list[PendingItem]] = {}
+    for item in items:
+        hit = cache.get(item.key, item.payload) if cache is not None else None
+        if hit is not None:
+            results[item.index] = from_cache(item, hit)
+        else:
+            groups.setdefault(canonical_json({**item.payload, "sample_index": None}), []).append(item)
+    return results, list(groups.values())
+
+
+def record(cache: ResponseCache | None, items: Sequence[PendingItem], results: Mapping[int, Result]) -> None:
+    """Put every new successful answer into the cache."""
+    if cache is None:
+        return
+    by_index = {item.index: item for item in items}
+    cache.put_many((by_index[r.index].key, by_index[r.index].payload, _to_cached(r))
+                   for r in results.values() if r.ok and not r.cached)
 
 
 def request_body(config: ClientConfig, request: ChatRequest, n: int) -> dict[str, Any]:
@@ -242,26 +264,14 @@ class BatchClient:
         if self._session is None:
             raise RuntimeError("use `async with BatchClient(...) as client` before complete()")
         items = resolve_items(requests, self.config.model)
-        results: dict[int, Result] = {}
-        groups: dict[str, _Group] = {}
-        for item in items:
-            hit = self.cache.get(item.key, item.payload) if self.cache is not None else None
-            if hit is not None:
-                results[item.index] = from_cache(item, hit)
-                continue
-            identity = canonical_json({**item.payload, "sample_index": None})
-            groups.setdefault(identity, _Group([])).items.append(item)
-        for group_results in await self._run_groups(list(groups.values())):
+        results, pending = lookup(items, self.cache)
+        for group_results in await self._run_groups([PendingGroup(group) for group in pending]):
             for result in group_results:
                 results[result.index] = result
-        if self.cache is not None:
-            by_index = {item.index: item for item in items}
-            self.cache.put_many(
-                (by_index[r.index].key, by_index[r.index].payload, _to_cached(r))
-                for r in results.values() if r.ok and not r.cached)
+        record(self.cache, items, results)
         return [results[i] for i in range(len(items))]
 
-    async def _run_groups(self, groups: list[_Group]) -> list[list[Result]]:
+    async def _run_groups(self, groups: list[PendingGroup]) -> list[list[Result]]:
         """Send all groups concurrently, failing whatever is unfinished at the deadline."""
         if not groups:
             return []
@@ -274,11 +284,11 @@ class BatchClient:
         for group, task in zip(groups, tasks, strict=True):
             if task in pending:
                 detail = f"; last error: {group.last_error[1]}" if group.last_error else ""
-                out.append(_failures(group, "deadline",
+                out.append(failure_results(group, "deadline",
                                      f"batch deadline of {self.config.batch_deadline_s}s "
                                      f"passed{detail}"))
             elif (exc := task.exception()) is not None:
-                out.append(_failures(group, "internal", f"{type(exc).__name__}: {exc}"))
+                out.append(failure_results(group, "internal", f"{type(exc).__name__}: {exc}"))
             else:
                 out.append(task.result())
         return out
@@ -292,7 +302,7 @@ class BatchClient:
         rotated = urls[start:] + urls[:start]
         return min(rotated, key=self._inflight.__getitem__)
 
-    async def _send_group(self, group: _Group) -> list[Result]:
+    async def _send_group(self, group: PendingGroup) -> list[Result]:
         """Send one group, retrying transient failures with exponential backoff."""
         config = self.config
         body = request_body(config, group.items[0].request, len(group.items))
@@ -314,7 +324,7 @@ class BatchClient:
             kind, message, retryable = outcome
             group.last_error = (kind, message)
             if not retryable or group.attempts > config.max_retries:
-                return _failures(group, kind, message)
+                return failure_results(group, kind, message)
             failed_url = url
             delay = min(config.backoff_max_s, config.backoff_base_s * 2 ** (group.attempts - 1))
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
@@ -344,21 +354,21 @@ class BatchClient:
         return data
 
 
-def _parse(group: _Group, data: Mapping[str, Any]) -> list[Result]:
+def _parse(group: PendingGroup, data: Mapping[str, Any]) -> list[Result]:
     """Turn a chat completion response into one Result per item of ``group``."""
     n = len(group.items)
     choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
     if len(choices) != n:
-        return _failures(group, "bad_response", f"expected {n} choices, got {len(choices)}")
+        return failure_results(group, "bad_response", f"expected {n} choices, got {len(choices)}")
     usage = data.get("usage") or {}
-    prompt = _split(int(usage.get("prompt_tokens") or 0), n)
-    completion = _split(int(usage.get("completion_tokens") or 0), n)
+    prompt = split_evenly(int(usage.get("prompt_tokens") or 0), n)
+    completion = split_evenly(int(usage.get("completion_tokens") or 0), n)
     latency = time.monotonic() - (group.started or time.monotonic())
     results = []
     for i, (item, choice) in enumerate(zip(group.items, choices, strict=True)):
         text = (choice.get("message") or {}).get("content")
         if not isinstance(text, str):
-            return _failures(group, "bad_response", f"choice {i} has no message content")
+            return failure_results(group, "bad_response", f"choice {i} has no message content")
         results.append(Result(
             index=item.index, ok=True, text=text, finish_reason=choice.get("finish_reason"),
             prompt_tokens=prompt[i], completion_tokens=completion[i], latency_s=latency,
@@ -367,7 +377,7 @@ def _parse(group: _Group, data: Mapping[str, Any]) -> list[Result]:
     return results
 
 
-def _failures(group: _Group, kind: ErrorKind, message: str) -> list[Result]:
+def failure_results(group: PendingGroup, kind: ErrorKind, message: str) -> list[Result]:
     """Return a failure record for every item of ``group``."""
     latency = time.monotonic() - group.started if group.started is not None else 0.0
     return [Result(index=item.index, ok=False, text=None, finish_reason=None,
@@ -377,7 +387,7 @@ def _failures(group: _Group, kind: ErrorKind, message: str) -> list[Result]:
             for item in group.items]
 
 
-def from_cache(item: _Item, hit: CachedAnswer) -> Result:
+def from_cache(item: PendingItem, hit: CachedAnswer) -> Result:
     """Return the Result for a cache hit (its original tokens and latency)."""
     return Result(index=item.index, ok=True, text=hit.text, finish_reason=hit.finish_reason,
                   prompt_tokens=hit.prompt_tokens, completion_tokens=hit.completion_tokens,

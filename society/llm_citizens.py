@@ -329,14 +329,16 @@ def connect(
             served = checked_model(settings.base_urls, settings.model)
             yield ServerConnection(client_config(settings, settings.base_urls, served), cache)
         else:
+            from llm_backend.engine import InProcessEngine
             from llm_backend.server import ManagedServer, ServerConfig, require_vllm
             from llm_backend.weights import ensure_model_dir
 
             require_vllm()
             model_dir = ensure_model_dir(Path(settings.model) if settings.model else None)
-            server = ManagedServer(
-                ServerConfig(model_dir=model_dir, served_model_name=LOCAL_MODEL_NAME if not settings.model
-                             else model_dir.name, max_num_seqs=min(256, settings.concurrency), log_path=log_path)
-            )
-            stack.enter_context(server)
-            yield ServerConnection(client_config(settings, [server.base_url], server.model), cache, server)
+            config = ServerConfig(model_dir=model_dir, served_model_name=model_dir.name if settings.model
+                                  else LOCAL_MODEL_NAME, max_num_seqs=min(256, settings.concurrency), log_path=log_path)
+            if settings.backend == "engine":
+                yield stack.enter_context(InProcessEngine(config, cache, send_seed=settings.seeded))
+            else:
+                server = stack.enter_context(ManagedServer(config))
+                yield ServerConnection(client_config(settings, [server.base_url], server.model), cache, server)

@@ -261,9 +261,10 @@ class ReasonSetting(Strict):
 
 
 class LLMSettings(Strict):
-    """How LLM citizens reach a model. `local` starts the embedded vLLM CPU server with SmolLM2."""
+    """How LLM citizens reach a model: `local` starts the embedded vLLM CPU server with SmolLM2 for the run,
+    `server` uses running OpenAI-compatible servers, `engine` loads vLLM inside this process (no server)."""
 
-    backend: Literal["local", "server"] = "local"
+    backend: Literal["local", "server", "engine"] = "local"
     base_urls: list[str] = Field(default_factory=list, description="OpenAI-compatible base URLs (backend: server)")
     model: str | None = Field(None, description="served model name (server) or model directory (local, engine)")
     concurrency: int = Field(256, ge=1, description="requests in flight at once, over all servers")

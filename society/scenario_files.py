@@ -181,7 +181,8 @@ def _location(loc: tuple[Any, ...]) -> str:
 def _problems_from(error: ValidationError, source: str, prefix: str = "", tags: tuple[str, ...] = ()) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False):
-        loc = tuple(part for part in item["loc"] if part not in tags)
+        # A discriminator tag follows its union's field, never starts a location (`llm` is a policy and a section).
+        loc = tuple(part for i, part in enumerate(item["loc"]) if i == 0 or part not in tags)
         field = prefix + _location(loc)
         message = item["msg"]
         if item["type"] == "extra_forbidden":

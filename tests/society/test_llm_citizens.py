@@ -157,3 +157,17 @@ def test_killed_server_stops_cleanly_and_resume_finishes(vllm_server: ManagedSer
     per_call = finished.llm_calls.group_by("round", "phase", "citizen").len()
     assert per_call["len"].max() == 1, "a round's question was recorded twice"
     assert sorted(set(finished.llm_calls.filter(phase="harvest")["round"].to_list())) == [1, 2, 3, 4, 5, 6]
+
+
+def test_in_process_engine_runs_the_fishery(tmp_path: Path) -> None:
+    scenario = Path(__file__).parents[2] / "scenarios" / "govsim_fishery_llm.yaml"
+    out = tmp_path / "engine"
+    result = society("run", str(scenario), "--set", "llm.backend=engine", "--set", "rounds=2", "--out", str(out),
+                     "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = load_run(out)
+    assert run.manifest["llm"]["backend"] == "engine"
+    calls = run.llm_calls
+    assert calls.height >= 5 and not calls["fallback"].any()
+    for answer in calls["answer"]:
+        HarvestDecision.model_validate_json(answer)
