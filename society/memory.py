@@ -28,22 +28,23 @@ class RoundMemory:
         self.rounds = rounds
         self._facts = np.full((rounds, len(self.FIELDS), n), np.nan)
         self._notes: list[dict[int, list[str]]] = [{} for _ in range(rounds)]
+        self._pending: dict[int, list[str]] = {}
         self._count = 0
 
-    def push(self, facts: dict[str, np.ndarray | float], notes: dict[int, list[str]] | None = None) -> None:
-        """Remember one more round (the oldest is forgotten once the buffer is full)."""
+    def push(self, facts: dict[str, np.ndarray | float]) -> None:
+        """Remember one more round, with the notes added during it (the oldest round is forgotten when full)."""
+        pending, self._pending = self._pending, {}
         if self.rounds == 0:
             return
         slot = self._count % self.rounds
         for row, name in enumerate(self.FIELDS):
             self._facts[slot, row, :] = facts.get(name, np.nan)
-        self._notes[slot] = notes or {}
+        self._notes[slot] = pending
         self._count += 1
 
     def add_note(self, citizen: int, text: str) -> None:
-        """Attach a text (a neighbour's message, an announcement) to the latest remembered round."""
-        if self._count:
-            self._notes[(self._count - 1) % self.rounds].setdefault(citizen, []).append(text)
+        """Add a text (a neighbour's message, an announcement) to the round in progress."""
+        self._pending.setdefault(citizen, []).append(text)
 
     def render(self, citizen: int) -> str:
         """The citizen's memory block: oldest round first, notes quoted as data."""
@@ -65,13 +66,18 @@ class RoundMemory:
             lines += [f"Message heard: {quote(note)}" for note in self._notes[slot].get(citizen, [])]
         if len(lines) == 1:
             lines.append("Nothing yet: this is the first round.")
+        if self._pending.get(citizen):
+            lines.append("This round so far:")
+            lines += [f"Message heard: {quote(note)}" for note in self._pending[citizen]]
         lines.append(MEMORY_CLOSE)
         return "\n".join(lines)
 
     def state_dict(self) -> dict:
-        return {"facts": self._facts.copy(), "notes": [dict(n) for n in self._notes], "count": self._count}
+        return {"facts": self._facts.copy(), "notes": [dict(n) for n in self._notes], "count": self._count,
+                "pending": dict(self._pending)}
 
     def load_state_dict(self, state: dict) -> None:
         self._facts = state["facts"].copy()
         self._notes = [dict(n) for n in state["notes"]]
         self._count = state["count"]
+        self._pending = dict(state["pending"])

@@ -57,3 +57,15 @@ def test_reason_is_capped() -> None:
         decision.model_validate({"amount": 3, "reason": "x" * 21})
     with pytest.raises(ValidationError):
         HarvestDecision.model_validate({"amount": -1})
+
+
+def test_notes_of_the_round_in_progress_are_shown_then_kept_with_it() -> None:
+    memory = RoundMemory(n=2, rounds=3)
+    memory.add_note(0, "meet at the lake")
+    first = memory.render(0)
+    assert 'This round so far:\nMessage heard: "meet at the lake"' in first and "first round" in first
+    assert "meet at the lake" not in memory.render(1)
+    memory.push({"round": 1, "requested": 1.0, "take": 1.0, "fair_share": 1.0})
+    kept = memory.render(0)
+    assert "This round so far" not in kept
+    assert kept.index("Round 1:") < kept.index('Message heard: "meet at the lake"')
