@@ -77,7 +77,10 @@ def _ignore_sigint() -> None:
 
 
 class LocalExecutor:
-    """A pool of `workers` fresh (spawned) processes; each run's kernels get an equal share of the CPUs."""
+    """A pool of `workers` fresh processes; each run's kernels get an equal share of the CPUs.
+
+    Workers are spawned, not forked: the thread pools of Polars and Numba do not survive a fork.
+    """
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
