@@ -12,6 +12,7 @@ from society.scenario import (
     FixedPolicy,
     GreedyPolicy,
     ImitatorPolicy,
+    LearnerPolicy,
     LLMPolicy,
     SustainablePolicy,
 )
@@ -45,6 +46,8 @@ def requested_takes(society: Society, fair_share: np.ndarray, max_take: np.ndarr
         elif isinstance(spec, ImitatorPolicy):
             _imitate(society, members)
             requests[members] = state["strategy"][members] * share
+        elif isinstance(spec, LearnerPolicy):
+            requests[members] = state["strategy"][members] * share
         elif isinstance(spec, FixedPolicy):
             requests[members] = spec.amount
         if spec.noise > 0:
@@ -65,10 +68,10 @@ def _imitate(society: Society, members: np.ndarray) -> None:
 
 
 def initial_strategies(society: Society) -> None:
-    """Give imitators their first take ratio, drawn from their policy's range."""
+    """Give imitators and learners their first take ratio, drawn from their policy's range."""
     rng = society.rng_tree("population")
     for group, spec in enumerate(society.policy_specs):
-        if isinstance(spec, ImitatorPolicy):
+        if isinstance(spec, ImitatorPolicy | LearnerPolicy):
             members = society.group_members[group]
             low, high = spec.initial_ratio
             society.state["strategy"][members] = rng.uniform(low, high, members.size)

@@ -42,10 +42,9 @@ class ConditionalPolicy(_PolicyShare):
     policy: Literal["conditional"]
 
 
-class ImitatorPolicy(_PolicyShare):
-    """Payoff-biased imitator: copies the take of its most successful neighbour when that neighbour did better."""
+class _StrategyPolicy(_PolicyShare):
+    """A policy that asks for its `strategy` (a take ratio to the sustainable share), drawn first from a range."""
 
-    policy: Literal["imitator"]
     initial_ratio: tuple[float, float] = Field((0.5, 2.0), description="uniform range of the first take / share")
 
     @field_validator("initial_ratio")
@@ -54,6 +53,18 @@ class ImitatorPolicy(_PolicyShare):
         if not 0 <= value[0] <= value[1]:
             raise ValueError("expected [low, high] with 0 <= low <= high")
         return value
+
+
+class ImitatorPolicy(_StrategyPolicy):
+    """Payoff-biased imitator: copies the take of its most successful neighbour when that neighbour did better."""
+
+    policy: Literal["imitator"]
+
+
+class LearnerPolicy(_StrategyPolicy):
+    """Asks for its strategy, which only learning phases (social learning, norms) change."""
+
+    policy: Literal["learner"]
 
 
 class FixedPolicy(_PolicyShare):
@@ -108,7 +119,9 @@ class LLMPolicy(Strict):
 
 
 PolicySpec = Annotated[
-    Union[SustainablePolicy, GreedyPolicy, ConditionalPolicy, ImitatorPolicy, FixedPolicy, LLMPolicy],
+    Union[
+        SustainablePolicy, GreedyPolicy, ConditionalPolicy, ImitatorPolicy, LearnerPolicy, FixedPolicy, LLMPolicy
+    ],
     Field(discriminator="policy"),
 ]
 
