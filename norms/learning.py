@@ -5,7 +5,7 @@ Each round, after the harvest and its sanctions, every learning citizen
   probability ``imitation * gain / (max payoff - min payoff)`` (Schlag's proportional imitation rule);
 * then moves its personal norm toward the median norm of its neighbours by the weight `conformity`.
 A round's payoff is the change in wealth since this phase last ran (harvest, returns, sanctions given and
-received). Learners (the `imitator` policy) then act on the norm they hold.
+received). Learners (the `learner` policy) then act on the norm they hold.
 """
 
 from __future__ import annotations

@@ -6,19 +6,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from society.scenario import GreedyPolicy, ImitatorPolicy, POLICY_NAMES
+from society.scenario import GreedyPolicy, LearnerPolicy, POLICY_NAMES
 
 if TYPE_CHECKING:
     from society.model import Society
 
 NORM_COLUMNS = ("personal_norm", "empirical_expectation", "normative_expectation")
-LEARNER_POLICY = "imitator"
+LEARNER_POLICY = "learner"
 
 
 def ensure_norm_columns(society: Society) -> None:
     """Register the three belief columns once, each citizen starting from the take ratio its policy plays.
 
-    Greedy citizens start at their factor, imitators at their first strategy, everyone else at 1 (the
+    Greedy citizens start at their factor, learners at their first strategy, everyone else at 1 (the
     sustainable share). Expectations start equal to the personal norm.
     """
     state = society.state
@@ -29,7 +29,7 @@ def ensure_norm_columns(society: Society) -> None:
         members = society.group_members[group]
         if isinstance(spec, GreedyPolicy):
             initial[members] = spec.factor
-        elif isinstance(spec, ImitatorPolicy):
+        elif isinstance(spec, LearnerPolicy):
             initial[members] = state["strategy"][members]
     for name in NORM_COLUMNS:
         state.add(name, np.float64)[:] = initial
@@ -42,7 +42,7 @@ def policy_mask(society: Society, policies: list[str]) -> np.ndarray:
 
 
 def learners(society: Society) -> np.ndarray:
-    """Indices of the citizens who act on the norm they hold: the `imitator` policy's `strategy` follows it."""
+    """Indices of the citizens who act on the norm they hold: the `learner` policy's `strategy` follows it."""
     return np.flatnonzero(policy_mask(society, [LEARNER_POLICY]))
 
 

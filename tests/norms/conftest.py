@@ -26,7 +26,7 @@ def norm_scenario(**changes: Any) -> Scenario:
             "size": 40,
             "policies": [
                 {"policy": "sustainable", "fraction": 0.3, "noise": 0.1},
-                {"policy": "imitator", "fraction": 0.4, "initial_ratio": [0.8, 2.0], "noise": 0.1},
+                {"policy": "learner", "fraction": 0.4, "initial_ratio": [0.8, 2.0], "noise": 0.1},
                 {"policy": "conditional", "fraction": 0.1},
                 {"policy": "greedy", "fraction": 0.2, "factor": 2},
             ],
