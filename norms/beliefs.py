@@ -22,6 +22,12 @@ from society.graph import neighbor_mean
 from society.phases import Phase
 
 
+RULE = (
+    "Beliefs: at the end of the round, what each citizen expects others to take follows what its neighbours took, "
+    "and its norm drifts toward what others take and what they say one should take."
+)
+
+
 class BeliefsParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     observation: float = Field(0.5, ge=0, le=1, description="weight of this round's observed takes in E")
@@ -58,6 +64,9 @@ class BeliefsPhase(Phase):
         society.state.add("previous_norm", np.float64, record=False)[:] = society.state["personal_norm"]
         self.emergence = metrics.EmergenceTracker(params.emergence_threshold)
         self._row: dict[str, Any] = {}
+
+    def rule(self) -> str:
+        return RULE
 
     def apply(self, decisions: None) -> None:
         society, state, p = self.society, self.society.state, self.params

@@ -1,15 +1,21 @@
 """Social learning of norms: payoff-biased imitation and conformist transmission over the social graph.
 
-Each round, after the harvest and its sanctions, every learning citizen
+Each round, after the harvest and its sanctions, every heuristic learning citizen
 * looks at one random neighbour and, if that neighbour earned more this round, copies its personal norm with
   probability ``imitation * gain / (max payoff - min payoff)`` (Schlag's proportional imitation rule);
 * then moves its personal norm toward the median norm of its neighbours by the weight `conformity`.
 A round's payoff is the change in wealth since this phase last ran (harvest, returns, sanctions given and
 received). Learners (the `learner` policy) then act on the norm they hold.
+
+LLM citizens (when `llm` is among `who`) reflect instead: each one with a better-paid neighbour sees those
+neighbours' take ratios and payoffs, best-paid first, and states the norm it now holds (`NormDecision`), at most
+`max_norm`. A missing or invalid answer keeps its norm (the fallback). Every parsed answer is a `reflection`
+event (actor: the citizen; detail: JSON with the norm before and after and the neighbours it saw).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -17,8 +23,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from norms import kernels
 from norms.state import act_on_norms, check_policies, ensure_norm_columns, policy_mask
+from society.decisions import Decision
 from society.phases import Phase
 from society.scenario import POLICY_NAMES
+
+MAX_SHOWN = 8
+RULE = (
+    "Learning: after the harvest and any punishment, each citizen compares what it earned this round with what "
+    "its neighbours earned, and may change the most it thinks each citizen should take (its norm)."
+)
+OBSERVATION = (
+    "Round {round} of {rounds}. This round you took {ratio:.2f} times your sustainable share and earned "
+    "{payoff:.1f}. These neighbours earned more than you:\n{neighbours}\nYou have held that each citizen should "
+    "take at most {norm:.2f} times the sustainable share. Having seen how they fared, what is the most each "
+    "citizen should take now? {format}"
+)
+NEIGHBOUR = "- citizen {citizen} took {ratio:.2f} times its sustainable share and earned {payoff:.1f}"
 
 
 class LearningParams(BaseModel):
@@ -26,11 +46,29 @@ class LearningParams(BaseModel):
     imitation: float = Field(1.0, ge=0, le=1, description="scale of the chance to copy a better-paid neighbour")
     conformity: float = Field(0.1, ge=0, le=1, description="weight of the neighbours' median norm")
     who: list[str] = Field(default_factory=lambda: list(POLICY_NAMES), description="policies whose norms learn")
+    max_norm: float = Field(3.0, gt=0, description="the highest norm an LLM citizen may state when it reflects")
 
     @field_validator("who")
     @classmethod
     def _known_policies(cls, value: list[str]) -> list[str]:
         return check_policies(value)
+
+
+class NormDecision(Decision):
+    """The norm an LLM citizen holds after seeing how its better-paid neighbours fared."""
+
+    personal_norm: float = Field(
+        ge=0, description="the most each citizen should take, as a multiple of the sustainable share"
+    )
+
+
+def better_paid_neighbours(
+    indptr: np.ndarray, indices: np.ndarray, payoff: np.ndarray, citizen: int, most: int
+) -> np.ndarray:
+    """The distinct neighbours of `citizen` that earned more than it, best-paid first (ties by number), at most `most`."""
+    neighbours = np.unique(indices[indptr[citizen]:indptr[citizen + 1]])
+    better = neighbours[(payoff[neighbours] > payoff[citizen] + 1e-9) & (neighbours != citizen)]
+    return better[np.argsort(-payoff[better], kind="stable")][:most]
 
 
 class LearningPhase(Phase):
@@ -41,7 +79,16 @@ class LearningPhase(Phase):
         super().__init__(society, params, index)
         ensure_norm_columns(society)
         society.state.add("wealth_at_learning", np.float64, record=False)[:] = society.state["wealth"]
-        self.rows = np.flatnonzero(policy_mask(society, params.who))
+        learning = policy_mask(society, params.who)
+        self.reflecting = np.zeros(0, np.int64)
+        if society.llm is not None:
+            members = society.llm.members
+            self.reflecting = members[learning[members]]
+            learning[members] = False
+        self.rows = np.flatnonzero(learning)
+
+    def rule(self) -> str:
+        return RULE
 
     def apply(self, decisions: None) -> None:
         society, state, p = self.society, self.society.state, self.params
@@ -62,9 +109,49 @@ class LearningPhase(Phase):
         if p.conformity > 0 and rows.size:
             median = kernels.neighbour_median(graph.indptr, graph.indices, norm, rows)
             norm[rows] = (1 - p.conformity) * norm[rows] + p.conformity * median
+        self._row: dict[str, Any] = {"imitations": copied}
+        if self.reflecting.size:
+            citizens, revised = self._reflect(payoff)
+            norm[citizens] = revised
         state["personal_norm"] = norm
         act_on_norms(society)
-        self._row = {"imitations": copied}
+
+    def _reflect(self, payoff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """LLM citizens with a better-paid neighbour state their norm: (citizens who answered, their new norms)."""
+        society, llm, p = self.society, self.society.llm, self.params
+        state, graph = society.state, society.graph
+        texts = dict(round=society.round, rounds=society.scenario.rounds, format=llm.answer_format(NormDecision))
+        askers, seen, observations = [], [], []
+        for citizen in self.reflecting:
+            better = better_paid_neighbours(graph.indptr, graph.indices, payoff, int(citizen), MAX_SHOWN)
+            if better.size == 0:
+                continue
+            askers.append(int(citizen))
+            seen.append(better)
+            lines = "\n".join(
+                NEIGHBOUR.format(citizen=int(j), ratio=state["ratio"][j], payoff=payoff[j]) for j in better
+            )
+            observations.append(OBSERVATION.format(
+                ratio=state["ratio"][citizen], payoff=payoff[citizen], neighbours=lines,
+                norm=state["personal_norm"][citizen], **texts,
+            ))
+        citizens = np.array(askers, dtype=np.int64)
+        schema = {"personal_norm": {"type": "number", "minimum": 0, "maximum": p.max_norm}}
+        decisions = llm.ask(self.name, citizens, observations, NormDecision, [schema] * citizens.size)
+        answered = np.array([d is not None for d in decisions], dtype=bool)
+        before = state["personal_norm"][citizens[answered]]
+        after = np.clip([d.personal_norm for d in decisions if d is not None], 0.0, p.max_norm)
+        shown = [better for better, ok in zip(seen, answered) if ok]
+        details = [
+            json.dumps({"norm_before": round(float(b), 4), "norm_after": round(float(a), 4), "neighbours": s.tolist()})
+            for b, a, s in zip(before, after, shown)
+        ]
+        society.record_events(
+            self.name, "reflection", citizens[answered], np.full(len(details), -1, np.int64), detail=details
+        )
+        self._row |= {"llm_reflections": int(citizens.size),
+                      "llm_norm_revisions": int(np.count_nonzero(np.abs(after - before) > 1e-9))}
+        return citizens[answered], after.astype(np.float64)
 
     def metrics(self) -> dict[str, Any]:
         return self._row

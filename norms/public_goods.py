@@ -26,6 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from society.phases import Phase
 from society.scenario import ConditionalPolicy, FixedPolicy, GreedyPolicy, ImitatorPolicy, SustainablePolicy
 
+RULE = (
+    "Public goods: citizens are put in groups of {group_size}; each receives {endowment:g} tokens and puts some of "
+    "them into a group project; every token put in returns {mpcr:g} to every member of the group.{punishment}"
+)
+PUNISHMENT = (
+    " Then members who gave at least their group's mean may spend points on those who gave less: a point costs "
+    "{cost:g} and removes {impact:g}."
+)
+
 
 class PublicGoodsParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -116,6 +125,11 @@ class PublicGoodsPhase(Phase):
                 self.contribution[members] = params.endowment
             elif isinstance(spec, ImitatorPolicy):
                 self.contribution[members] = params.endowment * self.rng.uniform(0.0, 1.0, members.size)
+
+    def rule(self) -> str:
+        p = self.params
+        punishment = PUNISHMENT.format(cost=p.cost, impact=p.impact) if p.punishment else ""
+        return RULE.format(group_size=p.group_size, endowment=p.endowment, mpcr=p.mpcr, punishment=punishment)
 
     def decide(self, observation: None) -> np.ndarray:
         """Each citizen's contribution this round, by its policy, then its response to last round's sanctions."""
