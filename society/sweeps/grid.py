@@ -140,8 +140,8 @@ class SweepSpec(BaseModel):
         """Every combination of axis values (cartesian: the last axis varies fastest; zip: i-th with i-th)."""
         paths = list(self.axes)
         columns = [self.axes[path] for path in paths]
-        combos = zip(*columns) if self.mode == "zip" else itertools.product(*columns)
-        return [Cell(index, dict(zip(paths, combo))) for index, combo in enumerate(combos)]
+        combos = zip(*columns, strict=True) if self.mode == "zip" else itertools.product(*columns)
+        return [Cell(index, dict(zip(paths, combo, strict=True))) for index, combo in enumerate(combos)]
 
     def scenario_data(self, cell: Cell, seed: int) -> dict[str, Any]:
         """The scenario mapping of `cell` run with `seed` (base, then `set`, then the cell's values)."""

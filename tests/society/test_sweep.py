@@ -40,7 +40,9 @@ BASE = {
         ],
     },
     "graph": {"kind": "watts_strogatz", "k": 4, "p": 0.2},
-    "commons": {"patches": 2, "capacity": 400, "regrowth": {"kind": "logistic", "rate": 0.5}, "on_collapse": "continue"},
+    "commons": {
+        "patches": 2, "capacity": 400, "regrowth": {"kind": "logistic", "rate": 0.5}, "on_collapse": "continue"
+    },
     "schedule": ["harvest", "regrow", {"phase": "punish", "params": {"cost": 1, "impact": 3}}],
 }
 
@@ -239,7 +241,8 @@ def test_resume_after_the_sweep_is_killed(tmp_path: Path) -> None:
     run_sweep(load_grid(grid), tmp_path / "whole", SerialExecutor())
     for run_dir in ("cells/0000/seed-0", "cells/0001/seed-0", "cells/0002/seed-0"):
         assert_frame_equal(load_run(folder / run_dir).citizens, load_run(tmp_path / "whole" / run_dir).citizens)
-    assert_frame_equal(pl.read_parquet(folder / "summary.parquet"), pl.read_parquet(tmp_path / "whole" / "summary.parquet"))
+    whole = pl.read_parquet(tmp_path / "whole" / "summary.parquet")
+    assert_frame_equal(pl.read_parquet(folder / "summary.parquet"), whole)
 
 
 def test_ctrl_c_stops_the_pool_and_resume_finishes(tmp_path: Path) -> None:
