@@ -21,7 +21,6 @@ from norms.state import ensure_norm_columns
 from society.graph import neighbor_mean
 from society.phases import Phase
 
-
 RULE = (
     "Beliefs: at the end of the round, what each citizen expects others to take follows what its neighbours took, "
     "and its norm drifts toward what others take and what they say one should take."

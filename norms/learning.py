@@ -120,7 +120,7 @@ class LearningPhase(Phase):
         """LLM citizens with a better-paid neighbour state their norm: (citizens who answered, their new norms)."""
         society, llm, p = self.society, self.society.llm, self.params
         state, graph = society.state, society.graph
-        texts = dict(round=society.round, rounds=society.scenario.rounds, format=llm.answer_format(NormDecision))
+        texts = {"round": society.round, "rounds": society.scenario.rounds, "format": llm.answer_format(NormDecision)}
         askers, seen, observations = [], [], []
         for citizen in self.reflecting:
             better = better_paid_neighbours(graph.indptr, graph.indices, payoff, int(citizen), MAX_SHOWN)

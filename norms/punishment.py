@@ -129,8 +129,8 @@ class NormPunishPhase(Phase):
                 askers.append(int(citizen))
                 candidates.append(eligible[:MAX_CANDIDATES])
         most = min(p.max_targets or MAX_CANDIDATES, MAX_CANDIDATES)
-        texts = dict(round=society.round, rounds=society.scenario.rounds, cost=p.cost, impact=p.impact,
-                     format=llm.answer_format(PunishDecision))
+        texts = {"round": society.round, "rounds": society.scenario.rounds, "cost": p.cost, "impact": p.impact,
+                 "format": llm.answer_format(PunishDecision)}
         observations = [
             OBSERVATION.format(norm=norm[citizen], offenders="\n".join(
                 OFFENDER.format(citizen=int(o), ratio=ratio[o]) for o in eligible), **texts)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from society.scenario import GreedyPolicy, LearnerPolicy, POLICY_NAMES
+from society.scenario import POLICY_NAMES, GreedyPolicy, LearnerPolicy
 
 if TYPE_CHECKING:
     from society.model import Society

@@ -1,9 +1,15 @@
-"""Small norm scenarios built in code."""
+"""Small norm scenarios built in code, and a scripted stand-in for a society's LLM citizens."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from society.decisions import Decision
+from society.memory import RoundMemory
 from society.scenario import Scenario
 
 NORM_SCHEDULE: list[Any] = [
@@ -40,3 +46,53 @@ def norm_scenario(**changes: Any) -> Scenario:
     }
     data |= changes
     return Scenario.model_validate(data)
+
+
+@dataclass
+class Ask:
+    """One question a phase put to a scripted LLM citizen."""
+
+    phase: str
+    citizen: int
+    observation: str
+    schema: Mapping[str, Any] | None
+
+
+Script = Decision | None | Callable[[Ask], Decision | None]
+
+
+class ScriptedLLM:
+    """Stands in for `society.llm`: answers by a script (one decision, None, or a function of the question).
+
+    It keeps every question asked and what its citizens are told (their memory renders it as the real one does).
+    """
+
+    def __init__(self, members: np.ndarray, n: int, script: Script) -> None:
+        self.members = np.asarray(members, dtype=np.int64)
+        self.position = np.full(n, -1)
+        self.position[self.members] = np.arange(self.members.size)
+        self.script = script
+        self.memory = RoundMemory(self.members.size, 2)
+        self.memory.push({"round": 0.0})
+        self.asked: list[Ask] = []
+
+    @property
+    def observations(self) -> list[str]:
+        return [ask.observation for ask in self.asked]
+
+    def answer_format(self, decision: type) -> str:
+        return "Answer as JSON."
+
+    def ask(
+        self, phase: str, citizens: np.ndarray, observations: Sequence[str], decision: type,
+        schemas: Sequence[Mapping[str, Any]] | None = None,
+    ) -> list[Decision | None]:
+        asks = [Ask(phase, int(c), text, None if schemas is None else schemas[k])
+                for k, (c, text) in enumerate(zip(citizens, observations, strict=True))]
+        self.asked += asks
+        return [self.script(ask) if callable(self.script) else self.script for ask in asks]
+
+    def remember(self, citizens: np.ndarray, texts: Sequence[str]) -> None:
+        for citizen, text in zip(citizens, texts):
+            if self.position[citizen] >= 0:
+                self.memory.add_note(int(self.position[citizen]), text)
