@@ -6,9 +6,9 @@ import streamlit as st
 
 from dashboard.ui import run_picker, runs_dir
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent / "views"
 
-st.set_page_config(page_title="society dashboard", layout="wide")
+st.set_page_config(layout="wide")
 navigation = st.navigation([
     st.Page(PAGES / "runs.py", title="Runs", url_path="runs", default=True),
     st.Page(PAGES / "commons.py", title="Commons", url_path="commons"),

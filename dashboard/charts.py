@@ -81,9 +81,12 @@ def event_bars(counts: pl.DataFrame, title: str) -> alt.Chart:
 
 def election_timeline(shares: pl.DataFrame) -> alt.LayerChart:
     """Vote shares of every candidate at each election, the winner outlined."""
-    base = alt.Chart(shares).encode(
+    stacked = shares.with_columns(top=pl.col("share").cum_sum().over("round")).with_columns(
+        bottom=pl.col("top") - pl.col("share")
+    )
+    base = alt.Chart(stacked).encode(
         x=alt.X("round:O", title="election round"),
-        y=alt.Y("share:Q", title="vote share", stack="zero", axis=alt.Axis(format="%")),
+        y=alt.Y("bottom:Q", title="vote share", axis=alt.Axis(format="%")), y2="top:Q",
         tooltip=["round:O", "candidate:N", alt.Tooltip("share:Q", format=".1%"), "votes:Q", "winner:N"],
     )
     bars = base.mark_bar().encode(color=alt.Color("candidate:N", title="candidate"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from dashboard.ui import RUNS_DIR_ENV
 
@@ -18,7 +18,7 @@ def streamlit_command(port: int, host: str) -> list[str]:
     return [
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.address", host, "--server.port", str(port), "--server.headless", "true",
-        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
     ]
 
 
@@ -37,11 +37,7 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def serve(runs_dir: Path, port: int, host: str) -> int:
-    """Run the dashboard in the foreground until Ctrl-C; returns Streamlit's exit code."""
-    process = subprocess.Popen(streamlit_command(port, host), env=server_environment(runs_dir))
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.wait()
-        return 0
+def serve(runs_dir: Path, port: int, host: str) -> NoReturn:
+    """Replace this process with the Streamlit server, so Ctrl-C and signals reach the server itself."""
+    command = streamlit_command(port, host)
+    os.execve(command[0], command, server_environment(runs_dir))
