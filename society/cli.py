@@ -206,4 +206,4 @@ def dashboard(runs_dir: Path, port: int, host: str) -> None:
     if not port_free(host, port):
         _fail(f"port {port} on {host} is already in use; pass another --port")
     click.echo(f"dashboard on http://{host}:{port} for {runs_dir} (Ctrl-C stops it)")
-    sys.exit(serve(runs_dir, port, host))
+    serve(runs_dir, port, host)
