@@ -21,6 +21,7 @@ import polars as pl
 from llm_backend.cache import ResponseCache
 from llm_backend.client import ChatRequest, ClientConfig, Result, Sampling
 from llm_backend.connection import Connection, ReplayConnection, ServerConnection, checked_model
+from llm_backend.recovery import TRANSPORT_ERRORS
 from llm_backend.schemas import json_schema, parse_answer
 from society.decisions import Decision, HarvestDecision, with_reason
 from society.memory import RoundMemory
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from society.model import Society
 
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
+THRESHOLD_MIN_ASKED = 5  # a smaller batch stops the run on fallbacks only when the server did not answer
 
 CALL_SCHEMA: dict[str, pl.DataType] = {
     "round": pl.Int32,
@@ -49,7 +51,11 @@ CALL_SCHEMA: dict[str, pl.DataType] = {
 
 
 class FallbackRateExceeded(RuntimeError):
-    """Too many of a phase's LLM answers were missing or invalid; the run stops (and can be resumed)."""
+    """Too many of a phase's LLM answers were missing or invalid; the run stops (and can be resumed).
+
+    Judged per phase and round, over at least `THRESHOLD_MIN_ASKED` citizens; a smaller batch (a leader alone)
+    stops the run only when its failures are the server not answering.
+    """
 
 
 class LLMCitizens:
@@ -95,12 +101,11 @@ class LLMCitizens:
 
     def answer_format(self, decision: type[Decision]) -> str:
         """How an answer of `decision`'s type is written, for the end of an observation."""
-        fields = [
-            f'"{name}" ({_json_type(info)}: {info.description or name})' for name, info in decision.model_fields.items()
-        ]
+        schema = json_schema(decision)
+        fields = [f'"{name}": {_describe(spec, schema)}' for name, spec in schema["properties"].items()]
         if self.settings.reason.enabled:
-            fields.append(f'"reason" (text: why, in at most {self.settings.reason.max_chars} characters)')
-        return "Answer with a JSON object with " + ", ".join(fields) + "."
+            fields.append(f'"reason": text, why you chose this in at most {self.settings.reason.max_chars} characters')
+        return "Answer with a JSON object with " + "; ".join(fields) + "."
 
     # ---- asking ---------------------------------------------------------------------------------------------
 
@@ -192,7 +197,8 @@ class LLMCitizens:
         self._tokens += [sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results),
                          sum(r.cached for r in results)]
         share = fallback.mean()
-        if share > self.settings.fallback_threshold:
+        unanswered = all(r.error_kind in TRANSPORT_ERRORS for r, d in zip(results, decisions) if d is None)
+        if share > self.settings.fallback_threshold and (citizens.size >= THRESHOLD_MIN_ASKED or unanswered):
             first = next((r.error or f"invalid answer {r.text!r}" for r, d in zip(results, decisions) if d is None), "")
             raise FallbackRateExceeded(
                 f"round {self.society.round}, phase {phase!r}: {int(fallback.sum())} of {citizens.size} LLM answers "
@@ -266,13 +272,23 @@ class LLMCitizens:
         self._default_connection.close()
 
 
-def _json_type(field: Any) -> str:
-    """A plain-words JSON type of a decision field, for prompts."""
-    annotation = str(field.annotation)
-    if "list" in annotation:
-        return "a list of numbers" if "int" in annotation else "a list"
-    return {"<class 'float'>": "a number", "<class 'int'>": "a whole number", "<class 'str'>": "text",
-            "<class 'bool'>": "true or false"}.get(annotation, "a value")
+def _describe(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
+    """A decision field's JSON schema in plain words, for prompts."""
+    if "$ref" in spec:
+        spec = schema.get("$defs", {}).get(spec["$ref"].rsplit("/", 1)[-1], {})
+    if "enum" in spec:
+        words = "one of " + ", ".join(json.dumps(value) for value in spec["enum"])
+    elif spec.get("type") == "array":
+        items = spec.get("items", {})
+        if "enum" in items:
+            words = "a list drawn from " + ", ".join(json.dumps(value) for value in items["enum"])
+        else:
+            words = {"number": "a list of numbers", "integer": "a list of whole numbers",
+                     "string": "a list of texts"}.get(items.get("type", ""), "a list")
+    else:
+        words = {"number": "a number", "integer": "a whole number", "string": "text", "boolean": "true or false",
+                 "object": "an object"}.get(spec.get("type", ""), "a value")
+    return f"{words} ({spec['description']})" if spec.get("description") else words
 
 
 def _narrowed(schema: dict[str, Any], narrowing: Mapping[str, Any]) -> dict[str, Any]:
