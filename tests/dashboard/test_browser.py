@@ -1,0 +1,145 @@
+"""The real app in headless Chromium: `society dashboard` serves it, every page opens with its title and a chart,
+and the Live page follows a run going on in another process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000")
+CHART = '[data-testid="stVegaLiteChart"] svg, [data-testid="stVegaLiteChart"] canvas'
+PAGES = {  # url path: (title, run picked, a chart title the page must draw)
+    "runs": ("Runs", "rich", None),
+    "commons": ("Commons", "rich", "Stock per patch"),
+    "norms": ("Norms", "rich", "Personal norms over rounds"),
+    "power": ("Power", "rich", "Power-Preservation Index"),
+    "network": ("Network", "rich", "Social graph at round 5"),
+    "citizen": ("Citizen", "rich", "Big Five"),
+    "sweeps": ("Sweeps", None, "efficiency: mean over seeds"),
+}
+
+
+def ensure_chromium() -> None:
+    """Install Debian's chromium and chromedriver when missing (CI runs as root with Debian's registry)."""
+    if Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file():
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail("the browser test needs Debian's chromium and chromium-driver (apt-get install, as root)")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True,
+                   env=os.environ | {"DEBIAN_FRONTEND": "noninteractive"})
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`society dashboard RUNS --port N` serving the test runs folder on 127.0.0.1."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with open(log, "wb") as output:
+        server = subprocess.Popen([sys.executable, "-m", "society", "dashboard", str(runs_dir), "--port", str(port)],
+                                  stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the dashboard did not start:\n{log.read_text()}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    ensure_chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver: WebDriver, condition: object, seconds: float = 60) -> object:
+    return WebDriverWait(driver, seconds, poll_frequency=0.25).until(condition)
+
+
+def heading(driver: WebDriver) -> str:
+    found = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"] h1')
+    return found[0].text.strip() if found else ""
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page_renders_in_chromium(browser: WebDriver, dashboard_url: str, page: str, tmp_path: Path) -> None:
+    title, run, chart_title = PAGES[page]
+    browser.get(f"{dashboard_url}/{page}" + (f"?run={run}" if run else ""))
+    wait_for(browser, lambda driver: heading(driver) == title and driver.title == title)
+    if page == "runs":  # a chart appears once two runs are compared: pick the first two shown
+        chart_title = "efficiency by run"
+    wait_for(browser, lambda driver: any(chart_title in element.text for element in
+                                         driver.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')))
+    assert browser.find_elements(By.CSS_SELECTOR, CHART)
+    assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    shot = tmp_path / f"{page}.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_live_page_updates_while_the_run_goes_on(
+    browser: WebDriver, dashboard_url: str, runs_dir: Path, tmp_path: Path
+) -> None:
+    browser.get(f"{dashboard_url}/live")
+    wait_for(browser, lambda driver: heading(driver) == "Live")
+    scenario = browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stSelectbox"]')
+    scenario.click()
+    scenario.find_element(By.CSS_SELECTOR, "input").send_keys("village_10k", Keys.ENTER)
+    rounds, citizens, _ = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stNumberInput"] input')
+    for field, value in ((rounds, "40"), (citizens, "30000")):
+        field.send_keys(Keys.CONTROL + "a")
+        field.send_keys(Keys.BACKSPACE, value, Keys.TAB)
+    browser.find_element(By.CSS_SELECTOR, '[data-testid="stFormSubmitButton"] button').click()
+    progress_texts: list[str] = []
+
+    def finished(driver: WebDriver) -> bool:
+        bars = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stProgress"]')
+        if bars and (not progress_texts or progress_texts[-1] != bars[0].text):
+            progress_texts.append(bars[0].text)
+        return bool(bars) and "round 40 of 40" in bars[0].text and "completed" in bars[0].text
+
+    wait_for(browser, finished, seconds=240)
+    running = [text for text in progress_texts if "running" in text]
+    assert len(running) >= 2, progress_texts  # the page followed the run round by round without a reload
+    wait_for(browser, lambda driver: driver.find_elements(By.CSS_SELECTOR, CHART))
+    browser.save_screenshot(str(tmp_path / "live.png"))
+    assert len(list(runs_dir.glob("village_10k-live-*"))) == 1
