@@ -157,7 +157,9 @@ def sweep(
     """Run every cell of GRID (a base scenario, axes of values, seeds), skipping runs already completed."""
     from importlib.util import find_spec
 
-    from society.sweeps import SweepFolderError, SweepLLMError, load_grid, make_executor, read_sweep, run_sweep
+    from society.sweeps import (
+        ExecutorError, SweepFolderError, SweepLLMError, load_grid, make_executor, read_sweep, run_sweep,
+    )
     from society.sweeps.executors import cpu_count
     from society.sweeps.sweep import default_sweep_dir
 
@@ -178,7 +180,7 @@ def sweep(
         report = run_sweep(spec, folder, make_executor(executor, workers or cpu_count(), ray_address), not quiet)
     except ScenarioError as error:
         _fail(f"invalid grid\n{error}")
-    except (SweepFolderError, SweepLLMError) as error:
+    except (ExecutorError, SweepFolderError, SweepLLMError) as error:
         _fail(str(error))
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)

@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any, Protocol
@@ -15,8 +16,15 @@ from society.sweeps.cell import CellOutcome, CellTask, run_cell
 RAY_OBJECT_STORE_BYTES = 256 * 1024**2
 """Object store of a Ray started for a sweep: runs return only their status, so a small one is plenty."""
 
+RAY_CONNECT_TIMEOUT_S = 5.0
+"""How long to wait for a cluster address to accept a connection (Ray itself retries for minutes)."""
+
 RAY_STOP_WAIT_S = 60.0
 """How long a stopped Ray sweep waits for its runs in flight to write their last round."""
+
+
+class ExecutorError(Exception):
+    """An executor that cannot start (e.g. a Ray cluster that does not answer)."""
 
 
 class Executor(Protocol):
@@ -115,7 +123,8 @@ class LocalExecutor:
 
 
 class RayExecutor:
-    """Ray tasks of one CPU each: on the cluster at `address`, or on a local Ray of `workers` CPUs."""
+    """Ray tasks of one CPU each: on the cluster at `address`, or on a fresh local Ray of `workers` CPUs (never
+    on another Ray already running here)."""
 
     def __init__(self, workers: int, address: str | None = None) -> None:
         self.workers = workers
@@ -134,13 +143,17 @@ class RayExecutor:
     def __enter__(self) -> RayExecutor:
         import ray
 
-        options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         if self.address:
-            ray.init(address=self.address, **options)
-        else:
-            ray.init(
-                num_cpus=self.workers, include_dashboard=False, object_store_memory=RAY_OBJECT_STORE_BYTES, **options
-            )
+            _check_reachable(self.address)
+        options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+        if not self.address:
+            options |= {"num_cpus": self.workers, "include_dashboard": False,
+                        "object_store_memory": RAY_OBJECT_STORE_BYTES}
+        try:
+            ray.init(address=self.address or "local", **options)
+        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
+            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
+            raise ExecutorError(f"cannot start {where}: {str(error).splitlines()[0]}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -169,6 +182,17 @@ class RayExecutor:
             ray.cancel(ref)
         ray.wait(list(self._pending), num_returns=len(self._pending), timeout=RAY_STOP_WAIT_S)
         self._pending = {}
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast when nothing listens at a `host:port` (or `ray://host:port`) cluster address."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        raise ExecutorError(f"nothing answers at the Ray cluster address {address} ({error})") from None
 
 
 def make_executor(kind: str, workers: int, ray_address: str | None = None) -> Executor:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from society.recorder import atomic_write, now
 from society.scenario import Scenario
 from society.sweeps.cell import CellOutcome, CellTask, record_failure, run_status
-from society.sweeps.executors import Executor
+from society.sweeps.executors import Executor, ExecutorError
 from society.sweeps.grid import SweepSpec
 from society.sweeps.llm import SweepLLMError, local_server, needs_local_server, share
 from society.sweeps.summary import run_path, summary_frame
@@ -146,6 +146,9 @@ def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, progress: bool 
             except KeyboardInterrupt:
                 report.interrupted = True
                 executor.stop()
+    except (ExecutorError, SweepLLMError) as error:
+        _update_record(folder, status="failed", error=str(error))
+        raise
     finally:
         bar.close()
     write_summary(folder, spec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -202,6 +203,13 @@ def test_ray_executor_on_a_local_ray(tmp_path: Path) -> None:
     by_ray = pl.read_parquet(tmp_path / "ray" / "summary.parquet")
     assert by_ray["round"].to_list() == [3, 5, 3, 5]
     assert_frame_equal(by_ray, pl.read_parquet(tmp_path / "serial" / "summary.parquet"))
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"
+    result = sweep_here(str(grid), "--out", str(tmp_path / "nowhere"), "--executor", "ray", "--ray-address", address)
+    assert result.exit_code == 2 and f"nothing answers at the Ray cluster address {address}" in result.stderr
+    assert json.loads((tmp_path / "nowhere" / "sweep.json").read_text())["status"] == "failed"
 
 
 # ---- resume ---------------------------------------------------------------------------------------------------
