@@ -19,7 +19,7 @@ def open_page(monkeypatch: pytest.MonkeyPatch, runs_dir: Path, page: str, run: s
         app.query_params["run"] = run
     app.run()
     if page != "runs":
-        app.switch_page(f"pages/{page}.py").run()
+        app.switch_page(f"views/{page}.py").run()
     assert not app.exception, [error.value for error in app.exception]
     return app
 
