@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from society.personas import BIG_FIVE, sample_personas
 from society.scenario import LLMPolicy, LLMSettings
 
 if TYPE_CHECKING:
+    from llm_backend.server import ServerConfig
     from society.model import Society
 
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
@@ -344,17 +344,34 @@ def connect(
         elif settings.backend == "server":
             served = checked_model(settings.base_urls, settings.model)
             yield ServerConnection(client_config(settings, settings.base_urls, served), cache)
-        else:
+        elif settings.backend == "engine":
             from llm_backend.engine import InProcessEngine
-            from llm_backend.server import ManagedServer, ServerConfig, require_vllm
-            from llm_backend.weights import ensure_model_dir
 
-            require_vllm()
-            model_dir = ensure_model_dir(Path(settings.model) if settings.model else None)
-            config = ServerConfig(model_dir=model_dir, served_model_name=model_dir.name if settings.model
-                                  else LOCAL_MODEL_NAME, max_num_seqs=min(256, settings.concurrency), log_path=log_path)
-            if settings.backend == "engine":
-                yield stack.enter_context(InProcessEngine(config, cache, send_seed=settings.seeded))
-            else:
-                server = stack.enter_context(ManagedServer(config))
-                yield ServerConnection(client_config(settings, [server.base_url], server.model), cache, server)
+            yield stack.enter_context(InProcessEngine(local_server_config(settings, log_path), cache,
+                                                      send_seed=settings.seeded))
+        else:
+            from llm_backend.server import ManagedServer
+
+            server = stack.enter_context(ManagedServer(local_server_config(settings, log_path)))
+            yield ServerConnection(client_config(settings, [server.base_url], server.model), cache, server)
+
+
+def local_server_config(
+    settings: LLMSettings, log_path: Path | None = None, port: int | None = None, concurrency: int | None = None
+) -> ServerConfig:
+    """The embedded model for a scenario's `llm` section: SmolLM2 (converted once) or `llm.model`'s directory.
+
+    Raises VllmNotInstalledError or WeightsError before anything slow starts.
+    """
+    from llm_backend.server import ServerConfig, require_vllm
+    from llm_backend.weights import ensure_model_dir
+
+    require_vllm()
+    model_dir = ensure_model_dir(Path(settings.model) if settings.model else None)
+    return ServerConfig(
+        model_dir=model_dir,
+        served_model_name=model_dir.name if settings.model else LOCAL_MODEL_NAME,
+        port=port,
+        max_num_seqs=min(256, concurrency or settings.concurrency),
+        log_path=log_path,
+    )

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from society.llm_citizens import LOCAL_MODEL_NAME
+from society.llm_citizens import local_server_config
 from society.scenario import Scenario
 
 
@@ -51,26 +51,17 @@ def local_server(scenarios: list[Scenario], port: int, log_path: Path) -> Iterat
     if not settings:
         yield None
         return
-    from llm_backend.server import ManagedServer, ServerConfig, ServerError, require_vllm
-    from llm_backend.weights import WeightsError, ensure_model_dir
+    from llm_backend.server import ManagedServer, ServerError
+    from llm_backend.weights import WeightsError
 
     models = sorted({str(s.model) for s in settings})
     if len(models) > 1:
         raise SweepLLMError(f"runs on the local backend name different llm.model values {models}; one server "
                             "serves one model (start servers yourself and name them with llm.backend: server)")
-    model = settings[0].model
     try:
-        require_vllm()
-        model_dir = ensure_model_dir(Path(model) if model else None)
+        config = local_server_config(settings[0], log_path, port, max(s.concurrency for s in settings))
     except (ServerError, WeightsError) as error:
         raise SweepLLMError(f"cannot start the sweep's LLM server: {error}") from None
-    config = ServerConfig(
-        model_dir=model_dir,
-        served_model_name=model_dir.name if model else LOCAL_MODEL_NAME,
-        port=port,
-        max_num_seqs=min(256, max(s.concurrency for s in settings)),
-        log_path=log_path,
-    )
     server = ManagedServer(config)
     try:
         server.start()
