@@ -59,11 +59,14 @@ class NormPunishParams(BaseModel):
 
 @dataclass(frozen=True)
 class Punishments:
-    """The round's acts of punishment: who punishes whom, and who decided each act (None: the heuristic rule)."""
+    """The round's acts of punishment: who punishes whom, and who decided each act (None: the heuristic rule).
+
+    `decided_by` is None when the heuristic rule decided every act (no LLM punishers).
+    """
 
     actors: np.ndarray
     targets: np.ndarray
-    decided_by: list[str | None]
+    decided_by: list[str | None] | None
 
 
 def eligible_targets(
@@ -102,12 +105,13 @@ class NormPunishPhase(Phase):
 
     def decide(self, observation: None) -> Punishments:
         actors, targets = self._norm_rule(self.is_punisher)
+        if not self.llm_punishers.size:
+            return Punishments(actors, targets, None)
+        llm_actors, llm_targets, llm_decided = self._ask_llm()
         decided: list[str | None] = [None] * actors.size
-        if self.llm_punishers.size:
-            llm_actors, llm_targets, llm_decided = self._ask_llm()
-            actors, targets = np.concatenate([actors, llm_actors]), np.concatenate([targets, llm_targets])
-            decided += llm_decided
-        return Punishments(actors, targets, decided)
+        return Punishments(
+            np.concatenate([actors, llm_actors]), np.concatenate([targets, llm_targets]), decided + llm_decided
+        )
 
     def _norm_rule(self, is_punisher: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The heuristic rule's acts for the citizens marked in `is_punisher`."""
@@ -167,16 +171,17 @@ class NormPunishPhase(Phase):
         state["wealth"] -= paid + received
         state["punish_paid"] += paid
         state["punish_received"] += received
-        detail = decisions.decided_by if any(d is not None for d in decisions.decided_by) else None
-        society.record_events(self.name, "punish", actors, targets, cost=p.cost, impact=p.impact, detail=detail)
+        society.record_events(
+            self.name, "punish", actors, targets, cost=p.cost, impact=p.impact, detail=decisions.decided_by
+        )
         self._row = {
             "norm_punishments": int(actors.size),
             "norm_punished_citizens": int(np.count_nonzero(received)),
             "norm_punishment_cost": actors.size * p.cost,
             "norm_punishment_impact": actors.size * p.impact,
         }
-        if self.llm_punishers.size:
-            self._row["llm_norm_punishments"] = sum(d == LLM_CHOICE for d in decisions.decided_by)
+        if decisions.decided_by is not None:
+            self._row["llm_norm_punishments"] = decisions.decided_by.count(LLM_CHOICE)
 
     def metrics(self) -> dict[str, Any]:
         return self._row
