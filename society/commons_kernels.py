@@ -250,73 +250,21 @@ def select_punishments(
     stops once it has `max_targets` targets (``max_targets <= 0``: no limit).
 
     With ``probability >= 1`` every such neighbour is punished and no random numbers are drawn: `rng` is left
-    untouched, and the work runs in parallel. Otherwise one ``rng.random()`` is drawn per violating neighbour
-    considered, sequentially; self-loops are skipped without a draw and a punisher stops drawing once it has
-    `max_targets` targets.
+    untouched. Otherwise one ``rng.random()`` is drawn per violating neighbour considered; self-loops are skipped
+    without a draw and a punisher stops drawing once it has `max_targets` targets.
 
-    A thin wrapper: the outputs are allocated by numpy, which backs large arrays with huge pages, and filled by
-    kernels; numba's own allocations fault in 4 KiB pages, about 10 ms a call here at a million citizens.
+    A thin wrapper around one sequential pass over the punishers' edges: the outputs are allocated by numpy at an
+    upper bound (only the pages written are ever touched; numpy backs large arrays with huge pages, where numba's
+    own allocations fault in 4 KiB pages) and shrunk in place to the acts found.
     """
-    if probability >= 1.0:
-        first = np.empty(is_punisher.size + 1, np.int64)
-        total = _count_all_punishments(indptr, indices, is_punisher, violation, max_targets, first)
-        actors = np.empty(total, np.int64)
-        targets = np.empty(total, np.int64)
-        _fill_all_punishments(indptr, indices, violation, first, actors, targets)
-        return actors, targets
     bound = _punishment_bound(indptr, is_punisher, max_targets)
     actors = np.empty(bound, np.int64)
     targets = np.empty(bound, np.int64)
-    k = _draw_punishments(indptr, indices, is_punisher, violation, probability, max_targets, rng, actors, targets)
+    k = _scan_punishments(indptr, indices, is_punisher, violation, probability, max_targets, rng, actors, targets)
     # Shrink to the k acts in place (a realloc, no copy); nothing else refers to these fresh buffers.
     actors.resize(k, refcheck=False)
     targets.resize(k, refcheck=False)
     return actors, targets
-
-
-@numba.njit(cache=True, parallel=True)
-def _count_all_punishments(
-    indptr: IntArray, indices: IntArray, is_punisher: BoolArray, violation: BoolArray, max_targets: int,
-    first: IntArray,
-) -> int:
-    """With probability 1: set first[i] to where punisher i's acts start (first[n]: the total) and return the total.
-
-    Each punisher counts its violating non-self neighbours branch-free (whether a neighbour violates is
-    unpredictable) and caps the count at `max_targets` afterwards, which equals stopping there.
-    """
-    n = is_punisher.size
-    first[0] = 0
-    for i in numba.prange(n):
-        c = 0
-        if is_punisher[i]:
-            for e in range(indptr[i], indptr[i + 1]):
-                j = indices[e]
-                c += (j != i) & violation[np.uint64(j)]  # ids are >= 0: unsigned skips the wraparound
-            if max_targets > 0 and c > max_targets:
-                c = max_targets
-        first[i + 1] = c
-    for i in range(n):
-        first[i + 1] += first[i]
-    return first[n]
-
-
-@numba.njit(cache=True, parallel=True)
-def _fill_all_punishments(
-    indptr: IntArray, indices: IntArray, violation: BoolArray, first: IntArray, actors: IntArray, targets: IntArray
-) -> None:
-    """With probability 1: each punisher i writes its acts, in CSR order, to actors/targets[first[i]:first[i + 1]]."""
-    for i in numba.prange(first.size - 1):
-        k, stop = first[i], first[i + 1]
-        if k == stop:
-            continue
-        for e in range(indptr[i], indptr[i + 1]):
-            j = indices[e]
-            if j != i and violation[np.uint64(j)]:
-                actors[k] = i
-                targets[k] = j
-                k += 1
-                if k == stop:
-                    break
 
 
 @numba.njit(cache=True)
@@ -331,7 +279,7 @@ def _punishment_bound(indptr: IntArray, is_punisher: BoolArray, max_targets: int
 
 
 @numba.njit(cache=True)
-def _draw_punishments(
+def _scan_punishments(
     indptr: IntArray,
     indices: IntArray,
     is_punisher: BoolArray,
@@ -342,7 +290,12 @@ def _draw_punishments(
     actors: IntArray,
     targets: IntArray,
 ) -> int:
-    """With probability < 1: one sequential scan, one ``rng.random()`` per candidate; returns the number of acts."""
+    """One sequential scan writing the acts to actors/targets; returns their number.
+
+    Sequential on purpose: a count pass and a fill pass split over two threads read the edges twice, and on a
+    busy machine each parallel launch waits for a descheduled thread.
+    """
+    draw = probability < 1.0
     k = 0
     for i in range(is_punisher.size):
         if not is_punisher[i]:
@@ -350,15 +303,16 @@ def _draw_punishments(
         punished = 0
         for e in range(indptr[i], indptr[i + 1]):
             j = indices[e]
-            if j == i or not violation[j]:
+            if j == i or not violation[np.uint64(j)]:  # ids are >= 0: unsigned skips the wraparound
                 continue
-            if rng.random() < probability:
-                actors[k] = i
-                targets[k] = j
-                k += 1
-                punished += 1
-                if punished == max_targets:  # never true for max_targets <= 0, as punished >= 1 here
-                    break
+            if draw and not rng.random() < probability:
+                continue
+            actors[k] = i
+            targets[k] = j
+            k += 1
+            punished += 1
+            if punished == max_targets:  # never true for max_targets <= 0, as punished >= 1 here
+                break
     return k
 
 

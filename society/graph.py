@@ -536,26 +536,30 @@ def neighbor_mean(indptr: IntArray, indices: IntArray, values: FloatArray, defau
     return neighbor_mean_of(indptr, indices, values, default, np.arange(indptr.size - 1, dtype=np.int64))
 
 
+@numba.njit(cache=True)
+def neighbor_mean_at(indptr: IntArray, indices: IntArray, values: FloatArray, isolated: float, i: int) -> float:
+    """Mean of `values` over node `i`'s neighbours, summed sequentially in CSR order; `isolated` if it has none.
+
+    Neighbour ids are valid node ids, so they index unsigned, which spares numba's negative-index wraparound.
+    """
+    lo, hi = indptr[i], indptr[i + 1]
+    if hi == lo:
+        return isolated
+    total = 0.0
+    for p in range(lo, hi):
+        total += values[np.uint64(indices[p])]
+    return total / (hi - lo)
+
+
 @numba.njit(cache=True, parallel=True)
 def neighbor_mean_of(
     indptr: IntArray, indices: IntArray, values: FloatArray, default: FloatArray, rows: IntArray
 ) -> FloatArray:
-    """`neighbor_mean` for the nodes in `rows` only (output aligned with `rows`).
-
-    Nodes are independent, so they run in parallel; each node's sum is still sequential, in CSR order.
-    Neighbour ids are valid node ids, so they index unsigned, which spares numba's negative-index wraparound.
-    """
+    """`neighbor_mean` for the nodes in `rows` only (output aligned with `rows`); nodes in parallel."""
     out = np.empty(rows.size, dtype=np.float64)
     for r in numba.prange(rows.size):
         i = rows[r]
-        lo, hi = indptr[i], indptr[i + 1]
-        if hi == lo:
-            out[r] = default[i]
-        else:
-            total = 0.0
-            for p in range(lo, hi):
-                total += values[np.uint64(indices[p])]
-            out[r] = total / (hi - lo)
+        out[r] = neighbor_mean_at(indptr, indices, values, default[i], i)
     return out
 
 

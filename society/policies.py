@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from society.graph import best_neighbor_of, neighbor_mean_of
+from society import policy_kernels as kernels
+from society.graph import best_neighbor_of
+from society.kernel_threads import kernel_threads
 from society.scenario import (
     ConditionalPolicy,
     FixedPolicy,
@@ -20,6 +22,8 @@ from society.scenario import (
 if TYPE_CHECKING:
     from society.model import Society
 
+NO_VALUES = np.empty(0, dtype=np.float64)
+
 
 def requested_takes(society: Society, fair_share: np.ndarray, max_take: np.ndarray) -> np.ndarray:
     """What every citizen asks to take this round, given its fair share and the most it can take.
@@ -28,39 +32,50 @@ def requested_takes(society: Society, fair_share: np.ndarray, max_take: np.ndarr
     its share), so their behaviour carries across rounds as the stock rises and falls. LLM citizens are left
     at 0: the phase asks the model for them.
     """
-    state = society.state
+    graph = society.graph
+    fair_share = np.asarray(fair_share, dtype=np.float64)
+    max_take = np.asarray(max_take, dtype=np.float64)
     requests = np.zeros(society.num_citizens, dtype=np.float64)
     for group, spec in enumerate(society.policy_specs):
         members = society.group_members[group]
         if members.size == 0 or isinstance(spec, LLMPolicy):
             continue
-        share = fair_share[members]
-        if isinstance(spec, SustainablePolicy):
-            requests[members] = share
-        elif isinstance(spec, GreedyPolicy):
-            requests[members] = spec.factor * share
-        elif isinstance(spec, ConditionalPolicy):
-            graph, isolated_default = society.graph, np.ones(society.num_citizens)
-            ratio = neighbor_mean_of(graph.indptr, graph.indices, state["ratio"], isolated_default, members)
-            requests[members] = ratio * share
-        elif isinstance(spec, ImitatorPolicy):
+        if isinstance(spec, ImitatorPolicy):
             _imitate(society, members)
-            requests[members] = state["strategy"][members] * share
-        elif isinstance(spec, LearnerPolicy):
-            requests[members] = state["strategy"][members] * share
-        elif isinstance(spec, FixedPolicy):
-            requests[members] = spec.amount
-        if spec.noise > 0:
-            rng = society.rng_tree(f"policy:{group}")
-            requests[members] *= 1.0 + spec.noise * rng.standard_normal(members.size)
-    return np.clip(requests, 0.0, max_take)
+        rule, factor, values = _rule_of(spec, society)
+        draws = society.rng_tree(f"policy:{group}").standard_normal(members.size) if spec.noise > 0 else NO_VALUES
+        work = members.size * (1 + _mean_degree(society) if rule == kernels.NEIGHBOUR_RATIO else 1)
+        with kernel_threads(int(work)):
+            kernels.group_requests(members, rule, factor, values, graph.indptr, graph.indices, fair_share,
+                                   spec.noise, draws, max_take, requests)
+    return requests
+
+
+def _rule_of(spec: object, society: Society) -> tuple[int, float, np.ndarray]:
+    """The kernel's (rule, factor, values) for one heuristic policy."""
+    if isinstance(spec, SustainablePolicy):
+        return kernels.SCALED_SHARE, 1.0, NO_VALUES
+    if isinstance(spec, GreedyPolicy):
+        return kernels.SCALED_SHARE, float(spec.factor), NO_VALUES
+    if isinstance(spec, ConditionalPolicy):
+        return kernels.NEIGHBOUR_RATIO, 0.0, society.state["ratio"]
+    if isinstance(spec, ImitatorPolicy | LearnerPolicy):
+        return kernels.OWN_RATIO, 0.0, society.state["strategy"]
+    if isinstance(spec, FixedPolicy):
+        return kernels.FIXED_AMOUNT, float(spec.amount), NO_VALUES
+    raise TypeError(f"no heuristic rule for policy {spec!r}")
+
+
+def _mean_degree(society: Society) -> float:
+    return society.graph.indices.size / max(society.num_citizens, 1)
 
 
 def _imitate(society: Society, members: np.ndarray) -> None:
     """Imitators adopt the last take ratio of their best-paid neighbour if it earned more than they did."""
     state = society.state
     payoff = state["payoff"]
-    best = best_neighbor_of(society.graph.indptr, society.graph.indices, payoff, members)
+    with kernel_threads(int(members.size * (1 + _mean_degree(society)))):
+        best = best_neighbor_of(society.graph.indptr, society.graph.indices, payoff, members)
     has_best = best >= 0
     better = np.zeros(members.size, dtype=np.bool_)
     better[has_best] = payoff[best[has_best]] > payoff[members[has_best]]

@@ -39,8 +39,13 @@ class CitizenState:
         return self._arrays[name]
 
     def __setitem__(self, name: str, values: np.ndarray) -> None:
-        """Overwrite a registered column in place (keeps the array object that views hold)."""
-        self._arrays[name][...] = values
+        """Overwrite a registered column in place (keeps the array object that views hold).
+
+        `state[name] += x` updates the column itself and then assigns it back to itself; that costs nothing.
+        """
+        column = self._arrays[name]
+        if values is not column:
+            column[...] = values
 
     def __contains__(self, name: str) -> bool:
         return name in self._arrays
