@@ -15,7 +15,7 @@ from tests.dashboard.apptest import chart_titles, open_page
 def test_live_page_starts_and_follows_a_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     app = open_page(monkeypatch, tmp_path, "live")
     fishery = next(path for path in shipped_scenarios() if path.name == "govsim_fishery.yaml")
-    app.selectbox[-1].set_value(fishery)
+    next(box for box in app.selectbox if box.label == "Scenario").set_value(fishery)
     app.number_input[0].set_value(6)
     app.button[0].click().run()
     assert not app.exception

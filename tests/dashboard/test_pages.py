@@ -80,7 +80,7 @@ def test_network_page_samples_and_recolours(monkeypatch: pytest.MonkeyPatch, run
     assert chart_titles(app) == ["Social graph at round 5: all 200 citizens"]
     app.slider[0].set_value(100).run()
     app.select_slider[0].set_value(2).run()
-    app.selectbox[-1].set_value("faction").run()
+    next(box for box in app.selectbox if box.label == "Colour by").set_value("faction").run()
     assert not app.exception
     assert chart_titles(app) == ["Social graph at round 2: 100 of 200 citizens"]
     assert "policy" in texts(app.caption) and "breadth-first sample" in texts(app.caption)
