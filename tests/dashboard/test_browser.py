@@ -121,10 +121,13 @@ def test_live_page_updates_while_the_run_goes_on(
 ) -> None:
     browser.get(f"{dashboard_url}/live")
     wait_for(browser, lambda driver: heading(driver) == "Live")
-    scenario = browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stSelectbox"]')
+    scenario = wait_for(browser, lambda driver: driver.find_elements(
+        By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stSelectbox"]'))[0]
+    number_inputs = '[data-testid="stNumberInput"] input'
+    wait_for(browser, lambda driver: len(driver.find_elements(By.CSS_SELECTOR, number_inputs)) == 3)
     scenario.click()
     scenario.find_element(By.CSS_SELECTOR, "input").send_keys("village_10k", Keys.ENTER)
-    rounds, citizens, _ = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stNumberInput"] input')
+    rounds, citizens, _ = browser.find_elements(By.CSS_SELECTOR, number_inputs)
     for field, value in ((rounds, "40"), (citizens, "30000")):
         field.send_keys(Keys.CONTROL + "a")
         field.send_keys(Keys.BACKSPACE, value, Keys.TAB)
