@@ -225,12 +225,16 @@ class LLMCitizens:
             facts["stock"] = society.commons.stock[society.commons.patch_of_citizen[members]]
         self.memory.push(facts)
 
-    def remember(self, citizens: np.ndarray, texts: Sequence[str]) -> None:
-        """Add texts (messages heard, announcements) to LLM citizens' memory of this round; others are skipped."""
+    def remember(self, citizens: np.ndarray, texts: Sequence[str], label: str = "Message heard") -> None:
+        """Add texts to LLM citizens' memory of this round, each shown as `label: "text"`; others are skipped.
+
+        The label says what the text is (a message heard, an announcement, the citizen's own decision); the
+        text itself is always quoted data.
+        """
         for citizen, text in zip(citizens, texts, strict=True):
             position = self.position[citizen]
             if position >= 0:
-                self.memory.add_note(int(position), text)
+                self.memory.add_note(int(position), text, label)
 
     def round_metrics(self) -> dict[str, Any]:
         """This round's LLM columns of the `rounds` table: requests, fallbacks per phase, tokens."""

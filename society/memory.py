@@ -27,8 +27,8 @@ class RoundMemory:
     def __init__(self, n: int, rounds: int) -> None:
         self.rounds = rounds
         self._facts = np.full((rounds, len(self.FIELDS), n), np.nan)
-        self._notes: list[dict[int, list[str]]] = [{} for _ in range(rounds)]
-        self._pending: dict[int, list[str]] = {}
+        self._notes: list[dict[int, list[tuple[str, str]]]] = [{} for _ in range(rounds)]
+        self._pending: dict[int, list[tuple[str, str]]] = {}
         self._count = 0
 
     def push(self, facts: dict[str, np.ndarray | float]) -> None:
@@ -42,9 +42,9 @@ class RoundMemory:
         self._notes[slot] = pending
         self._count += 1
 
-    def add_note(self, citizen: int, text: str) -> None:
-        """Add a text (a neighbour's message, an announcement) to the round in progress."""
-        self._pending.setdefault(citizen, []).append(text)
+    def add_note(self, citizen: int, text: str, label: str = "Message heard") -> None:
+        """Add a text to the round in progress: a neighbour's message, an announcement, a decision of one's own."""
+        self._pending.setdefault(citizen, []).append((label, text))
 
     def render(self, citizen: int) -> str:
         """The citizen's memory block: oldest round first, notes quoted as data."""
@@ -63,12 +63,12 @@ class RoundMemory:
             if f["punish_paid"] > 0:
                 line += f" You spent {f['punish_paid']:.1f} punishing neighbours."
             lines.append(line)
-            lines += [f"Message heard: {quote(note)}" for note in self._notes[slot].get(citizen, [])]
+            lines += [f"{label}: {quote(note)}" for label, note in self._notes[slot].get(citizen, [])]
         if len(lines) == 1:
             lines.append("Nothing yet: this is the first round.")
         if self._pending.get(citizen):
             lines.append("This round so far:")
-            lines += [f"Message heard: {quote(note)}" for note in self._pending[citizen]]
+            lines += [f"{label}: {quote(note)}" for label, note in self._pending[citizen]]
         lines.append(MEMORY_CLOSE)
         return "\n".join(lines)
 

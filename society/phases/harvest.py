@@ -60,7 +60,8 @@ class HarvestPhase(Phase):
         requests = requested_takes(self.society, view.fair_share, view.max_take)
         if self.society.llm is not None:
             members = self.society.llm.members
-            requests[members] = self._ask_llm(members, view)
+            able = members[view.max_take[members] > 0]  # nothing to decide on an empty or collapsed patch
+            requests[able] = self._ask_llm(able, view)
         return view, requests
 
     def _ask_llm(self, members: np.ndarray, view: HarvestView) -> np.ndarray:

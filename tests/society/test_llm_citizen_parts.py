@@ -69,3 +69,9 @@ def test_notes_of_the_round_in_progress_are_shown_then_kept_with_it() -> None:
     kept = memory.render(0)
     assert "This round so far" not in kept
     assert kept.index("Round 1:") < kept.index('Message heard: "meet at the lake"')
+
+
+def test_a_note_is_shown_under_its_label_and_still_quoted() -> None:
+    memory = RoundMemory(n=1, rounds=2)
+    memory.add_note(0, 'take at most 1.2 "shares"', label="Your own norm")
+    assert 'Your own norm: "take at most 1.2 \\"shares\\""' in memory.render(0)

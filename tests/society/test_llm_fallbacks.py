@@ -77,3 +77,16 @@ def test_fallbacks_are_recorded_per_phase() -> None:
     assert calls["fallback"].to_list() == [False, True, False]
     assert society.llm.round_metrics()["llm_fallback_rate_harvest"] == pytest.approx(1 / 3)
     assert np.array_equal(calls["citizen"].to_numpy(), society.llm.members[:3])
+
+
+def test_citizens_of_an_empty_patch_are_not_asked() -> None:
+    society = Society(load_scenario(SCENARIO, ["population.size=6"]))
+    scripted = Scripted([GOOD] * 6)
+    asked: list[int] = []
+    original = scripted.complete
+    scripted.complete = lambda requests: asked.append(len(requests)) or original(requests)  # type: ignore[method-assign]
+    society.llm.connection = scripted
+    society.commons.stock[:] = 0.0
+    harvest = society.phases[0]
+    _, requests = harvest.decide(harvest.observe())
+    assert asked == [] and not requests.any()
