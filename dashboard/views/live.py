@@ -31,7 +31,8 @@ def watch(live: LiveRun) -> None:
     st.progress(min(done / planned, 1.0), text=f"`{live.run_dir.name}`: round {done} of {planned} · "
                                                 f"{manifest['status'] if code is not None else 'running'}")
     if code is None:
-        st.button("Stop", on_click=live.stop, help="Interrupts the run like Ctrl-C; `society run --resume` continues it.")
+        st.button("Stop", on_click=live.stop,
+                  help="Interrupts the run like Ctrl-C; `society run --resume` continues it.")
     if rounds.is_empty():
         return
     if "stock" in rounds.columns:
