@@ -12,7 +12,9 @@ gives `match` times what the others in its last group gave on average (a first c
 `initial`, as a share of the endowment); `greedy` free-rides (starts at 0); `imitator` copies the contribution of
 the best-paid member of its last group when that member earned more; `fixed` gives its `amount`. A citizen
 punished last round then closes the share `sanction_response` of the gap between its contribution and what
-the others in its group gave, and keeps what it learned.
+the others in its group gave, and keeps what it learned. LLM citizens are asked for their contribution, told
+what the others in their last group gave (their fallback: what they gave last round, half the endowment at
+first); the punishment stage follows the experiment's rule for everyone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from society.decisions import HarvestDecision
 from society.phases import Phase
 from society.scenario import ConditionalPolicy, FixedPolicy, GreedyPolicy, ImitatorPolicy, SustainablePolicy
 
@@ -30,6 +33,11 @@ RULE = (
     "Public goods: citizens are put in groups of {group_size}; each receives {endowment:g} tokens and puts some of "
     "them into a group project; every token put in returns {mpcr:g} to every member of the group.{punishment}"
 )
+OBSERVATION = (
+    "Round {round} of {rounds}. You receive {endowment:g} tokens.{last} How many of your tokens do you put into "
+    "the group project? {format}"
+)
+LAST_ROUND = " Last round you gave {given:.1f}; the others in your group gave {others:.1f} on average."
 PUNISHMENT = (
     " Then members who gave at least their group's mean may spend points on those who gave less: a point costs "
     "{cost:g} and removes {impact:g}."
@@ -148,10 +156,27 @@ class PublicGoodsPhase(Phase):
                 wanted[members] = self._imitated(members)
             elif isinstance(spec, GreedyPolicy) and not played:
                 wanted[members] = 0.0
+        if society.llm is not None:
+            members = society.llm.members
+            wanted[members] = self._ask_llm(members, played)
         punished = self.points_received > 0
         gap = np.maximum(self.others_mean - wanted, 0.0)
         wanted[punished] += p.sanction_response * gap[punished]
         return np.clip(wanted, 0.0, p.endowment)
+
+    def _ask_llm(self, members: np.ndarray, played: bool) -> np.ndarray:
+        """LLM citizens' contributions; the fallback is last round's, or half the endowment at first."""
+        society, p = self.society, self.params
+        llm = society.llm
+        texts = dict(round=society.round, rounds=society.scenario.rounds, endowment=p.endowment,
+                     format=llm.answer_format(HarvestDecision))
+        observations = [
+            OBSERVATION.format(last=LAST_ROUND.format(given=self.contribution[c], others=self.others_mean[c])
+                               if played else "", **texts)
+            for c in members
+        ]
+        fallback = self.contribution[members] if played else np.full(members.size, p.endowment / 2)
+        return np.clip(llm.amounts(self.name, members, observations, fallback), 0.0, p.endowment)
 
     def _imitated(self, members: np.ndarray) -> np.ndarray:
         """The contribution of the best-paid member of each citizen's last group, where it earned more."""

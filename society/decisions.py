@@ -12,9 +12,9 @@ class Decision(BaseModel):
 
 
 class HarvestDecision(Decision):
-    """How much to take from the commons this round."""
+    """An amount: units to take from the commons, tokens to put in a pool or a project."""
 
-    amount: float = Field(ge=0, description="units to harvest")
+    amount: float = Field(ge=0, description="how many, 0 or more")
 
 
 class PunishDecision(Decision):

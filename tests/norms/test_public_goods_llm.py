@@ -1,0 +1,54 @@
+"""LLM citizens in the public goods game: asked for contributions in one batch, with a named fallback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from llm_backend.client import ChatRequest, Result
+from society import Society, load_scenario
+
+SCENARIO = Path(__file__).parents[2] / "scenarios" / "norms_public_goods.yaml"
+MIXED = ["population.policies=[{policy: llm, fraction: 0.5}, {policy: conditional, fraction: 0.5}]",
+         "rounds=2"]
+
+
+class Contributions:
+    """A scripted model connection: every citizen answers `amount` (None: an invalid answer)."""
+
+    model = "scripted"
+
+    def __init__(self, amount: float | None) -> None:
+        self.amount = amount
+        self.batches: list[list[ChatRequest]] = []
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Result]:
+        self.batches.append(list(requests))
+        text = json.dumps({"amount": self.amount}) if self.amount is not None else "no idea"
+        return [Result(index=i, ok=True, text=text, finish_reason="stop", prompt_tokens=1, completion_tokens=1,
+                       latency_s=0.0, attempts=1, cached=False, sample_index=0, key=str(i))
+                for i in range(len(requests))]
+
+
+def test_llm_citizens_contribute_what_they_answer_in_one_batch() -> None:
+    society = Society(load_scenario(SCENARIO, MIXED))
+    society.llm.connection = connection = Contributions(12.0)
+    society.step()
+    members = society.llm.members
+    assert len(connection.batches) == 1 and len(connection.batches[0]) == members.size == 12
+    assert np.all(society.state["contribution"][members] == 12.0)
+    society.step()
+    second = connection.batches[1][0].messages[1]["content"]
+    assert "Last round you gave 12.0" in second and "20 tokens" in second
+
+
+def test_an_invalid_first_answer_falls_back_to_half_the_endowment() -> None:
+    society = Society(load_scenario(SCENARIO, MIXED + ["llm.fallback_threshold=1.0"]))
+    society.llm.connection = Contributions(None)
+    society.step()
+    members = society.llm.members
+    assert np.all(society.state["contribution"][members] == 10.0)
+    assert society.round_row["llm_fallback_rate_public_goods"] == 1.0
