@@ -149,6 +149,8 @@ class LearningPhase(Phase):
         society.record_events(
             self.name, "reflection", citizens[answered], np.full(len(details), -1, np.int64), detail=details
         )
+        llm.remember(citizens[answered], [f"each citizen should take at most {a:.2f} times their sustainable share"
+                                          for a in after], label="Your own norm, decided after reflecting")
         self._row |= {"llm_reflections": int(citizens.size),
                       "llm_norm_revisions": int(np.count_nonzero(np.abs(after - before) > 1e-9))}
         return citizens[answered], after.astype(np.float64)

@@ -92,7 +92,7 @@ class ScriptedLLM:
         self.asked += asks
         return [self.script(ask) if callable(self.script) else self.script for ask in asks]
 
-    def remember(self, citizens: np.ndarray, texts: Sequence[str]) -> None:
+    def remember(self, citizens: np.ndarray, texts: Sequence[str], label: str = "Message heard") -> None:
         for citizen, text in zip(citizens, texts):
             if self.position[citizen] >= 0:
-                self.memory.add_note(int(self.position[citizen]), text)
+                self.memory.add_note(int(self.position[citizen]), text, label)

@@ -88,6 +88,8 @@ def test_llm_citizens_with_a_better_paid_neighbour_reflect_and_their_answers_set
     assert [d["norm_after"] for d in details] == [pytest.approx(norm[c], abs=1e-4) for c in answered]
     assert society.phases[0].metrics()["llm_reflections"] == len(expected)
     assert society.phases[0].metrics()["llm_norm_revisions"] == sum(abs(norm[c] - before[c]) > 1e-9 for c in answered)
+    remembered = llm.memory.render(int(llm.position[answered[0]]))
+    assert f'Your own norm, decided after reflecting: "each citizen should take at most {norm[answered[0]]:.2f}' in remembered
 
 
 def test_heuristic_learners_still_learn_beside_llm_citizens() -> None:
