@@ -18,7 +18,7 @@ ROUNDS = "tables/rounds"
 CITIZENS = "tables/citizens"
 EVENTS = "tables/events"
 LLM_CALLS = "tables/llm_calls"
-PERSONAS = "tables/personas"
+PERSONAS = "personas.parquet"
 GRAPH = "graph.parquet"
 SCENARIO = "scenario.yaml"
 SUMMARY = "summary.parquet"
@@ -242,8 +242,8 @@ def _breadth_first(graph: nx.Graph, size: int, seed: int) -> list[int]:
 
 @keyed_on_files(PERSONAS)
 def personas(run: Path) -> pl.DataFrame:
-    """The personas of LLM citizens: citizen, role, values, agenda and the Big Five scores."""
-    return _table(run, PERSONAS)
+    """The personas of LLM citizens: citizen, role, values, agenda and the Big Five scores (empty without any)."""
+    return read_parquet(run / PERSONAS) if (run / PERSONAS).is_file() else pl.DataFrame()
 
 
 @keyed_on_files(LLM_CALLS, maxsize=64)

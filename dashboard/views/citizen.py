@@ -34,7 +34,9 @@ if persona.is_empty():
 else:
     row = persona.row(0, named=True)
     facts, traits = st.columns(2)
-    facts.markdown(f"**Role:** {row.get('role')}  \n**Values:** {row.get('values')}  \n"
+    values = row.get("values")
+    values = ", ".join(values) if isinstance(values, list) else values
+    facts.markdown(f"**Role:** {row.get('role')}  \n**Values:** {values}  \n"
                    f"**Hidden agenda:** {row.get('agenda') or 'none'}")
     scores = {name: float(row[name]) for name in BIG_FIVE if row.get(name) is not None}
     if scores:

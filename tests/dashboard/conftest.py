@@ -84,13 +84,11 @@ def add_contract_tables(run: Path) -> None:
             "prompt": [json.dumps(prompt)], "answer": [f'{{"amount": {number + 5}}}'], "prompt_tokens": [120],
             "completion_tokens": [8], "latency_s": [0.2], "cached": [False], "fallback": [number == 2],
         }).write_parquet(calls_dir / file)
-    personas = run / "tables" / "personas"
-    personas.mkdir()
     pl.DataFrame({
-        "citizen": [LLM_CITIZEN], "role": ["fisher"], "values": ["fairness, tradition"], "agenda": [None],
+        "citizen": [LLM_CITIZEN], "role": ["fisher"], "values": [["fairness", "tradition"]], "agenda": [None],
         "openness": [0.7], "conscientiousness": [0.8], "extraversion": [0.3], "agreeableness": [0.9],
-        "neuroticism": [0.2],
-    }).write_parquet(personas / "000000.parquet")
+        "neuroticism": [0.2], "description": ["You are citizen 2. You are a fisher."],
+    }).write_parquet(run / "personas.parquet")
 
 
 def write_sweep(folder: Path, cell_run: Path) -> None:
