@@ -209,16 +209,32 @@ class CommonsModel(mesa.Model):
         return sum(patch.stock for patch in self.patches)
 
 
+def round_totals(model: CommonsModel) -> dict[str, float]:
+    """The round just played, in the engine's `rounds`-table terms (for checking both play the same rules)."""
+    return {
+        "total_harvest": model.harvest_this_round,
+        "punishments": model.punishments_this_round,
+        "stock_total": model.total_stock(),
+        "collapsed_patches": sum(patch.collapsed for patch in model.patches),
+    }
+
+
 def run_mesa_baseline(n: int, rounds: int, seed: int, neighbors: list[np.ndarray] | None = None) -> dict:
-    """Build the plain-Mesa model (untimed), run `rounds` rounds (timed) and report throughput and totals."""
+    """Build the plain-Mesa model (untimed), run `rounds` rounds (timed) and report throughput and totals.
+
+    `rounds_played` holds every round's totals; reading them after each step costs a pass over the patches.
+    """
     started = time.perf_counter()
     model = CommonsModel(n, seed, neighbors)
     setup = time.perf_counter() - started
 
-    started = time.perf_counter()
+    rounds_played = []
+    seconds = 0.0
     for _ in range(rounds):
+        started = time.perf_counter()
         model.step()
-    seconds = time.perf_counter() - started
+        seconds += time.perf_counter() - started
+        rounds_played.append(round_totals(model))
 
     return {
         "n": n,
@@ -235,6 +251,7 @@ def run_mesa_baseline(n: int, rounds: int, seed: int, neighbors: list[np.ndarray
         "punishments": model.punishments,
         "punishments_last_round": model.punishments_this_round,
         "mean_wealth": sum(c.wealth for c in model.citizens) / n if n else 0.0,
+        "rounds_played": rounds_played,
     }
 
 

@@ -65,7 +65,7 @@ class Commons:
             granted = kernels.allocate_random_units(requests, self.patch_of_citizen, stock, rng)
         else:
             granted = kernels.allocate_proportional(requests, self.patch_of_citizen, stock)
-        taken = np.bincount(self.patch_of_citizen, weights=granted, minlength=self.num_patches)
+        taken = kernels.patch_totals(self.patch_of_citizen, granted, self.num_patches)
         self.stock = np.maximum(self.stock - taken, 0.0)
         return granted
 

@@ -4,7 +4,8 @@ Conventions shared by every kernel:
 
 * Citizens are indexed ``0..n-1`` and patches ``0..P-1``; ``patch[i]`` (int64) is citizen ``i``'s patch and must
   lie in ``[0, P)``. Kernels do no bounds checks: validating indices is the caller's job.
-* Kernels never modify their inputs; they return fresh arrays.
+* Kernels never modify their inputs; they return fresh arrays (the harvest-accounting kernels, which update the
+  state columns they are given in place, say so).
 * Randomness comes from the caller's ``numpy.random.Generator``, drawn only as scalar ``rng.random()`` calls in a
   documented order, integers as ``int(u * k)``. Numba advances the generator it is passed, so a kernel and its
   reference given identically seeded generators return identical results and leave identical generator states.
@@ -53,6 +54,20 @@ def allocate_proportional_reference(requests: FloatArray, patch: IntArray, stock
     over = demand > stock
     scale[over] = stock[over] / demand[over]
     return requests * scale[patch]
+
+
+@numba.njit(cache=True)
+def patch_totals(patch: IntArray, values: FloatArray, n_patches: int) -> FloatArray:
+    """Per patch, the sum of its citizens' values, in citizen order (`np.bincount` without its checks)."""
+    totals = np.zeros(n_patches)
+    for i in range(values.size):
+        totals[patch[i]] += values[i]
+    return totals
+
+
+def patch_totals_reference(patch: IntArray, values: FloatArray, n_patches: int) -> FloatArray:
+    """Reference for `patch_totals`."""
+    return np.bincount(patch, weights=values, minlength=n_patches)
 
 
 @numba.njit(cache=True)
@@ -124,6 +139,69 @@ def allocate_random_units_reference(
                 candidates[pos] = candidates[-1]
                 candidates.pop()
     return granted.astype(np.float64)
+
+
+# ---- harvest accounting ---------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def record_takes(
+    fair_share: FloatArray, requests: FloatArray, granted: FloatArray,
+    fair_out: FloatArray, requested_out: FloatArray, take_out: FloatArray, ratio_out: FloatArray,
+    total_take: FloatArray,
+) -> None:
+    """Write a round's takes in one pass: share, request, take, take / share (1 where the share is 0), running total.
+
+    Writes into the `*_out` arrays and adds to `total_take`: the citizens' state columns, updated in place.
+    """
+    for i in range(granted.size):
+        fair_out[i] = fair_share[i]
+        requested_out[i] = requests[i]
+        take_out[i] = granted[i]
+        ratio_out[i] = granted[i] / fair_share[i] if fair_share[i] > 0 else 1.0
+        total_take[i] += granted[i]
+
+
+def record_takes_reference(
+    fair_share: FloatArray, requests: FloatArray, granted: FloatArray,
+    fair_out: FloatArray, requested_out: FloatArray, take_out: FloatArray, ratio_out: FloatArray,
+    total_take: FloatArray,
+) -> None:
+    """Reference for `record_takes`."""
+    fair_out[...] = fair_share
+    requested_out[...] = requests
+    take_out[...] = granted
+    ratio_out[...] = np.divide(granted, fair_share, out=np.ones_like(granted), where=fair_share > 0)
+    total_take += granted
+
+
+@numba.njit(cache=True)
+def settle_harvest(
+    requests: FloatArray, granted: FloatArray, fair_share: FloatArray, memory: float,
+    wealth: FloatArray, reputation: FloatArray,
+) -> int:
+    """Add the takes to wealth and move reputation toward compliance (asking at most the share); returns the over-askers.
+
+    reputation = memory * reputation + (1 - memory) * compliant, in place, like `wealth`.
+    """
+    over = 0
+    for i in range(granted.size):
+        wealth[i] += granted[i]
+        compliant = 1.0 if requests[i] <= fair_share[i] + 1e-9 else 0.0
+        reputation[i] = memory * reputation[i] + (1 - memory) * compliant
+        over += compliant == 0.0
+    return over
+
+
+def settle_harvest_reference(
+    requests: FloatArray, granted: FloatArray, fair_share: FloatArray, memory: float,
+    wealth: FloatArray, reputation: FloatArray,
+) -> int:
+    """Reference for `settle_harvest`."""
+    wealth += granted
+    compliant = (requests <= fair_share + 1e-9).astype(np.float64)
+    reputation[...] = memory * reputation + (1 - memory) * compliant
+    return int(np.count_nonzero(compliant == 0.0))
 
 
 # ---- regrowth, shocks, diffusion, collapse --------------------------------------------------------------------
@@ -255,8 +333,11 @@ def select_punishments(
 
     A thin wrapper around one sequential pass over the punishers' edges: the outputs are allocated by numpy at an
     upper bound (only the pages written are ever touched; numpy backs large arrays with huge pages, where numba's
-    own allocations fault in 4 KiB pages) and shrunk in place to the acts found.
+    own allocations fault in 4 KiB pages) and shrunk in place to the acts found. With no violation anywhere it
+    returns at once: there is nobody to punish and nothing to draw.
     """
+    if not violation.any():
+        return np.empty(0, np.int64), np.empty(0, np.int64)
     bound = _punishment_bound(indptr, is_punisher, max_targets)
     actors = np.empty(bound, np.int64)
     targets = np.empty(bound, np.int64)
@@ -293,17 +374,31 @@ def _scan_punishments(
     """One sequential scan writing the acts to actors/targets; returns their number.
 
     Sequential on purpose: a count pass and a fill pass split over two threads read the edges twice, and on a
-    busy machine each parallel launch waits for a descheduled thread.
+    busy machine each parallel launch waits for a descheduled thread. When every violating neighbour is punished
+    (no draws, no cap) the scan is branch-free, since whether a neighbour violates is unpredictable: each edge
+    writes its target at position k and k advances only for an act (k stays below the bound, so the write
+    fits); the punisher's id then fills its acts.
     """
     draw = probability < 1.0
     k = 0
+    if not draw and max_targets <= 0:
+        for i in range(is_punisher.size):
+            if not is_punisher[i]:
+                continue
+            first = k
+            for e in range(indptr[i], indptr[i + 1]):
+                j = indices[e]
+                targets[k] = j
+                k += (j != i) & violation[np.uint64(j)]  # ids are >= 0: unsigned skips the wraparound
+            actors[first:k] = i
+        return k
     for i in range(is_punisher.size):
         if not is_punisher[i]:
             continue
         punished = 0
         for e in range(indptr[i], indptr[i + 1]):
             j = indices[e]
-            if j == i or not violation[np.uint64(j)]:  # ids are >= 0: unsigned skips the wraparound
+            if j == i or not violation[np.uint64(j)]:
                 continue
             if draw and not rng.random() < probability:
                 continue

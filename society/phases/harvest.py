@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from society import commons_kernels as kernels
 from society.decisions import HarvestDecision
 from society.phases import Phase
 from society.policies import requested_takes
@@ -88,11 +89,9 @@ class HarvestPhase(Phase):
         society, state = self.society, self.society.state
         granted = society.commons.allocate(requests, self.rng)
         record_takes(society, view.fair_share, requests, granted)
-        state["wealth"] += granted
-        compliant = (requests <= view.fair_share + 1e-9).astype(np.float64)
-        memory = self.params.reputation_memory
-        state["reputation"] = memory * state["reputation"] + (1 - memory) * compliant
-        self._totals = (float(requests.sum()), float(granted.sum()), float(np.mean(1 - compliant)))
+        over = kernels.settle_harvest(requests, granted, view.fair_share, self.params.reputation_memory,
+                                      state["wealth"], state["reputation"])
+        self._totals = (float(requests.sum()), float(granted.sum()), over / max(granted.size, 1))
 
     def metrics(self) -> dict[str, Any]:
         demand, harvest, over_usage = self._totals
@@ -102,8 +101,8 @@ class HarvestPhase(Phase):
 def record_takes(society: Any, fair_share: np.ndarray, requests: np.ndarray, granted: np.ndarray) -> None:
     """Write one round's takes into the state: what was asked, what was taken, and its ratio to the fair share."""
     state = society.state
-    state["fair_share"] = fair_share
-    state["requested"] = requests
-    state["take"] = granted
-    state["ratio"] = np.divide(granted, fair_share, out=np.ones_like(granted), where=fair_share > 0)
-    state["total_take"] += granted
+    kernels.record_takes(
+        np.asarray(fair_share, dtype=np.float64), np.asarray(requests, dtype=np.float64),
+        np.asarray(granted, dtype=np.float64), state["fair_share"], state["requested"], state["take"],
+        state["ratio"], state["total_take"],
+    )

@@ -95,6 +95,53 @@ def test_allocate_proportional_shares_pro_rata() -> None:
     np.testing.assert_allclose(granted, [0.5, 1.5, 5.0])
 
 
+@pytest.mark.parametrize(("n", "n_patches"), SIZES)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_patch_totals(seed: int, n: int, n_patches: int) -> None:
+    requests, patch, _, _ = random_allocation_case(seed, n, n_patches, "random", whole=False)
+    expected = ck.patch_totals_reference(patch, requests, n_patches)
+    np.testing.assert_array_equal(ck.patch_totals(patch, requests, n_patches), expected)
+
+
+# ---- harvest accounting ---------------------------------------------------------------------------------------
+
+
+def harvest_case(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shares (a fifth zero), requests around them (some exactly equal) and takes of at most the requests."""
+    rng = data_rng(seed, n)
+    fair_share = rng.uniform(0.0, 10.0, n)
+    fair_share[rng.random(n) < 0.2] = 0.0
+    requests = fair_share * rng.uniform(0.5, 2.0, n)
+    equal = rng.random(n) < 0.2
+    requests[equal] = fair_share[equal]
+    return fair_share, requests, requests * rng.uniform(0.0, 1.0, n)
+
+
+@pytest.mark.parametrize("n", [0, 1, 9, 600])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_record_takes(seed: int, n: int) -> None:
+    fair_share, requests, granted = harvest_case(seed, n)
+    before = data_rng(seed, n, 1).uniform(0.0, 50.0, (5, n))
+    kernel, reference = before.copy(), before.copy()
+    ck.record_takes(fair_share, requests, granted, *kernel)
+    ck.record_takes_reference(fair_share, requests, granted, *reference)
+    np.testing.assert_array_equal(kernel, reference)
+    np.testing.assert_array_equal(kernel[4], before[4] + granted)
+
+
+@pytest.mark.parametrize("memory", [0.0, 0.8, 1.0])
+@pytest.mark.parametrize("n", [0, 1, 9, 600])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_settle_harvest(seed: int, n: int, memory: float) -> None:
+    fair_share, requests, granted = harvest_case(seed, n)
+    before = data_rng(seed, n, 2).uniform(0.0, 1.0, (2, n))
+    kernel, reference = before.copy(), before.copy()
+    over = ck.settle_harvest(requests, granted, fair_share, memory, *kernel)
+    assert over == ck.settle_harvest_reference(requests, granted, fair_share, memory, *reference)
+    np.testing.assert_array_equal(kernel, reference)
+    assert over == np.count_nonzero(requests > fair_share + 1e-9)
+
+
 # ---- allocate_random_units ------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from society.metrics import CONCURRENT_SORT_MIN, gini, gini_pair
+from society.metrics import CONCURRENT_SORT_MIN, gini, gini_pair, sorted_clipped, sorted_clipped_reference
 
 
 def gini_by_definition(values: np.ndarray) -> float:
@@ -42,3 +42,21 @@ def test_gini_pair_equals_two_ginis(n: int) -> None:
     rng = np.random.default_rng(n)
     first, second = rng.random(n), rng.pareto(2.0, n)
     assert gini_pair(first, second) == (gini(first), gini(second))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 17, 5000])
+@pytest.mark.parametrize("seed", range(4))
+def test_sorted_clipped_equals_reference(seed: int, n: int) -> None:
+    """Negatives, -0.0, ties, and values spanning many exponents (every byte of the keys in play)."""
+    rng = np.random.default_rng([seed, n])
+    values = rng.normal(0.0, 1.0, n) * 10.0 ** rng.integers(-5, 6, n)
+    values[rng.random(n) < 0.1] = -0.0
+    values[rng.random(n) < 0.1] = 3.0
+    got = sorted_clipped(values)
+    assert np.array_equal(got, sorted_clipped_reference(values))
+    assert not np.signbit(got).any()
+
+
+def test_sorted_clipped_when_every_value_shares_most_bytes() -> None:
+    values = np.array([1.0, 1.0 + 2.0**-52, 1.0, 0.5])  # only the lowest and highest bytes differ
+    assert sorted_clipped(values).tolist() == [0.5, 1.0, 1.0, 1.0 + 2.0**-52]
