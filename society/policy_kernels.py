@@ -21,6 +21,28 @@ FIXED_AMOUNT = 3
 """`factor`, whatever the share."""
 
 
+def standard_normals(rng: np.random.Generator, size: int) -> FloatArray:
+    """`rng.standard_normal(size)`: the same numbers, leaving `rng` in the same state, about twice as fast.
+
+    Numba's generator methods run numpy's own algorithms (here the ziggurat) on the generator's bit stream;
+    compiled into one loop they skip numpy's per-call machinery. The array is numpy's (see `select_punishments`).
+    """
+    out = np.empty(size, dtype=np.float64)
+    _fill_standard_normals(rng, out)
+    return out
+
+
+@numba.njit(cache=True)
+def _fill_standard_normals(rng: np.random.Generator, out: FloatArray) -> None:
+    for i in range(out.size):
+        out[i] = rng.standard_normal()
+
+
+def standard_normals_reference(rng: np.random.Generator, size: int) -> FloatArray:
+    """Reference for `standard_normals`."""
+    return rng.standard_normal(size)
+
+
 @numba.njit(cache=True, parallel=True)
 def group_requests(
     members: IntArray,

@@ -68,3 +68,11 @@ def test_kernel_threads_uses_one_thread_for_small_work_and_restores() -> None:
     with pytest.raises(RuntimeError), kernel_threads(0):
         raise RuntimeError
     assert numba.get_num_threads() == before
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, 100_000])
+def test_standard_normals_equal_numpy_and_leave_the_same_state(size: int) -> None:
+    kernel_rng, reference_rng = np.random.default_rng(size), np.random.default_rng(size)
+    got = pk.standard_normals(kernel_rng, size)
+    assert np.array_equal(got, pk.standard_normals_reference(reference_rng, size))
+    assert kernel_rng.bit_generator.state == reference_rng.bit_generator.state
