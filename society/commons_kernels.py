@@ -492,6 +492,33 @@ def settle_punishments_reference(
     return paid, received
 
 
+@numba.njit(cache=True)
+def charge_punishments(
+    paid: FloatArray, received: FloatArray, wealth: FloatArray, paid_total: FloatArray, received_total: FloatArray
+) -> int:
+    """Charge a round's punishments in one pass; returns how many citizens were punished.
+
+    Takes what each citizen paid and suffered from its wealth and adds both to its running totals, in place.
+    """
+    punished = 0
+    for i in range(wealth.size):
+        wealth[i] -= paid[i] + received[i]
+        paid_total[i] += paid[i]
+        received_total[i] += received[i]
+        punished += received[i] != 0.0
+    return punished
+
+
+def charge_punishments_reference(
+    paid: FloatArray, received: FloatArray, wealth: FloatArray, paid_total: FloatArray, received_total: FloatArray
+) -> int:
+    """Reference for `charge_punishments`."""
+    wealth -= paid + received
+    paid_total += paid
+    received_total += received
+    return int(np.count_nonzero(received))
+
+
 # ---- Ostrom's laboratory CPR game -----------------------------------------------------------------------------
 
 

@@ -122,11 +122,11 @@ class PunishPhase(Phase):
         paid, received = kernels.settle_punishments(
             actors, targets, society.num_citizens, self.params.cost, self.params.impact
         )
-        state["wealth"] -= paid + received
-        state["punish_paid"] += paid
-        state["punish_received"] += received
+        punished = kernels.charge_punishments(
+            paid, received, state["wealth"], state["punish_paid"], state["punish_received"]
+        )
         society.record_events(self.name, "punish", actors, targets, cost=self.params.cost, impact=self.params.impact)
-        self._counts = (int(actors.size), int(np.count_nonzero(received)))
+        self._counts = (int(actors.size), punished)
 
     def metrics(self) -> dict[str, Any]:
         acts, targets = self._counts

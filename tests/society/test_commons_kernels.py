@@ -381,6 +381,20 @@ def test_settle_punishments(seed: int, n: int) -> None:
     np.testing.assert_allclose(received.sum(), actors.size * 2.3, rtol=1e-12)
 
 
+@pytest.mark.parametrize("n", [0, 1, 9, 600])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_charge_punishments(seed: int, n: int) -> None:
+    rng = data_rng(seed, n, 3)
+    paid, received = rng.uniform(0.0, 4.0, (2, n))
+    paid[rng.random(n) < 0.5] = 0.0
+    received[rng.random(n) < 0.5] = 0.0
+    before = rng.uniform(-10.0, 10.0, (3, n))
+    kernel, reference = before.copy(), before.copy()
+    punished = ck.charge_punishments(paid, received, *kernel)
+    assert punished == ck.charge_punishments_reference(paid, received, *reference) == np.count_nonzero(received)
+    np.testing.assert_array_equal(kernel, reference)
+
+
 # ---- Ostrom's CPR game ----------------------------------------------------------------------------------------
 
 
