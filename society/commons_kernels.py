@@ -408,7 +408,8 @@ def _scan_punishments(
                 j = indices[e]
                 targets[k] = j
                 k += (j != i) & violation[np.uint64(j)]  # ids are >= 0: unsigned skips the wraparound
-            actors[first:k] = i
+            for act in range(first, k):
+                actors[act] = i
         return k
     for i in range(is_punisher.size):
         if not is_punisher[i]:
