@@ -585,7 +585,7 @@ def best_neighbor_of(indptr: IntArray, indices: IntArray, score: FloatArray, row
     """`best_neighbor` for the nodes in `rows` only (output aligned with `rows`); nodes in parallel.
 
     A node starts from its first neighbour and takes a later one only on a strictly higher score, in CSR order.
-    Neighbour ids index unsigned, as in `neighbor_mean_of`.
+    Neighbour ids index unsigned, as in `neighbor_mean_at`.
     """
     out = np.empty(rows.size, dtype=np.int64)
     for r in numba.prange(rows.size):

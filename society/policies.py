@@ -43,8 +43,9 @@ def requested_takes(society: Society, fair_share: np.ndarray, max_take: np.ndarr
         if isinstance(spec, ImitatorPolicy):
             _imitate(society, members)
         rule, factor, values = _rule_of(spec, society)
-        rng = society.rng_tree(f"policy:{group}")
-        draws = kernels.standard_normals(rng, members.size) if spec.noise > 0 else NO_VALUES
+        draws = NO_VALUES
+        if spec.noise > 0:
+            draws = kernels.standard_normals(society.rng_tree(f"policy:{group}"), members.size)
         work = members.size * (1 + _mean_degree(society) if rule == kernels.NEIGHBOUR_RATIO else 1)
         with kernel_threads(int(work)):
             kernels.group_requests(members, rule, factor, values, graph.indptr, graph.indices, fair_share,

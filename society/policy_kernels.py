@@ -76,9 +76,9 @@ def group_requests(
             request = factor
         if noisy:
             request *= 1.0 + noise * draws[k]
-        if request <= 0.0:
+        if request <= 0.0:  # noqa: PLR1730 -- not max(): a tie must give np.clip's +0.0, and a NaN stay NaN
             request = 0.0
-        if request > max_take[i]:
+        if request > max_take[i]:  # noqa: PLR1730 -- not min(), for the same NaN
             request = max_take[i]
         out[i] = request
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from society.metrics import CONCURRENT_SORT_MIN, gini, gini_pair, sorted_clipped, sorted_clipped_reference
+from society.metrics import (
+    CONCURRENT_SORT_MIN,
+    gini,
+    gini_pair,
+    sorted_clipped,
+    sorted_clipped_reference,
+)
 
 
 def gini_by_definition(values: np.ndarray) -> float:
