@@ -12,8 +12,9 @@ import numpy as np
 if TYPE_CHECKING:
     from society.model import Society
 
-CONCURRENT_SORT_MIN = 100_000
-"""From this many citizens on, the two Gini coefficients of a round are sorted on two threads at once."""
+CONCURRENT_SORT_MIN = 500_000
+"""From this many citizens on, the two Gini coefficients of a round are sorted on two threads at once (below it
+the second thread saves less than a busy machine can make it wait)."""
 
 
 @lru_cache(maxsize=4)
