@@ -57,6 +57,7 @@ class InProcessEngine:
                     max_model_len=config.max_model_len,
                     kv_cache_memory_bytes=int(config.kv_cache_gib * _GIB),
                     max_num_seqs=config.max_num_seqs,
+                    block_size=config.block_size,
                     enforce_eager=config.enforce_eager,
                     structured_outputs_config=structured,
                 )
