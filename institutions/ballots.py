@@ -3,8 +3,9 @@ become ballot rows.
 
 Forms: plurality asks for one `choice`; two_round, instant_runoff, borda and condorcet ask for a `ranking`
 (best first); approval asks for an `approve` set. Each election builds its own decision types whose fields
-may only hold that election's candidate numbers (so guided decoding can name nothing else), and which reject
-an answer naming a candidate twice. A rejected or missing answer falls back to the voter's **utility ballot**
+may only hold that election's candidate numbers (so guided decoding can name nothing else). A candidate named
+twice counts at its first mention (guided decoding cannot exclude repeats: xgrammar has no `uniqueItems`, and
+small models repeat names). A rejected or missing answer falls back to the voter's **utility ballot**
 (the ballot the heuristic voter model gives it, see `institutions.elections`).
 
 Partial rankings are completed: the candidates the voter named come first, in its order, then the others in
@@ -34,10 +35,9 @@ def ballot_form(rule: str) -> BallotForm:
     return "approval" if rule == "approval" else "ranking"
 
 
-def _once_each(names: list[int]) -> list[int]:
-    if len(set(names)) != len(names):
-        raise ValueError("a ballot names each candidate at most once")
-    return names
+def _first_mentions(names: object) -> object:
+    """A list of names with repeats dropped after their first mention (anything else is left to validation)."""
+    return list(dict.fromkeys(names)) if isinstance(names, list) else names
 
 
 class ChoiceBallot(Decision):
@@ -51,7 +51,7 @@ class RankingBallot(Decision):
 
     ranking: list[int] = Field(min_length=1, description="candidates, best first")
 
-    _once = field_validator("ranking")(_once_each)
+    _once = field_validator("ranking", mode="before")(_first_mentions)
 
 
 class ApprovalBallot(Decision):
@@ -59,7 +59,7 @@ class ApprovalBallot(Decision):
 
     approve: list[int] = Field(min_length=1, description="candidates you approve of")
 
-    _once = field_validator("approve")(_once_each)
+    _once = field_validator("approve", mode="before")(_first_mentions)
 
 
 @cache
