@@ -143,15 +143,21 @@ def bench_size(n: int, same_rounds: int, rounds: int, seed: int, repeats: int, r
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--same-rounds", type=int, nargs="+", default=[100, 100, 5],
-                        help="rounds both implementations are timed over (one value, or one per size)")
+    parser.add_argument("--same-rounds", type=int, nargs="+",
+                        help="rounds both implementations are timed over: one value, or one per size "
+                             "(default: 100, or 5 from 1M citizens)")
     parser.add_argument("--rounds", type=int, default=100, help="rounds of the engine-only and recorded runs")
     parser.add_argument("--repeats", type=int, default=3, help="runs per timing, the fastest kept (both sides)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-recorded", action="store_true", help="leave out the recorded `society run`")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    same_rounds = args.same_rounds * len(args.sizes) if len(args.same_rounds) == 1 else args.same_rounds
+    if args.same_rounds is None:
+        same_rounds = [5 if n >= 1_000_000 else 100 for n in args.sizes]
+    elif len(args.same_rounds) in (1, len(args.sizes)):
+        same_rounds = args.same_rounds * len(args.sizes) if len(args.same_rounds) == 1 else args.same_rounds
+    else:
+        parser.error(f"--same-rounds takes one value or one per size ({len(args.sizes)}), not {len(args.same_rounds)}")
     Society(bench_scenario(1000, 2, args.seed, record=False)).step()  # compile the Numba kernels first
     results = []
     for n, k in zip(args.sizes, same_rounds, strict=True):
