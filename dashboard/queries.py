@@ -34,6 +34,14 @@ def _table(run: Path, table: str) -> pl.DataFrame:
     return pl.DataFrame() if frame is None else collect(frame, run / table)
 
 
+def _rows_of_citizen(run: Path, table: str, citizen: int) -> pl.DataFrame:
+    """One citizen's rows of a per-round table, in round order (empty when the table has no file yet)."""
+    frame = scan_table(run / table)
+    if frame is None:
+        return pl.DataFrame()
+    return collect(frame.filter(pl.col("citizen") == citizen).sort("round"), run / table)
+
+
 @keyed_on_files(ROUNDS)
 def rounds(run: Path) -> pl.DataFrame:
     """One row per round written so far, in round order."""
@@ -74,10 +82,7 @@ def citizens_at(run: Path, number: int) -> pl.DataFrame:
 @keyed_on_files(CITIZENS, maxsize=64)
 def citizen_history(run: Path, citizen: int) -> pl.DataFrame:
     """One citizen's rows over every recorded round."""
-    frame = scan_table(run / CITIZENS)
-    if frame is None:
-        return pl.DataFrame()
-    return collect(frame.filter(pl.col("citizen") == citizen).sort("round"), run / CITIZENS)
+    return _rows_of_citizen(run, CITIZENS, citizen)
 
 
 @keyed_on_files(CITIZENS)
@@ -249,10 +254,7 @@ def personas(run: Path) -> pl.DataFrame:
 @keyed_on_files(LLM_CALLS, maxsize=64)
 def llm_calls_of(run: Path, citizen: int) -> pl.DataFrame:
     """Every model call made for one citizen, in round order."""
-    frame = scan_table(run / LLM_CALLS)
-    if frame is None:
-        return pl.DataFrame()
-    return collect(frame.filter(pl.col("citizen") == citizen).sort("round"), run / LLM_CALLS)
+    return _rows_of_citizen(run, LLM_CALLS, citizen)
 
 
 @keyed_on_files(LLM_CALLS)
