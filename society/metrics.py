@@ -34,40 +34,84 @@ def gini(values: np.ndarray) -> float:
     return float((2 * np.dot(_ranks(x.size), x)) / (x.size * total) - (x.size + 1) / x.size)
 
 
+DIGITS = ((32, 11), (43, 11), (54, 10))
+"""(shift, width) of the radix digits of the keys' upper 32 bits, least significant first."""
+
+SHORT_RUN = 32
+"""Runs of keys sharing their upper 32 bits up to this long are finished by insertion sort, longer ones by `np.sort`."""
+
+
 @numba.njit(cache=True, nogil=True)
 def sorted_clipped(values: np.ndarray) -> np.ndarray:
-    """The values (contiguous float64) clipped below at +0.0, sorted: an LSD radix sort on their bits, a byte per pass.
+    """The values (contiguous float64) clipped below at +0.0, sorted: an LSD radix sort on their bits.
 
-    Non-negative doubles order as their bit patterns do, read as unsigned integers. All eight byte histograms
-    come from one pass; a byte that every value shares needs no pass of its own. On the two-core machine the
-    benchmarks run on this is about three times as fast as `np.sort`. NaNs sort last, as with `np.sort`.
+    Non-negative doubles order as their bit patterns do, read as unsigned integers. The radix passes sort on the
+    upper 32 bits only (sign, exponent and 20 mantissa bits, in 11-bit digits; a digit every value shares needs
+    no pass), whose three histograms come from one pass; then each run of keys sharing those bits, rare and short
+    unless values are equal, is sorted on its full key. On the two-core machine the benchmarks run on this is
+    about three times as fast as `np.sort`. NaNs sort last, as with `np.sort`.
     """
     n = values.size
     bits = values.view(np.uint64)
     keys = np.empty(n, np.uint64)
-    for i in range(n):
-        keys[i] = bits[i] if values[i] > 0.0 or values[i] != values[i] else np.uint64(0)
-    counts = np.zeros((8, 256), np.int64)
+    for i in range(n):  # without a branch: negatives come in no order a branch predictor could learn
+        keys[i] = bits[i] * np.uint64(not values[i] <= 0.0)
+    counts = np.zeros((3, 2048), np.int64)
     for i in range(n):
         key = keys[i]
-        for byte in range(8):
-            counts[byte, (key >> np.uint64(8 * byte)) & np.uint64(255)] += 1
+        for d in range(3):
+            shift, width = DIGITS[d]
+            counts[d, (key >> np.uint64(shift)) & np.uint64((1 << width) - 1)] += 1
     spare = np.empty(n, np.uint64)
-    for byte in range(8):
-        shift = np.uint64(8 * byte)
-        if n == 0 or counts[byte, (keys[0] >> shift) & np.uint64(255)] == n:
+    for d in range(3):
+        shift, width = DIGITS[d]
+        mask = np.uint64((1 << width) - 1)
+        if n == 0 or counts[d, (keys[0] >> np.uint64(shift)) & mask] == n:
             continue
-        start = np.empty(256, np.int64)
+        start = np.empty(1 << width, np.int64)
         total = 0
-        for digit in range(256):
+        for digit in range(1 << width):
             start[digit] = total
-            total += counts[byte, digit]
+            total += counts[d, digit]
         for i in range(n):
-            digit = (keys[i] >> shift) & np.uint64(255)
+            digit = (keys[i] >> np.uint64(shift)) & mask
             spare[start[digit]] = keys[i]
             start[digit] += 1
         keys, spare = spare, keys
+    _sort_runs(keys)
     return keys.view(np.float64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_runs(keys: np.ndarray) -> None:
+    """Sort, in place, each run of `keys` (already ordered on their upper 32 bits) that shares those bits."""
+    n = keys.size
+    first = 0
+    while first < n:
+        upper = keys[first] >> np.uint64(32)
+        last = first + 1
+        while last < n and keys[last] >> np.uint64(32) == upper:
+            last += 1
+        if last - first > SHORT_RUN:
+            if not _is_sorted(keys, first, last):  # a long run is most often one repeated value
+                keys[first:last] = np.sort(keys[first:last])
+        else:
+            for i in range(first + 1, last):
+                key = keys[i]
+                j = i - 1
+                while j >= first and keys[j] > key:
+                    keys[j + 1] = keys[j]
+                    j -= 1
+                keys[j + 1] = key
+        first = last
+
+
+@numba.njit(cache=True, nogil=True)
+def _is_sorted(keys: np.ndarray, first: int, last: int) -> bool:
+    for i in range(first + 1, last):
+        if keys[i - 1] > keys[i]:
+            return False
+    return True
 
 
 def sorted_clipped_reference(values: np.ndarray) -> np.ndarray:

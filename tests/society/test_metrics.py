@@ -66,3 +66,10 @@ def test_sorted_clipped_equals_reference(seed: int, n: int) -> None:
 def test_sorted_clipped_when_every_value_shares_most_bytes() -> None:
     values = np.array([1.0, 1.0 + 2.0**-52, 1.0, 0.5])  # only the lowest and highest bytes differ
     assert sorted_clipped(values).tolist() == [0.5, 1.0, 1.0, 1.0 + 2.0**-52]
+
+
+@pytest.mark.parametrize("run", [5, 5000])  # finished by insertion sort, and by a sort of its own
+def test_sorted_clipped_when_values_share_their_upper_32_bits(run: int) -> None:
+    rng = np.random.default_rng(run)
+    values = np.r_[1.0 + rng.random(run) * 1e-9, np.repeat(2.0, run), rng.random(run)]
+    assert np.array_equal(sorted_clipped(rng.permutation(values)), sorted_clipped_reference(values))
