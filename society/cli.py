@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -22,6 +25,13 @@ def _fail(message: str) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Agent-based societies of LLM and heuristic citizens sharing a commons."""
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set a signal handler
+        signal.signal(signal.SIGTERM, _stop_as_interrupt)
+
+
+def _stop_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (`kill`, a batch scheduler) stops a command as Ctrl-C does: written rounds kept, servers stopped."""
+    raise KeyboardInterrupt
 
 
 @main.command()

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
@@ -71,7 +72,8 @@ def test_bad_input_gives_one_clear_line(tmp_path: Path) -> None:
         assert "Traceback" not in stream
 
 
-def test_ctrl_c_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C, and a scheduler's or `kill`'s stop
+def test_ctrl_c_then_resume_matches_uninterrupted_run(stop: signal.Signals, tmp_path: Path) -> None:
     overrides = ["--set", "population.size=20000", "--set", "rounds=60", "--quiet"]
     scenario = str(SCENARIOS / "village_10k.yaml")
     whole = society("run", scenario, "--out", str(tmp_path / "whole"), *overrides)
@@ -87,7 +89,7 @@ def test_ctrl_c_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
         if rounds.is_dir() and len(list(rounds.glob("*.parquet"))) >= 5:
             break
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "society run --resume" in stderr and "Traceback" not in stderr
