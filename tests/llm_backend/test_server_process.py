@@ -14,6 +14,7 @@ from llm_backend.server import (
     ServerConfig,
     ServerError,
     VllmNotInstalledError,
+    cpu_dtype,
     server_command,
     server_env,
 )
@@ -36,7 +37,7 @@ def model_dir(tmp_path: Path) -> Path:
 
 
 def test_command_has_cpu_flags(tmp_path: Path) -> None:
-    config = ServerConfig(model_dir=tmp_path, served_model_name="smol", kv_cache_gib=1.5)
+    config = ServerConfig(model_dir=tmp_path, served_model_name="smol", kv_cache_gib=1.5, dtype="float32")
     cmd = server_command(config, 8123)
     assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
     joined = " ".join(cmd)
@@ -48,6 +49,15 @@ def test_command_has_cpu_flags(tmp_path: Path) -> None:
     assert structured == {"backend": "xgrammar", "disable_any_whitespace": True}
     env = server_env(config)
     assert env["HF_HUB_OFFLINE"] == "1" and env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+
+
+@pytest.mark.parametrize(("flags", "dtype"), [("fpu avx2 avx512f", "float32"), ("avx2 avx512_bf16", "bfloat16"),
+                                              ("amx_bf16 amx_tile", "bfloat16")])
+def test_dtype_follows_the_cpus_native_bfloat16(flags: str, dtype: str, tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert cpu_dtype(cpuinfo) == dtype
+    assert cpu_dtype(tmp_path / "missing") == "float32"
 
 
 def test_missing_vllm_names_install_command(tmp_path: Path) -> None:
