@@ -10,6 +10,7 @@ and the prefix-cache hit rate of (a) from the server's metrics.
 
     python bench/bench_llm.py                      # N = 256 and 1024; 32 sequential requests
     python bench/bench_llm.py --sizes 64 --sequential 8
+    python bench/bench_llm.py --reason             # each decision with a reason (longer answers)
 """
 
 from __future__ import annotations
@@ -68,10 +69,11 @@ def prefix_cache_counters(server: ManagedServer) -> tuple[float, float]:
     return total("prefix_cache_hits"), total("prefix_cache_queries")
 
 
-def batched(server: ManagedServer, citizens: int, concurrency: int) -> Recording:
-    """(a): the harvest phase of a village of `citizens` LLM citizens, asked as one batch."""
+def batched(server: ManagedServer, citizens: int, concurrency: int, reason: bool = False) -> Recording:
+    """(a): the harvest phase of a village of `citizens` LLM citizens, asked as one batch (with reasons if asked)."""
     scenario = load_scenario(SCENARIO, [f"population.size={citizens}", "llm.backend=server",
-                                        f"llm.base_urls=[{server.base_url}]", f"llm.concurrency={concurrency}"])
+                                        f"llm.base_urls=[{server.base_url}]", f"llm.concurrency={concurrency}",
+                                        f"llm.reason.enabled={str(reason).lower()}"])
     society = Society(scenario)
     recording = Recording(ServerConnection(client_config(scenario.llm, [server.base_url], server.model)))
     society.llm.connection = recording
@@ -111,6 +113,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024], help="LLM citizens in the phase")
     parser.add_argument("--sequential", type=int, default=32, help="requests timed one at a time per size")
     parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--reason", action="store_true", help="decisions carry a short reason, as in the fishery")
     options = parser.parse_args()
 
     model_dir = ensure_model_dir()
@@ -119,10 +122,10 @@ def main() -> None:
     config = ServerConfig(model_dir=model_dir, served_model_name=LOCAL_MODEL_NAME, max_num_seqs=options.concurrency)
     with ManagedServer(config) as server:
         print(f"vLLM started in {server.start_seconds:.0f}s", flush=True)
-        batched(server, 16, options.concurrency)  # warm-up: grammar compilation, first batch
+        batched(server, 16, options.concurrency, options.reason)  # warm-up: grammar compilation, first batch
         for size in options.sizes:
             hits_before, queries_before = prefix_cache_counters(server)
-            recording = batched(server, size, options.concurrency)
+            recording = batched(server, size, options.concurrency, options.reason)
             hits, queries = (a - b for a, b in zip(prefix_cache_counters(server), (hits_before, queries_before)))
             ok = [r for r in recording.results if r.ok]
             prompt_len = int(np.mean([r.prompt_tokens for r in ok]))

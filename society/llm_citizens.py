@@ -105,7 +105,7 @@ class LLMCitizens:
         fields = [f'"{name}": {_describe(spec, schema)}' for name, spec in schema["properties"].items()]
         if self.settings.reason.enabled:
             fields.append(f'"reason": text, why you chose this in at most {self.settings.reason.max_chars} characters')
-        return "Answer with a JSON object with " + "; ".join(fields) + "."
+        return "Answer as JSON: " + "; ".join(fields) + "."
 
     # ---- asking ---------------------------------------------------------------------------------------------
 
@@ -312,7 +312,7 @@ def _sample_personas(society: Society, groups: list[int], members: np.ndarray) -
         for k, citizen in enumerate(citizens):
             row = {"citizen": int(citizen), "role": personas.roles[k], "values": list(personas.values[k]),
                    "agenda": personas.agendas[k],
-                   "description": f"You are citizen {int(citizen)}. {personas.describe(k)}"}
+                   "description": f"You are citizen {int(citizen)}, {personas.describe(k)}"}
             row |= {name: float(score) for name, score in zip(BIG_FIVE, personas.traits[k])}
             table[int(citizen)] = row
     rows = [table[int(c)] for c in members]

@@ -53,15 +53,15 @@ class RoundMemory:
             slot = (self._count - age) % self.rounds
             f = dict(zip(self.FIELDS, self._facts[slot, :, citizen]))
             line = (
-                f"Round {int(f['round'])}: you asked for {f['requested']:.1f} and got {f['take']:.1f} "
-                f"(your sustainable share was {f['fair_share']:.1f})."
+                f"Round {int(f['round'])}: you asked {f['requested']:.1f}, got {f['take']:.1f} "
+                f"(sustainable share {f['fair_share']:.1f})."
             )
             if not np.isnan(f["stock"]):
-                line += f" Stock left after regrowth: {f['stock']:.1f}."
+                line += f" Stock after regrowth: {f['stock']:.1f}."
             if f["punish_received"] > 0:
-                line += f" Punishment by neighbours cost you {f['punish_received']:.1f}."
+                line += f" Neighbours' punishment cost you {f['punish_received']:.1f}."
             if f["punish_paid"] > 0:
-                line += f" You spent {f['punish_paid']:.1f} punishing neighbours."
+                line += f" You spent {f['punish_paid']:.1f} punishing."
             lines.append(line)
             lines += [f"{label}: {quote(note)}" for label, note in self._notes[slot].get(citizen, [])]
         if len(lines) == 1:

@@ -20,14 +20,19 @@ class Personas:
     agendas: list[str | None]
 
     def describe(self, position: int) -> str:
-        """The persona paragraph of the citizen at `position` in `citizens`."""
+        """The persona of the citizen at `position` in `citizens`, to follow "You are ...," in a prompt."""
         levels = ", ".join(f"{name} {_level(score)}" for name, score in zip(BIG_FIVE, self.traits[position]))
-        text = f"You are a {self.roles[position]}. Personality: {levels}."
+        text = f"a {self.roles[position]}: {levels}."
         if self.values[position]:
-            text += f" You value {', '.join(self.values[position])}."
+            text += f" You value {_listed(self.values[position])}."
         if self.agendas[position]:
-            text += f" Privately, you want {self.agendas[position]}; you do not tell others."
+            text += f" Your secret aim: {self.agendas[position]}."
         return text
+
+
+def _listed(items: tuple[str, ...]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _level(score: float) -> str:

@@ -142,7 +142,7 @@ class ScriptedConnection:
         self.asked += requests
         results = []
         for k, request in enumerate(requests):
-            citizen = int(re.search(r"You are citizen (\d+)\.", request.messages[1]["content"]).group(1))
+            citizen = int(re.search(r"You are citizen (\d+),", request.messages[1]["content"]).group(1))
             results.append(Result(index=k, ok=True, text=self.answer(request.schema_name, citizen, request),
                                   finish_reason="stop", prompt_tokens=1, completion_tokens=1, latency_s=0.0,
                                   attempts=1, cached=False, sample_index=0, key=str(k)))
@@ -243,7 +243,7 @@ def test_scripted_llm_election_then_a_blocked_llm_leader() -> None:
 
     voter = int(np.setdiff1d(society.llm.members, [spoiler, *llm_politicians(society)])[0])
     prompt = next(r for r in connection.asked if r.schema_name == "ChoiceBallot"
-                  and f"You are citizen {voter}." in r.messages[1]["content"]).messages[1]["content"]
+                  and f"You are citizen {voter}," in r.messages[1]["content"]).messages[1]["content"]
     memory = prompt.split(MEMORY_OPEN, 1)[1].split(MEMORY_CLOSE)
     assert len(memory) == 2, "a campaign statement closed the memory block"
     heard = f"Message heard: {json.dumps(f'Campaign statement of candidate {favourite}: {STATEMENT}')}"
