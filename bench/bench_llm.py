@@ -3,7 +3,8 @@
 Starts the embedded server (vLLM CPU, SmolLM2), builds the harvest phase of `scenarios/village_llm.yaml` with
 N LLM citizens, and times, against the same server, one after the other:
   (a) the phase's whole batch through our client (`society.llm.ask`: bounded concurrency, structured outputs);
-  (b) the same requests one at a time, as a per-agent loop would send them (timed over the first few);
+  (b) the same phase's requests one at a time, as a per-agent loop would send them (timed over the first few),
+      from a village of the same size with other personas, so that they find the prefix cache as (a) did;
   (c) `vllm bench serve` (vLLM's serving benchmark) with the same prompt and output lengths and the same
       shared prefix, at the same concurrency, without structured outputs: the ceiling.
 and the prefix-cache hit rate of (a) from the server's metrics.
@@ -16,6 +17,7 @@ and the prefix-cache hit rate of (a) from the server's metrics.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import time
 import urllib.request
@@ -34,6 +36,8 @@ from society import Society, load_scenario
 from society.llm_citizens import LOCAL_MODEL_NAME, client_config
 
 SCENARIO = Path(__file__).parents[1] / "scenarios" / "village_llm.yaml"
+OTHER_SEED = 1007
+"""The seed of the village whose requests (b) sends: other personas than (a)'s."""
 
 
 @dataclass
@@ -69,17 +73,54 @@ def prefix_cache_counters(server: ManagedServer) -> tuple[float, float]:
     return total("prefix_cache_hits"), total("prefix_cache_queries")
 
 
-def batched(server: ManagedServer, citizens: int, concurrency: int, reason: bool = False) -> Recording:
-    """(a): the harvest phase of a village of `citizens` LLM citizens, asked as one batch (with reasons if asked)."""
-    scenario = load_scenario(SCENARIO, [f"population.size={citizens}", "llm.backend=server",
-                                        f"llm.base_urls=[{server.base_url}]", f"llm.concurrency={concurrency}",
-                                        f"llm.reason.enabled={str(reason).lower()}"])
-    society = Society(scenario)
-    recording = Recording(ServerConnection(client_config(scenario.llm, [server.base_url], server.model)))
-    society.llm.connection = recording
+def village(server: ManagedServer, citizens: int, concurrency: int, reason: bool, seed: int | None = None) -> Society:
+    """`scenarios/village_llm.yaml` with `citizens` LLM citizens asking `server` (another seed: other personas)."""
+    settings = [f"population.size={citizens}", "llm.backend=server", f"llm.base_urls=[{server.base_url}]",
+                f"llm.concurrency={concurrency}", f"llm.reason.enabled={str(reason).lower()}"]
+    return Society(load_scenario(SCENARIO, settings + ([f"seed={seed}"] if seed is not None else [])))
+
+
+def ask_harvest(society: Society, connection: Recording | Capture) -> None:
+    """The society's first harvest phase, its LLM citizens asked through `connection`."""
+    society.llm.connection = connection
     harvest = society.phases[0]
     harvest.decide(harvest.observe())
+
+
+def batched(server: ManagedServer, citizens: int, concurrency: int, reason: bool = False) -> Recording:
+    """(a): the harvest phase of a village of `citizens` LLM citizens, asked as one batch (with reasons if asked)."""
+    society = village(server, citizens, concurrency, reason)
+    recording = Recording(ServerConnection(client_config(society.scenario.llm, [server.base_url], server.model)))
+    ask_harvest(society, recording)
     return recording
+
+
+class Captured(Exception):
+    """Raised by `Capture` once it holds a phase's requests."""
+
+
+@dataclass
+class Capture:
+    """A connection that keeps the requests it is given and sends none."""
+
+    model: str
+    requests: list[ChatRequest] = field(default_factory=list)
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Result]:
+        self.requests += requests
+        raise Captured
+
+
+def unsent_requests(server: ManagedServer, citizens: int, concurrency: int, reason: bool) -> list[ChatRequest]:
+    """The same phase's requests in a village of the same size with other personas (another seed).
+
+    None of them has been sent, so, as for (a), only the shared rules are in the server's prefix cache; (a)'s own
+    requests would be cached whole by then.
+    """
+    capture = Capture(server.model)
+    with contextlib.suppress(Captured):
+        ask_harvest(village(server, citizens, concurrency, reason, seed=OTHER_SEED), capture)
+    return capture.requests
 
 
 def sequential(requests: list[ChatRequest], concurrency_one: ServerConnection) -> float:
@@ -134,7 +175,8 @@ def main() -> None:
             prefix_len = len(tokenizer.encode(system))
             one_at_a_time = ServerConnection(client_config(
                 load_scenario(SCENARIO, ["llm.concurrency=1"]).llm, [server.base_url], server.model))
-            seconds_one = sequential(recording.requests[: options.sequential], one_at_a_time)
+            one_by_one = unsent_requests(server, size, options.concurrency, options.reason)[: options.sequential]
+            seconds_one = sequential(one_by_one, one_at_a_time)
             vllm_rate = ceiling(server, model_dir, size, prompt_len - prefix_len, prefix_len, output_len,
                                 options.concurrency)
             rows.append({
