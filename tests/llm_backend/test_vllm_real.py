@@ -77,13 +77,13 @@ def test_killed_server_gives_failure_records_then_restart(vllm_server: ManagedSe
 
     async def kill_mid_batch() -> list[Result]:
         async with BatchClient(config) as client:
-            batch = asyncio.ensure_future(client.complete(decision_requests(16)))
-            await asyncio.sleep(1.0)
+            batch = asyncio.ensure_future(client.complete(decision_requests(48)))  # three waves of 16: seconds
+            await asyncio.sleep(0.5)
             os.kill(pid, signal.SIGKILL)
             return await batch
 
     results = asyncio.run(kill_mid_batch())
-    assert len(results) == 16
+    assert len(results) == 48
     failed = [r for r in results if not r.ok]
     assert failed, "the kill came too late: every request had finished"
     assert all(r.error_kind in TRANSPORT_ERRORS for r in failed), [r.error for r in failed]
