@@ -26,12 +26,16 @@ def _ranks(n: int) -> np.ndarray:
 
 
 def gini(values: np.ndarray) -> float:
-    """Gini coefficient of non-negative values (negatives count as 0); 0 for an empty or all-zero array."""
-    x = sorted_clipped(np.ascontiguousarray(values, dtype=np.float64))
-    total = x.sum()
-    if x.size == 0 or total == 0:
+    """Gini coefficient of non-negative values (negatives count as 0); 0 for an empty or all-zero array.
+
+    The values at or below 0 take the lowest ranks and add nothing, so only the positive ones are sorted.
+    """
+    n = values.size
+    positive = sorted_positive(np.ascontiguousarray(values, dtype=np.float64))
+    total = positive.sum()
+    if n == 0 or total == 0:
         return 0.0
-    return float((2 * np.dot(_ranks(x.size), x)) / (x.size * total) - (x.size + 1) / x.size)
+    return float((2 * np.dot(_ranks(n)[n - positive.size:], positive)) / (n * total) - (n + 1) / n)
 
 
 DIGITS = ((32, 11), (43, 11), (54, 10))
@@ -42,20 +46,22 @@ SHORT_RUN = 32
 
 
 @numba.njit(cache=True, nogil=True)
-def sorted_clipped(values: np.ndarray) -> np.ndarray:
-    """The values (contiguous float64) clipped below at +0.0, sorted: an LSD radix sort on their bits.
+def sorted_positive(values: np.ndarray) -> np.ndarray:
+    """The values (contiguous float64) above 0, sorted: an LSD radix sort on their bits.
 
-    Non-negative doubles order as their bit patterns do, read as unsigned integers. The radix passes sort on the
+    Positive doubles order as their bit patterns do, read as unsigned integers. The radix passes sort on the
     upper 32 bits only (sign, exponent and 20 mantissa bits, in 11-bit digits; a digit every value shares needs
     no pass), whose three histograms come from one pass; then each run of keys sharing those bits, rare and short
     unless values are equal, is sorted on its full key. On the two-core machine the benchmarks run on this is
-    about three times as fast as `np.sort`. NaNs sort last, as with `np.sort`.
+    about three times as fast as `np.sort`. NaNs are kept and sort last, as with `np.sort`.
     """
-    n = values.size
     bits = values.view(np.uint64)
-    keys = np.empty(n, np.uint64)
-    for i in range(n):  # without a branch: negatives come in no order a branch predictor could learn
-        keys[i] = bits[i] * np.uint64(not values[i] <= 0.0)
+    keys = np.empty(values.size, np.uint64)
+    n = 0
+    for i in range(values.size):  # without a branch: negatives come in no order a branch predictor could learn
+        keys[n] = bits[i]
+        n += not values[i] <= 0.0
+    keys = keys[:n]
     counts = np.zeros((3, 2048), np.int64)
     for i in range(n):
         key = keys[i]
@@ -114,9 +120,9 @@ def _is_sorted(keys: np.ndarray, first: int, last: int) -> bool:
     return True
 
 
-def sorted_clipped_reference(values: np.ndarray) -> np.ndarray:
-    """Reference for `sorted_clipped`."""
-    return np.sort(np.clip(values, 0.0, None))
+def sorted_positive_reference(values: np.ndarray) -> np.ndarray:
+    """Reference for `sorted_positive`."""
+    return np.sort(values[~(values <= 0.0)])
 
 
 def gini_pair(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:

@@ -9,8 +9,8 @@ from society.metrics import (
     CONCURRENT_SORT_MIN,
     gini,
     gini_pair,
-    sorted_clipped,
-    sorted_clipped_reference,
+    sorted_positive,
+    sorted_positive_reference,
 )
 
 
@@ -52,24 +52,24 @@ def test_gini_pair_equals_two_ginis(n: int) -> None:
 
 @pytest.mark.parametrize("n", [0, 1, 2, 17, 5000])
 @pytest.mark.parametrize("seed", range(4))
-def test_sorted_clipped_equals_reference(seed: int, n: int) -> None:
+def test_sorted_positive_equals_reference(seed: int, n: int) -> None:
     """Negatives, -0.0, ties, and values spanning many exponents (every byte of the keys in play)."""
     rng = np.random.default_rng([seed, n])
     values = rng.normal(0.0, 1.0, n) * 10.0 ** rng.integers(-5, 6, n)
     values[rng.random(n) < 0.1] = -0.0
     values[rng.random(n) < 0.1] = 3.0
-    got = sorted_clipped(values)
-    assert np.array_equal(got, sorted_clipped_reference(values))
+    got = sorted_positive(values)
+    assert np.array_equal(got, sorted_positive_reference(values))
     assert not np.signbit(got).any()
 
 
-def test_sorted_clipped_when_every_value_shares_most_bytes() -> None:
+def test_sorted_positive_when_every_value_shares_most_bytes() -> None:
     values = np.array([1.0, 1.0 + 2.0**-52, 1.0, 0.5])  # only the lowest and highest bytes differ
-    assert sorted_clipped(values).tolist() == [0.5, 1.0, 1.0, 1.0 + 2.0**-52]
+    assert sorted_positive(values).tolist() == [0.5, 1.0, 1.0, 1.0 + 2.0**-52]
 
 
 @pytest.mark.parametrize("run", [5, 5000])  # finished by insertion sort, and by a sort of its own
-def test_sorted_clipped_when_values_share_their_upper_32_bits(run: int) -> None:
+def test_sorted_positive_when_values_share_their_upper_32_bits(run: int) -> None:
     rng = np.random.default_rng(run)
     values = np.r_[1.0 + rng.random(run) * 1e-9, np.repeat(2.0, run), rng.random(run)]
-    assert np.array_equal(sorted_clipped(rng.permutation(values)), sorted_clipped_reference(values))
+    assert np.array_equal(sorted_positive(rng.permutation(values)), sorted_positive_reference(values))
