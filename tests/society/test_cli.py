@@ -74,7 +74,8 @@ def test_bad_input_gives_one_clear_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C, and a scheduler's or `kill`'s stop
 def test_ctrl_c_then_resume_matches_uninterrupted_run(stop: signal.Signals, tmp_path: Path) -> None:
-    overrides = ["--set", "population.size=20000", "--set", "rounds=60", "--quiet"]
+    total_rounds = 150  # long enough that the signal comes while rounds are still being played
+    overrides = ["--set", "population.size=20000", "--set", f"rounds={total_rounds}", "--quiet"]
     scenario = str(SCENARIOS / "village_10k.yaml")
     whole = society("run", scenario, "--out", str(tmp_path / "whole"), *overrides)
     assert whole.returncode == 0, whole.stderr
@@ -95,12 +96,12 @@ def test_ctrl_c_then_resume_matches_uninterrupted_run(stop: signal.Signals, tmp_
     assert "society run --resume" in stderr and "Traceback" not in stderr
     status = json.loads(manifest.read_text())
     assert status["status"] == "interrupted"
-    assert 0 < status["rounds_completed"] < 60
+    assert 0 < status["rounds_completed"] < total_rounds
     resumed = society("run", "--resume", str(tmp_path / "cut"), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     reference, continued = load_run(tmp_path / "whole"), load_run(tmp_path / "cut")
     assert continued.manifest["status"] == "completed"
-    assert continued.rounds["round"].to_list() == list(range(1, 61))
+    assert continued.rounds["round"].to_list() == list(range(1, total_rounds + 1))
     for table in ("rounds", "citizens", "events"):
         assert_frame_equal(getattr(reference, table), getattr(continued, table))
 
