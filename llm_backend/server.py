@@ -38,7 +38,7 @@ class VllmNotInstalledError(ServerError):
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """How to launch vLLM; the defaults suit a small CPU-only (AVX2) machine."""
+    """How to launch vLLM; the defaults suit a small CPU-only machine (dtype chosen from its instruction set)."""
 
     model_dir: Path
     served_model_name: str = "smollm2-135m-instruct"
