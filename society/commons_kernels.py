@@ -339,6 +339,7 @@ def select_punishments(
     probability: float,
     max_targets: int,
     rng: np.random.Generator,
+    undirected: bool = False,
 ) -> tuple[IntArray, IntArray]:
     """Punishers, in index order, punish each violating neighbour (CSR order) with `probability`, up to `max_targets`.
 
@@ -349,14 +350,18 @@ def select_punishments(
     untouched. Otherwise one ``rng.random()`` is drawn per violating neighbour considered; self-loops are skipped
     without a draw and a punisher stops drawing once it has `max_targets` targets.
 
-    A thin wrapper around one sequential pass over the punishers' edges: the outputs are allocated by numpy at an
-    upper bound (only the pages written are ever touched; numpy backs large arrays with huge pages, where numba's
-    own allocations fault in 4 KiB pages) and shrunk in place to the acts found. With no violation anywhere it
-    returns at once: there is nobody to punish and nothing to draw.
+    A thin wrapper around sequential passes over the edges: the outputs are allocated by numpy (only the pages
+    written are ever touched; numpy backs large arrays with huge pages, where numba's own allocations fault in
+    4 KiB pages). With no violation anywhere it returns at once: there is nobody to punish and nothing to draw.
+    `undirected` says the graph is a `SocialGraph`'s (every edge in both directions, neighbour lists sorted, no
+    self-loops); then, when every violating neighbour is punished and violators' edges are fewer than half the
+    punishers', the acts are found from the violators' side (`_acts_by_target`), which gives the same arrays.
     """
     if not violation.any():
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    bound = _punishment_bound(indptr, is_punisher, max_targets)
+    bound, violator_edges = _edge_totals(indptr, is_punisher, violation, max_targets)
+    if undirected and probability >= 1.0 and max_targets <= 0 and 2 * violator_edges < bound:
+        return _acts_by_target(indptr, indices, is_punisher, violation)
     actors = np.empty(bound, np.int64)
     targets = np.empty(bound, np.int64)
     k = _scan_punishments(indptr, indices, is_punisher, violation, probability, max_targets, rng, actors, targets)
@@ -366,15 +371,73 @@ def select_punishments(
     return actors, targets
 
 
+def _acts_by_target(
+    indptr: IntArray, indices: IntArray, is_punisher: BoolArray, violation: BoolArray
+) -> tuple[IntArray, IntArray]:
+    """Every (punisher, violating neighbour) pair of an undirected graph, found from the violators' side.
+
+    One pass over the violators' edges counts each punisher's acts, a second writes each act at its punisher's
+    next slot. Violators are visited in index order, so each punisher's targets come out ascending, which is its
+    CSR order in a `SocialGraph`.
+    """
+    slots = _act_starts(indptr, indices, is_punisher, violation)
+    acts = int(slots[-1])
+    actors = np.empty(acts, np.int64)
+    targets = np.empty(acts, np.int64)
+    _fill_acts_by_target(indptr, indices, is_punisher, violation, slots, actors, targets)
+    return actors, targets
+
+
 @numba.njit(cache=True)
-def _punishment_bound(indptr: IntArray, is_punisher: BoolArray, max_targets: int) -> int:
-    """An upper bound on the number of acts: the punishers' degrees, each capped at `max_targets` if positive."""
+def _act_starts(indptr: IntArray, indices: IntArray, is_punisher: BoolArray, violation: BoolArray) -> IntArray:
+    """Where each punisher's acts begin in the output (`starts[i]`), and their total (`starts[n]`)."""
+    n = violation.size
+    starts = np.zeros(n + 1, np.int64)
+    for j in range(n):
+        if violation[j]:
+            for e in range(indptr[j], indptr[j + 1]):
+                i = indices[e]
+                starts[i + 1] += is_punisher[np.uint64(i)]
+    for i in range(n):
+        starts[i + 1] += starts[i]
+    return starts
+
+
+@numba.njit(cache=True)
+def _fill_acts_by_target(
+    indptr: IntArray,
+    indices: IntArray,
+    is_punisher: BoolArray,
+    violation: BoolArray,
+    slots: IntArray,
+    actors: IntArray,
+    targets: IntArray,
+) -> None:
+    """Write each act at its punisher's next slot (advancing `slots`, which `_act_starts` returned)."""
+    for j in range(violation.size):
+        if violation[j]:
+            for e in range(indptr[j], indptr[j + 1]):
+                i = indices[e]
+                if is_punisher[np.uint64(i)]:
+                    slot = slots[i]
+                    actors[slot] = i
+                    targets[slot] = j
+                    slots[i] = slot + 1
+
+
+@numba.njit(cache=True)
+def _edge_totals(indptr: IntArray, is_punisher: BoolArray, violation: BoolArray, max_targets: int) -> tuple[int, int]:
+    """An upper bound on the number of acts (the punishers' degrees, each capped at `max_targets` if positive) and
+    the violators' degrees summed."""
     bound = 0
+    violator_edges = 0
     for i in range(is_punisher.size):
+        degree = indptr[i + 1] - indptr[i]
         if is_punisher[i]:
-            degree = indptr[i + 1] - indptr[i]
             bound += degree if max_targets <= 0 else min(degree, max_targets)
-    return bound
+        if violation[i]:
+            violator_edges += degree
+    return bound, violator_edges
 
 
 @numba.njit(cache=True)

@@ -15,9 +15,9 @@ from society.citizen import Citizen
 from society.commons import Commons
 from society.graph import SocialGraph
 from society.llm_citizens import LLMCitizens
-from society.metrics import core_metrics
+from society.metrics import ColumnGinis, core_metrics
 from society.phases import Phase, registered_phases
-from society.policies import initial_strategies
+from society.policies import PolicyRules, initial_strategies
 from society.rng import RngTree
 from society.scenario import Scenario
 from society.state import CitizenState
@@ -52,6 +52,7 @@ class Society(mesa.Model):
         self.state = _core_state(self.num_citizens, population.initial_wealth)
         self.state["group"] = assign_groups(population, self.rng_tree("population"))
         self.group_members = [np.flatnonzero(self.state["group"] == g) for g in range(len(self.policy_specs))]
+        self.policy_rules = PolicyRules.of(self.policy_specs, self.state["group"], self.graph)
         initial_strategies(self)
         self.commons: Commons | None = None
         if scenario.commons is not None:
@@ -70,6 +71,7 @@ class Society(mesa.Model):
         self.round_row: dict[str, Any] = {}
         self._events: list[tuple[Any, ...]] = []
         self.phase_seconds: dict[str, float] = {}
+        self.column_ginis = ColumnGinis("wealth", "total_take")
 
     @property
     def round(self) -> int:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from society import policy_kernels as kernels
-from society.graph import best_neighbor_of
-from society.kernel_threads import kernel_threads
+from society.graph import SocialGraph, best_neighbor_of
+from society.kernel_threads import PARALLEL_MIN_WORK, kernel_threads
 from society.scenario import (
     ConditionalPolicy,
     FixedPolicy,
@@ -22,7 +23,46 @@ from society.scenario import (
 if TYPE_CHECKING:
     from society.model import Society
 
-NO_VALUES = np.empty(0, dtype=np.float64)
+NO_DRAWS = np.empty(0, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class PolicyRules:
+    """The population's heuristic rules as arrays the requests kernel reads: per group, and per citizen."""
+
+    rule: np.ndarray
+    """Per group: one of the kernel's rule constants (`NO_REQUEST` for LLM citizens)."""
+    factor: np.ndarray
+    """Per group: the share multiple (sustainable 1, greedy its factor) or the fixed amount."""
+    noise: np.ndarray
+    """Per group: the relative noise on its requests (0: none)."""
+    members: np.ndarray
+    """The citizens, group by group (each group in index order)."""
+    starts: np.ndarray
+    """Where each group begins in `members`, and where the last one ends."""
+    noisy: np.ndarray
+    """Per citizen: whether its group has noise, i.e. whether it draws a standard normal each time it asks."""
+    imitator_groups: tuple[int, ...]
+    """Groups whose citizens imitate their best-paid neighbour before asking."""
+    work: int
+    """Element visits of one pass (citizens, plus their neighbours where a rule reads them)."""
+
+    @classmethod
+    def of(cls, specs: list[object], group: np.ndarray, graph: SocialGraph) -> PolicyRules:
+        """The rules of the policy groups `specs`, for citizens in groups `group`, on `graph`."""
+        rule = np.array([_rule_of(spec)[0] for spec in specs], dtype=np.int64)
+        noise = np.array([getattr(spec, "noise", 0.0) for spec in specs], dtype=np.float64)
+        reads_neighbours = bool(np.any(rule == kernels.NEIGHBOUR_RATIO))
+        return cls(
+            rule=rule,
+            factor=np.array([_rule_of(spec)[1] for spec in specs], dtype=np.float64),
+            noise=noise,
+            members=np.argsort(group, kind="stable").astype(np.int64),
+            starts=np.concatenate([[0], np.cumsum(np.bincount(group, minlength=len(specs)))]).astype(np.int64),
+            noisy=noise[group] > 0.0,
+            imitator_groups=tuple(g for g, spec in enumerate(specs) if isinstance(spec, ImitatorPolicy)),
+            work=int(group.size + (graph.indices.size if reads_neighbours else 0)),
+        )
 
 
 def requested_takes(society: Society, fair_share: np.ndarray, max_take: np.ndarray) -> np.ndarray:
@@ -30,41 +70,41 @@ def requested_takes(society: Society, fair_share: np.ndarray, max_take: np.ndarr
 
     Policies think in ratios to the fair share (`ratio` holds what each citizen took last round relative to
     its share), so their behaviour carries across rounds as the stock rises and falls. LLM citizens are left
-    at 0: the phase asks the model for them.
+    at 0: the phase asks the model for them, as are citizens who may take nothing (their patch is empty). Noise
+    is one standard normal per noisy citizen who may take something, in citizen order, from the run's
+    `policy_noise` stream.
     """
-    graph = society.graph
+    rules, state, graph = society.policy_rules, society.state, society.graph
+    for group in rules.imitator_groups:
+        _imitate(society, society.group_members[group])
     fair_share = np.asarray(fair_share, dtype=np.float64)
     max_take = np.asarray(max_take, dtype=np.float64)
-    requests = np.zeros(society.num_citizens, dtype=np.float64)
-    for group, spec in enumerate(society.policy_specs):
-        members = society.group_members[group]
-        if members.size == 0 or isinstance(spec, LLMPolicy):
-            continue
-        if isinstance(spec, ImitatorPolicy):
-            _imitate(society, members)
-        rule, factor, values = _rule_of(spec, society)
-        draws = NO_VALUES
-        if spec.noise > 0:
-            draws = kernels.standard_normals(society.rng_tree(f"policy:{group}"), members.size)
-        work = members.size * (1 + _mean_degree(society) if rule == kernels.NEIGHBOUR_RATIO else 1)
-        with kernel_threads(int(work)):
-            kernels.group_requests(members, rule, factor, values, graph.indptr, graph.indices, fair_share,
-                                   spec.noise, draws, max_take, requests)
+    draws = NO_DRAWS
+    if rules.noisy.any():
+        draws = kernels.noise_draws(society.rng_tree("policy_noise"), rules.noisy, max_take)
+    requests = np.empty(society.num_citizens, dtype=np.float64)
+    requests_kernel = (
+        kernels.citizen_requests_parallel if rules.work >= PARALLEL_MIN_WORK else kernels.citizen_requests
+    )
+    requests_kernel(rules.members, rules.starts, rules.rule, rules.factor, rules.noise, state["ratio"], state["strategy"],
+                    graph.indptr, graph.indices, fair_share, draws, max_take, requests)
     return requests
 
 
-def _rule_of(spec: object, society: Society) -> tuple[int, float, np.ndarray]:
-    """The kernel's (rule, factor, values) for one heuristic policy."""
+def _rule_of(spec: object) -> tuple[int, float]:
+    """The kernel's (rule, factor) for one policy."""
     if isinstance(spec, SustainablePolicy):
-        return kernels.SCALED_SHARE, 1.0, NO_VALUES
+        return kernels.SCALED_SHARE, 1.0
     if isinstance(spec, GreedyPolicy):
-        return kernels.SCALED_SHARE, float(spec.factor), NO_VALUES
+        return kernels.SCALED_SHARE, float(spec.factor)
     if isinstance(spec, ConditionalPolicy):
-        return kernels.NEIGHBOUR_RATIO, 0.0, society.state["ratio"]
+        return kernels.NEIGHBOUR_RATIO, 0.0
     if isinstance(spec, ImitatorPolicy | LearnerPolicy):
-        return kernels.OWN_RATIO, 0.0, society.state["strategy"]
+        return kernels.OWN_RATIO, 0.0
     if isinstance(spec, FixedPolicy):
-        return kernels.FIXED_AMOUNT, float(spec.amount), NO_VALUES
+        return kernels.FIXED_AMOUNT, float(spec.amount)
+    if isinstance(spec, LLMPolicy):
+        return kernels.NO_REQUEST, 0.0
     raise TypeError(f"no heuristic rule for policy {spec!r}")
 
 

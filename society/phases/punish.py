@@ -73,7 +73,7 @@ class PunishPhase(Phase):
         graph = self.society.graph
         actors, targets = kernels.select_punishments(
             graph.indptr, graph.indices, view.is_punisher, view.violation,
-            self.params.probability, self.params.max_targets, self.rng,
+            self.params.probability, self.params.max_targets, self.rng, undirected=True,
         )
         if self.llm_punish:
             llm_actors, llm_targets = self._ask_llm(view.violation)
@@ -119,12 +119,14 @@ class PunishPhase(Phase):
     def apply(self, decisions: tuple[np.ndarray, np.ndarray]) -> None:
         actors, targets = decisions
         society, state = self.society, self.society.state
-        paid, received = kernels.settle_punishments(
-            actors, targets, society.num_citizens, self.params.cost, self.params.impact
-        )
-        punished = kernels.charge_punishments(
-            paid, received, state["wealth"], state["punish_paid"], state["punish_received"]
-        )
+        punished = 0
+        if actors.size:
+            paid, received = kernels.settle_punishments(
+                actors, targets, society.num_citizens, self.params.cost, self.params.impact
+            )
+            punished = kernels.charge_punishments(
+                paid, received, state["wealth"], state["punish_paid"], state["punish_received"]
+            )
         society.record_events(self.name, "punish", actors, targets, cost=self.params.cost, impact=self.params.impact)
         self._counts = (int(actors.size), punished)
 

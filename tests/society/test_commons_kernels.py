@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from society import commons_kernels as ck
+from society import graph as graphs
 
 SEEDS = range(5)
 # (citizens, patches), edge cases first: nobody anywhere, nobody on a patch, a single citizen, a single patch.
@@ -352,6 +353,42 @@ def test_select_punishments_certain_draws_nothing(seed: int, max_targets: int, p
     np.testing.assert_array_equal(actors, drawn_actors)
     np.testing.assert_array_equal(targets, drawn_targets)
     assert actors.dtype == targets.dtype == np.int64
+
+
+@pytest.mark.parametrize("violators", [0.02, 0.2, 0.6])  # few: found from the violators' side; many: by the scan
+@pytest.mark.parametrize("probability", [0.5, 1.0])
+@pytest.mark.parametrize("max_targets", [0, 2])
+@pytest.mark.parametrize(("seed", "n"), [(0, 1), (1, 40), (2, 3000)])
+def test_select_punishments_on_an_undirected_graph(
+    seed: int, n: int, max_targets: int, probability: float, violators: float
+) -> None:
+    rng = data_rng(seed, n)
+    social = graphs.erdos_renyi(n, min(1.0, 8.0 / n), rng)
+    is_punisher = rng.random(n) < 0.7
+    violation = rng.random(n) < violators
+    args = (social.indptr, social.indices, is_punisher, violation, probability, max_targets)
+    kernel_rng, reference_rng = twin_generators(seed)
+    actors, targets = ck.select_punishments(*args, kernel_rng, undirected=True)
+    expected_actors, expected_targets = ck.select_punishments_reference(*args, reference_rng)
+    np.testing.assert_array_equal(actors, expected_actors)
+    np.testing.assert_array_equal(targets, expected_targets)
+    assert_same_state(kernel_rng, reference_rng)
+    assert actors.dtype == targets.dtype == np.int64
+
+
+def test_punishments_from_the_violators_side_equal_the_scan() -> None:
+    rng = data_rng(11)
+    social = graphs.watts_strogatz(5000, 10, 0.1, rng)
+    is_punisher = rng.random(5000) < 0.8
+    violation = rng.random(5000) < 0.1  # violators' edges well under half the punishers': the violators' side
+    bound, violator_edges = ck._edge_totals(social.indptr, is_punisher, violation, 0)
+    assert 2 * violator_edges < bound
+    by_target = ck._acts_by_target(social.indptr, social.indices, is_punisher, violation)
+    scanned = ck.select_punishments(social.indptr, social.indices, is_punisher, violation, 1.0, 0,
+                                    np.random.default_rng(0))
+    np.testing.assert_array_equal(by_target[0], scanned[0])
+    np.testing.assert_array_equal(by_target[1], scanned[1])
+    assert by_target[0].size > 1000
 
 
 @pytest.mark.parametrize("probability", [0.0, 0.5, 1.0])

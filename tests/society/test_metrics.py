@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from society import metrics
 from society.metrics import (
     CONCURRENT_SORT_MIN,
+    ColumnGinis,
     gini,
     gini_pair,
     sorted_positive,
     sorted_positive_reference,
 )
+from society.state import CitizenState
 
 
 def gini_by_definition(values: np.ndarray) -> float:
@@ -48,6 +51,30 @@ def test_gini_pair_equals_two_ginis(n: int) -> None:
     rng = np.random.default_rng(n)
     first, second = rng.random(n), rng.pareto(2.0, n)
     assert gini_pair(first, second) == (gini(first), gini(second))
+
+
+def test_column_ginis_sort_again_only_the_columns_that_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    state = CitizenState(500)
+    state.add("wealth", np.float64)[:] = rng.pareto(2.0, 500)
+    state.add("take", np.float64)[:] = rng.random(500)
+    sorted_arrays: list[int] = []
+    real_gini = metrics.gini
+    monkeypatch.setattr(metrics, "gini", lambda values: sorted_arrays.append(values.size) or real_gini(values))
+    ginis = ColumnGinis("wealth", "take")
+
+    assert ginis(state) == (real_gini(state["wealth"]), real_gini(state["take"]))
+    assert len(sorted_arrays) == 2
+    assert ginis(state) == (real_gini(state["wealth"]), real_gini(state["take"]))
+    assert len(sorted_arrays) == 2  # nothing changed: nothing sorted
+    state["take"][7] += 1.0  # changed in place, as phases do
+    assert ginis(state) == (real_gini(state["wealth"]), real_gini(state["take"]))
+    assert len(sorted_arrays) == 3
+    state["wealth"][:] = 1.0
+    state["take"][:] = np.nan  # a NaN never equals itself: always sorted again
+    assert ginis(state)[0] == pytest.approx(0.0, abs=1e-15)
+    ginis(state)
+    assert len(sorted_arrays) == 6
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 17, 5000])

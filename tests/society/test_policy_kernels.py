@@ -1,4 +1,4 @@
-"""The policies' request kernel equals its numpy reference bit for bit, on one thread and on all of them."""
+"""The policies' request and noise kernels equal their numpy references bit for bit (requests: serial and parallel)."""
 
 from __future__ import annotations
 
@@ -10,52 +10,64 @@ from society import graph as graphs
 from society import policy_kernels as pk
 from society.kernel_threads import PARALLEL_MIN_WORK, kernel_threads
 
-RULES = [pk.SCALED_SHARE, pk.NEIGHBOUR_RATIO, pk.OWN_RATIO, pk.FIXED_AMOUNT]
+RULES = [pk.SCALED_SHARE, pk.NEIGHBOUR_RATIO, pk.OWN_RATIO, pk.FIXED_AMOUNT, pk.NO_REQUEST]
 
 
-def case(seed: int, n: int) -> dict:
-    """A random graph (with isolated nodes), shares with zeros, caps that bind for some, and a random group."""
+def case(seed: int, n: int, groups: int) -> dict:
+    """A random graph (with isolated nodes), shares with zeros, caps that bind for some (zero for some), and
+    citizens in random groups with random rules, factors and noise (1.5: many negative requests, clipped to 0)."""
     rng = np.random.default_rng([31, seed, n])
     g = graphs.erdos_renyi(n, min(1.0, 4.0 / max(n, 1)), rng)
     fair_share = rng.uniform(0.0, 10.0, n)
     fair_share[rng.random(n) < 0.1] = 0.0
+    max_take = np.where(rng.random(n) < 0.2, rng.uniform(0.0, 5.0, n), 1e9)
+    max_take[rng.random(n) < 0.1] = 0.0
+    group = rng.integers(0, groups, n)
+    noise = rng.choice([0.0, 0.3, 1.5], groups)
     return {
-        "members": np.flatnonzero(rng.random(n) < 0.6),
-        "values": rng.uniform(0.0, 3.0, n),
+        "members": np.argsort(group, kind="stable").astype(np.int64),
+        "starts": np.concatenate([[0], np.cumsum(np.bincount(group, minlength=groups))]).astype(np.int64),
+        "rule": rng.choice(RULES, groups).astype(np.int64),
+        "factor": rng.uniform(0.0, 3.0, groups),
+        "noise": noise,
+        "ratio": rng.uniform(0.0, 3.0, n),
+        "strategy": rng.uniform(0.0, 3.0, n),
         "indptr": g.indptr,
         "indices": g.indices,
         "fair_share": fair_share,
-        "max_take": np.where(rng.random(n) < 0.2, rng.uniform(0.0, 5.0, n), 1e9),
+        "draws": rng.standard_normal(n) if noise.any() else np.empty(0),
+        "max_take": max_take,
     }
 
 
-@pytest.mark.parametrize("rule", RULES)
-@pytest.mark.parametrize("noise", [0.0, 0.3, 1.5])  # 1.5: many negative requests, clipped to 0
-@pytest.mark.parametrize(("seed", "n"), [(0, 0), (1, 1), (2, 7), (3, 300), (4, 5000)])
-def test_group_requests_equal_reference(rule: int, noise: float, seed: int, n: int) -> None:
-    data = case(seed, n)
-    members = data.pop("members")
-    draws = np.random.default_rng(seed).standard_normal(members.size) if noise else np.empty(0)
-    expected, got = np.full(n, -1.0), np.full(n, -1.0)  # non-members must stay untouched
-    args = (rule, 2.5, data["values"], data["indptr"], data["indices"], data["fair_share"], noise, draws,
-            data["max_take"])
-    pk.group_requests_reference(members, *args, expected)
-    pk.group_requests(members, *args, got)
+@pytest.mark.parametrize("groups", [1, 3, 8])
+@pytest.mark.parametrize(("seed", "n"), [(0, 0), (1, 1), (2, 7), (3, 300), (4, 5000), (5, 5000), (6, 5000)])
+def test_citizen_requests_equal_reference(seed: int, n: int, groups: int) -> None:
+    data = case(seed, n, groups)
+    expected, got, parallel = np.full(n, -1.0), np.full(n, -1.0), np.full(n, -1.0)  # every entry is written
+    pk.citizen_requests_reference(*data.values(), expected)
+    pk.citizen_requests(*data.values(), got)
+    pk.citizen_requests_parallel(*data.values(), parallel)
     assert np.array_equal(got, expected)
-    assert not np.signbit(got[members]).any()  # np.clip's +0.0, never -0.0
+    assert np.array_equal(parallel, expected)
+    assert not np.signbit(got).any()  # np.clip's +0.0, never -0.0
+    assert np.all(got[data["max_take"] <= 0.0] == 0.0)
+    silent = data["rule"][np.repeat(np.arange(groups), np.diff(data["starts"]))] == pk.NO_REQUEST
+    assert np.all(got[data["members"][silent]] == 0.0)
 
 
-def test_group_requests_on_one_thread_and_on_all() -> None:
-    data = case(5, 40_000)
-    members = data.pop("members")
-    draws = np.random.default_rng(5).standard_normal(members.size)
-    args = (pk.NEIGHBOUR_RATIO, 0.0, data["values"], data["indptr"], data["indices"], data["fair_share"], 0.2, draws,
-            data["max_take"])
-    one, every = np.zeros(40_000), np.zeros(40_000)
-    with kernel_threads(0):
-        pk.group_requests(members, *args, one)
-    pk.group_requests(members, *args, every)
-    assert np.array_equal(one, every)
+@pytest.mark.parametrize("size", [0, 1, 1000, 100_000])
+def test_noise_draws_equal_numpy_and_leave_the_same_state(size: int) -> None:
+    rng = np.random.default_rng([7, size])
+    noisy = rng.random(size) < 0.7
+    max_take = np.where(rng.random(size) < 0.2, 0.0, 5.0)
+    kernel_rng, reference_rng = np.random.default_rng(size), np.random.default_rng(size)
+    got = pk.noise_draws(kernel_rng, noisy, max_take)
+    assert np.array_equal(got, pk.noise_draws_reference(reference_rng, noisy, max_take))
+    assert kernel_rng.bit_generator.state == reference_rng.bit_generator.state
+    drawing = noisy & (max_take > 0)
+    assert np.all(got[~drawing] == 0.0)
+    assert np.count_nonzero(got) == np.count_nonzero(drawing)
 
 
 def test_kernel_threads_uses_one_thread_for_small_work_and_restores() -> None:
@@ -68,11 +80,3 @@ def test_kernel_threads_uses_one_thread_for_small_work_and_restores() -> None:
     with pytest.raises(RuntimeError), kernel_threads(0):
         raise RuntimeError
     assert numba.get_num_threads() == before
-
-
-@pytest.mark.parametrize("size", [0, 1, 1000, 100_000])
-def test_standard_normals_equal_numpy_and_leave_the_same_state(size: int) -> None:
-    kernel_rng, reference_rng = np.random.default_rng(size), np.random.default_rng(size)
-    got = pk.standard_normals(kernel_rng, size)
-    assert np.array_equal(got, pk.standard_normals_reference(reference_rng, size))
-    assert kernel_rng.bit_generator.state == reference_rng.bit_generator.state
