@@ -331,6 +331,13 @@ def mark_collapse_reference(
 # ---- punishment -----------------------------------------------------------------------------------------------
 
 
+BY_TARGET_MAX_CITIZENS = 65_536
+"""Largest population whose punishments are found from the violators' side. Its writes go to scattered
+punishers' slots: measured in the benchmark's rounds (a quarter of citizens violating), 1.4-1.9x as fast as the
+scan at 10,000 and 100,000 citizens in isolation but no faster inside a round at 100,000, and 2x slower at
+1,000,000, where those writes miss the cache."""
+
+
 def select_punishments(
     indptr: IntArray,
     indices: IntArray,
@@ -371,13 +378,6 @@ def select_punishments(
     actors.resize(k, refcheck=False)
     targets.resize(k, refcheck=False)
     return actors, targets
-
-
-BY_TARGET_MAX_CITIZENS = 65_536
-"""Largest population whose punishments are found from the violators' side. Its writes go to scattered
-punishers' slots: measured in the benchmark's rounds (a quarter of citizens violating), 1.4-1.9x as fast as the
-scan at 10,000 and 100,000 citizens in isolation but no faster inside a round at 100,000, and 2x slower at
-1,000,000, where those writes miss the cache."""
 
 
 def _acts_by_target(
