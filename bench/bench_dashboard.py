@@ -53,8 +53,8 @@ def main() -> None:
     args = parser.parse_args()
     run = args.run
     if run is None:
-        from society.runner import run_scenario
-        from society.scenario_files import load_scenario
+        from society.core.runner import run_scenario
+        from society.scenario.files import load_scenario
 
         started = time.perf_counter()
         run = run_scenario(load_scenario(REPO / "scenarios" / "village_10k.yaml"),

@@ -33,7 +33,7 @@ from llm_backend.connection import ServerConnection
 from llm_backend.server import ManagedServer, ServerConfig
 from llm_backend.weights import ensure_model_dir
 from society import Society, load_scenario
-from society.llm_citizens import LOCAL_MODEL_NAME, client_config
+from society.llm.citizens import LOCAL_MODEL_NAME, client_config
 
 SCENARIO = Path(__file__).parents[1] / "scenarios" / "village_llm.yaml"
 OTHER_SEED = 1007

@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field, create_model, field_validator
 
 from institutions.voting import PADDING
-from society.decisions import Decision
+from society.phases.decisions import Decision
 
 BallotForm = Literal["choice", "ranking", "approval"]
 

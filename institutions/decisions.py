@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, create_model
 
 from institutions.voting import RuleName
-from society.decisions import Decision
+from society.phases.decisions import Decision
 
 
 class PolicyDecision(Decision):

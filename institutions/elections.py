@@ -43,7 +43,7 @@ from institutions.decisions import CampaignDecision, CandidacyDecision, PolicyDe
 from institutions.politicians import POLITICIAN_KINDS, PoliticianKind, campaign_statement, promise
 from institutions.polity import InstitutionPhase
 from institutions.power import ElectionRecord, incumbency_rate, turnover
-from society.scenario_files import Problem, ScenarioError
+from society.scenario.files import Problem, ScenarioError
 
 
 RULE = (

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from institutions.polity import InstitutionPhase
-from society.scenario import POLICY_NAMES
+from society.scenario.schema import POLICY_NAMES
 
 
 class ThirdParty(BaseModel):

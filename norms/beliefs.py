@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from norms import metrics
 from norms.state import ensure_norm_columns
-from society.graph import neighbor_mean
+from society.world.graph import neighbor_mean
 from society.phases import Phase
 
 RULE = (

@@ -8,7 +8,7 @@ agree on one proposal, the median statement or the sustainable share. What is he
 expectations (weight `influence`) and personal norms (weight `persuasion`); learners then act on their norm.
 
 Every statement is a `message` event (target -1: the whole meeting). Received texts are kept as data in an
-`Inbox` and only ever rendered quoted (`society.memory.quote`), so a message cannot pass for an instruction.
+`Inbox` and only ever rendered quoted (`society.llm.memory.quote`), so a message cannot pass for an instruction.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from norms.state import act_on_norms, ensure_norm_columns
-from society.decisions import Decision
-from society.graph import neighbor_mean
-from society.memory import quote
+from society.phases.decisions import Decision
+from society.world.graph import neighbor_mean
+from society.llm.memory import quote
 from society.phases import Phase
 
 SUSTAINABLE_RATIO = 1.0

@@ -1,6 +1,6 @@
 """Numba kernels of social learning and norm-based punishment over the CSR graph, each with a numpy reference.
 
-Conventions (as in `society.commons_kernels`): citizens are ``0..n-1``; ``indptr``/``indices`` are the social
+Conventions (as in `society.world.commons_kernels`): citizens are ``0..n-1``; ``indptr``/``indices`` are the social
 graph in CSR form; kernels never modify their inputs. Imitation takes its random numbers as arrays drawn by the
 caller, so kernel and reference see the same draws; punishment draws scalar ``rng.random()`` calls in a
 documented order, so a kernel and its reference given identically seeded generators agree exactly.

@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from norms import kernels
 from norms.state import act_on_norms, check_policies, ensure_norm_columns, policy_mask
-from society.decisions import Decision
+from society.phases.decisions import Decision
 from society.phases import Phase
-from society.scenario import POLICY_NAMES
+from society.scenario.schema import POLICY_NAMES
 
 MAX_SHOWN = 8
 RULE = (

@@ -25,9 +25,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from society.decisions import HarvestDecision
+from society.phases.decisions import HarvestDecision
 from society.phases import Phase
-from society.scenario import ConditionalPolicy, FixedPolicy, GreedyPolicy, ImitatorPolicy, SustainablePolicy
+from society.scenario.schema import ConditionalPolicy, FixedPolicy, GreedyPolicy, ImitatorPolicy, SustainablePolicy
 
 RULE = (
     "Public goods: citizens are put in groups of {group_size}; each receives {endowment:g} tokens and puts some of "

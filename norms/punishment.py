@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from norms import kernels
 from norms.state import check_policies, ensure_norm_columns, policy_mask
-from society import commons_kernels
-from society.decisions import PunishDecision
+from society.world import commons_kernels
+from society.phases.decisions import PunishDecision
 from society.phases import Phase
-from society.scenario import POLICY_NAMES
+from society.scenario.schema import POLICY_NAMES
 
 MAX_CANDIDATES = 16  # PunishDecision's longest list
 RULE = (

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from society.scenario import POLICY_NAMES, GreedyPolicy, LearnerPolicy
+from society.scenario.schema import POLICY_NAMES, GreedyPolicy, LearnerPolicy
 
 if TYPE_CHECKING:
-    from society.model import Society
+    from society.core.model import Society
 
 NORM_COLUMNS = ("personal_norm", "empirical_expectation", "normative_expectation")
 LEARNER_POLICY = "learner"

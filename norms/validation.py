@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from society.model import Society
-from society.scenario_files import load_scenario
+from society.core.model import Society
+from society.scenario.files import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 CPR_MAX_NET_YIELD = 324.0  # 23X - 0.25X^2 - 5X at the optimum X = 36 (cents per round)

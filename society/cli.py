@@ -10,8 +10,8 @@ from types import FrameType
 
 import click
 
-from society.runner import ReplayError, RunInterrupted, resume_run, run_scenario
-from society.scenario_files import ScenarioError, load_scenario
+from society.core.runner import ReplayError, RunInterrupted, resume_run, run_scenario
+from society.scenario.files import ScenarioError, load_scenario
 
 INVALID_INPUT = 2
 RUN_FAILED = 1
@@ -53,7 +53,7 @@ def run(
     from llm_backend.connection import UnreachableServerError
     from llm_backend.server import ServerError
     from llm_backend.weights import WeightsError
-    from society.llm_citizens import FallbackRateExceeded
+    from society.llm.citizens import FallbackRateExceeded
 
     try:
         if resume is not None:
@@ -104,7 +104,7 @@ def validate(files: tuple[Path, ...]) -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def info(run_dir: Path) -> None:
     """Summarise the run in RUN_DIR: status, rounds, final metrics."""
-    from society.runs import load_run
+    from society.rundir.reader import load_run
 
     try:
         run = load_run(run_dir)

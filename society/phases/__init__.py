@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from society.model import Society
+    from society.core.model import Society
 
 
 class NoParams(BaseModel):

@@ -8,10 +8,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from society import commons_kernels as kernels
-from society.decisions import HarvestDecision
+from society.world import commons_kernels as kernels
+from society.phases.decisions import HarvestDecision
 from society.phases import Phase
-from society.policies import requested_takes
+from society.policies.heuristics import requested_takes
 
 RULE = (
     "Harvest: every citizen says how many {unit} to take from the {resource}; the takes are granted together, "

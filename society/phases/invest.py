@@ -7,11 +7,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from society import commons_kernels as kernels
-from society.decisions import HarvestDecision
+from society.world import commons_kernels as kernels
+from society.phases.decisions import HarvestDecision
 from society.phases import Phase
 from society.phases.harvest import record_takes
-from society.policies import requested_takes
+from society.policies.heuristics import requested_takes
 
 RULE = (
     "Investment: every citizen receives {endowment:g} tokens a round and splits them between an outside market, "

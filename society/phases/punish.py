@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from society import commons_kernels as kernels
-from society.decisions import PunishDecision
+from society.world import commons_kernels as kernels
+from society.phases.decisions import PunishDecision
 from society.phases import Phase
-from society.scenario import POLICY_NAMES
+from society.scenario.schema import POLICY_NAMES
 
 RULE = (
     "Punishment: after the harvest, citizens may punish neighbours who took more than {threshold:g} times their "

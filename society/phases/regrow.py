@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from society.phases import Phase
-from society.scenario import DoublingRegrowth
+from society.scenario.schema import DoublingRegrowth
 
 
 class RegrowPhase(Phase):

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 import numba
 
-from society.recorder import MANIFEST
-from society.runner import RunInterrupted, resume_run, run_scenario
-from society.scenario import Scenario
+from society.rundir.writer import MANIFEST
+from society.core.runner import RunInterrupted, resume_run, run_scenario
+from society.scenario.schema import Scenario
 
 ERROR_FILE = "error.txt"
 

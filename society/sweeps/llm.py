@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from society.llm_citizens import local_server_config
-from society.scenario import Scenario
+from society.llm.citizens import local_server_config
+from society.scenario.schema import Scenario
 
 
 class SweepLLMError(Exception):

@@ -12,8 +12,8 @@ from typing import Any
 import polars as pl
 from tqdm import tqdm
 
-from society.recorder import atomic_write, now
-from society.scenario import Scenario
+from society.rundir.writer import atomic_write, now
+from society.scenario.schema import Scenario
 from society.sweeps.cell import CellOutcome, CellTask, record_failure, run_status
 from society.sweeps.executors import Executor, ExecutorError
 from society.sweeps.grid import SweepSpec

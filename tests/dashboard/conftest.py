@@ -20,8 +20,8 @@ SCENARIOS = REPO / "scenarios"
 if find_spec("streamlit") is None or find_spec("selenium") is None:  # a clean machine without the extras
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{REPO}[dashboard,test]"], check=True)
 
-from society.runner import run_scenario  # noqa: E402
-from society.scenario_files import load_scenario  # noqa: E402
+from society.core.runner import run_scenario  # noqa: E402
+from society.scenario.files import load_scenario  # noqa: E402
 
 RICH_ROUNDS = 5
 LLM_CITIZEN = 3

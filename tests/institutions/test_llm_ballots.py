@@ -25,8 +25,8 @@ from institutions.politicians import POLITICIAN_KINDS
 from llm_backend.client import ChatRequest, Result
 from llm_backend.schemas import parse_answer
 from society import Society, load_scenario
-from society.memory import MEMORY_CLOSE, MEMORY_OPEN
-from society.scenario_files import ScenarioError
+from society.llm.memory import MEMORY_CLOSE, MEMORY_OPEN
+from society.scenario.files import ScenarioError
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 LLM_KIND = POLITICIAN_KINDS.index("llm")

@@ -21,8 +21,8 @@ from institutions.voting import RULES
 from llm_backend.schemas import parse_answer
 from llm_backend.server import ManagedServer
 from society import Society, load_run, load_scenario
-from society.llm_citizens import connect
-from society.memory import MEMORY_CLOSE, MEMORY_OPEN, quote
+from society.llm.citizens import connect
+from society.llm.memory import MEMORY_CLOSE, MEMORY_OPEN, quote
 
 pytestmark = pytest.mark.vllm
 

@@ -24,8 +24,8 @@ from institutions.leaders import LeaderPhase
 from institutions.power import POWER_ACTIONS
 from institutions.voting import RULES
 from society import Society, load_run, load_scenario
-from society.runner import RunInterrupted, resume_run, run_scenario
-from society.scenario_files import ScenarioError
+from society.core.runner import RunInterrupted, resume_run, run_scenario
+from society.scenario.files import ScenarioError
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 SMALL = ["population.size=30", "rounds=12"]

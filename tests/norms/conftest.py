@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from society.decisions import Decision
-from society.memory import RoundMemory
-from society.scenario import Scenario
+from society.phases.decisions import Decision
+from society.llm.memory import RoundMemory
+from society.scenario.schema import Scenario
 
 NORM_SCHEDULE: list[Any] = [
     {"phase": "communicate", "params": {"mode": "neighbours"}},

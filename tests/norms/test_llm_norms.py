@@ -20,10 +20,10 @@ from norms.communication import MessageDecision
 from norms.learning import NormDecision
 from norms.punishment import LLM_CHOICE
 from society import Society, load_run
-from society.decisions import HarvestDecision, PunishDecision
-from society.llm_citizens import connect
-from society.memory import MEMORY_CLOSE, MEMORY_OPEN
-from society.scenario import Scenario
+from society.phases.decisions import HarvestDecision, PunishDecision
+from society.llm.citizens import connect
+from society.llm.memory import MEMORY_CLOSE, MEMORY_OPEN
+from society.scenario.schema import Scenario
 
 pytestmark = pytest.mark.vllm
 

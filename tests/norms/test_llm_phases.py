@@ -14,8 +14,8 @@ from norms import kernels
 from norms.learning import NormDecision, better_paid_neighbours
 from norms.punishment import FALLBACK_RULE, LLM_CHOICE, chosen_targets, eligible_targets
 from society import load_scenario
-from society.decisions import PunishDecision
-from society.model import Society
+from society.phases.decisions import PunishDecision
+from society.core.model import Society
 
 from .conftest import Ask, ScriptedLLM, norm_scenario
 

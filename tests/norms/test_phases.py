@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 
 from society import ScenarioError, load_run, load_scenario
-from society.model import Society
-from society.runner import run_scenario
+from society.core.model import Society
+from society.core.runner import run_scenario
 
 from .conftest import norm_scenario
 

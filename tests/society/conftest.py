@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from society.scenario import Scenario
+from society.scenario.schema import Scenario
 
 
 def make_scenario(**changes: Any) -> Scenario:

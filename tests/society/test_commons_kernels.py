@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from society import commons_kernels as ck
-from society import graph as graphs
-
+from society.world import commons_kernels as ck
+from society.world import graph as graphs
 SEEDS = range(5)
 # (citizens, patches), edge cases first: nobody anywhere, nobody on a patch, a single citizen, a single patch.
 SIZES = [(0, 0), (0, 3), (1, 1), (6, 1), (9, 2), (40, 3), (250, 7), (600, 25)]

@@ -9,8 +9,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from society import graph as graphs
-from society.graph import SocialGraph, graph_stats
+from society.world import graph as graphs
+from society.world.graph import SocialGraph, graph_stats
 
 Builder = Callable[[np.random.Generator], SocialGraph]
 

@@ -18,10 +18,10 @@ from polars.testing import assert_frame_equal
 
 from llm_backend.server import ManagedServer
 from society import Society, load_run
-from society.decisions import HarvestDecision, PunishDecision, with_reason
-from society.llm_citizens import connect
-from society.memory import MEMORY_CLOSE, MEMORY_OPEN
-from society.scenario import Scenario
+from society.phases.decisions import HarvestDecision, PunishDecision, with_reason
+from society.llm.citizens import connect
+from society.llm.memory import MEMORY_CLOSE, MEMORY_OPEN
+from society.scenario.schema import Scenario
 
 pytestmark = pytest.mark.vllm
 

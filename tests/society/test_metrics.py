@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from society import metrics
-from society.metrics import (
+from society.core import metrics
+from society.core.metrics import (
     CONCURRENT_SORT_MIN,
     ColumnGinis,
     gini,
@@ -14,7 +14,7 @@ from society.metrics import (
     sorted_positive,
     sorted_positive_reference,
 )
-from society.state import CitizenState
+from society.core.state import CitizenState
 
 
 def gini_by_definition(values: np.ndarray) -> float:

@@ -10,7 +10,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from society import Society, load_run, load_scenario
-from society.runner import RunInterrupted, resume_run, run_scenario
+from society.core.runner import RunInterrupted, resume_run, run_scenario
 from tests.society.conftest import make_scenario
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from society import Society
-from society.policies import requested_takes
+from society.policies.heuristics import requested_takes
 from tests.society.conftest import make_scenario
 
 COMMONS = {"capacity": 1000, "initial_stock": 1000, "regrowth": {"kind": "doubling"}}

@@ -6,9 +6,9 @@ import numba
 import numpy as np
 import pytest
 
-from society import graph as graphs
-from society import policy_kernels as pk
-from society.kernel_threads import PARALLEL_MIN_WORK, kernel_threads
+from society.world import graph as graphs
+from society.policies import kernels as pk
+from society.core.kernel_threads import PARALLEL_MIN_WORK, kernel_threads
 
 RULES = [pk.SCALED_SHARE, pk.NEIGHBOUR_RATIO, pk.OWN_RATIO, pk.FIXED_AMOUNT, pk.NO_REQUEST]
 

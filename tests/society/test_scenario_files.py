@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from society.cli import main
-from society.scenario_files import ScenarioError, load_scenario
+from society.scenario.files import ScenarioError, load_scenario
 
 MALFORMED = sorted((Path(__file__).parent / "malformed").glob("*.yaml"))
 SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))

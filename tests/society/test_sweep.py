@@ -23,7 +23,7 @@ from polars.testing import assert_frame_equal
 
 from society import ScenarioError, load_run
 from society.cli import main
-from society.scenario import Scenario
+from society.scenario.schema import Scenario
 from society.sweeps import RayExecutor, SerialExecutor, SweepLLMError, load_grid, read_sweep, run_sweep
 from society.sweeps.grid import expand_range
 from society.sweeps.llm import share

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from society import graph as graphs
-from society.graph import SocialGraph
-from society.scenario_files import Problem, ScenarioError
-from society.scenario import (
+from society.world import graph as graphs
+from society.world.graph import SocialGraph
+from society.scenario.files import Problem, ScenarioError
+from society.scenario.schema import (
     BarabasiAlbertGraph,
     CompleteGraph,
     EdgeListGraph,

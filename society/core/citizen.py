@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 
 if TYPE_CHECKING:
-    from society.model import Society
+    from society.core.model import Society
 
 
 class Citizen(mesa.Agent):

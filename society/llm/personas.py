@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from society.scenario import BIG_FIVE, PersonaSpec, TraitDistribution
+from society.scenario.schema import BIG_FIVE, PersonaSpec, TraitDistribution
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from society import policy_kernels as kernels
-from society.graph import SocialGraph, best_neighbor_of
-from society.kernel_threads import PARALLEL_MIN_WORK, kernel_threads
-from society.scenario import (
+from society.policies import kernels
+from society.world.graph import SocialGraph, best_neighbor_of
+from society.core.kernel_threads import PARALLEL_MIN_WORK, kernel_threads
+from society.scenario.schema import (
     ConditionalPolicy,
     FixedPolicy,
     GreedyPolicy,
@@ -21,7 +21,7 @@ from society.scenario import (
 )
 
 if TYPE_CHECKING:
-    from society.model import Society
+    from society.core.model import Society
 
 NO_DRAWS = np.empty(0, dtype=np.float64)
 

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from society.recorder import MANIFEST, PERSONAS, SCENARIO
+from society.rundir.writer import MANIFEST, PERSONAS, SCENARIO
 
 
 class Run:

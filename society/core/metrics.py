@@ -10,8 +10,8 @@ import numba
 import numpy as np
 
 if TYPE_CHECKING:
-    from society.model import Society
-    from society.state import CitizenState
+    from society.core.model import Society
+    from society.core.state import CitizenState
 
 CONCURRENT_SORT_MIN = 500_000
 """From this many citizens on, the two Gini coefficients of a round are sorted on two threads at once (below it

@@ -6,7 +6,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from society.graph import neighbor_mean_at, neighbor_mean_reference
+from society.world.graph import neighbor_mean_at, neighbor_mean_reference
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

@@ -15,10 +15,10 @@ from typing import Any
 
 import polars as pl
 
-from society.graph import graph_stats
-from society.model import Society
-from society.scenario import Scenario
-from society.scenario_files import scenario_to_yaml
+from society.world.graph import graph_stats
+from society.core.model import Society
+from society.scenario.schema import Scenario
+from society.scenario.files import scenario_to_yaml
 
 TABLES = ("rounds", "citizens", "events", "llm_calls")
 CHECKPOINT = "checkpoint.pkl"

@@ -22,14 +22,14 @@ from llm_backend.client import ChatRequest, ClientConfig, Result, Sampling
 from llm_backend.connection import Connection, ReplayConnection, ServerConnection, checked_model
 from llm_backend.recovery import TRANSPORT_ERRORS
 from llm_backend.schemas import json_schema, parse_answer
-from society.decisions import Decision, HarvestDecision, with_reason
-from society.memory import RoundMemory
-from society.personas import BIG_FIVE, sample_personas
-from society.scenario import LLMPolicy, LLMSettings
+from society.phases.decisions import Decision, HarvestDecision, with_reason
+from society.llm.memory import RoundMemory
+from society.llm.personas import BIG_FIVE, sample_personas
+from society.scenario.schema import LLMPolicy, LLMSettings
 
 if TYPE_CHECKING:
     from llm_backend.server import ServerConfig
-    from society.model import Society
+    from society.core.model import Society
 
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 THRESHOLD_MIN_ASKED = 5  # a smaller batch stops the run on fallbacks only when the server did not answer

@@ -10,17 +10,17 @@ import mesa
 import numpy as np
 import polars as pl
 
-from society.build import assign_groups, assign_patches, build_graph
-from society.citizen import Citizen
-from society.commons import Commons
-from society.graph import SocialGraph
-from society.llm_citizens import LLMCitizens
-from society.metrics import ColumnGinis, core_metrics
+from society.core.build import assign_groups, assign_patches, build_graph
+from society.core.citizen import Citizen
+from society.world.commons import Commons
+from society.world.graph import SocialGraph
+from society.llm.citizens import LLMCitizens
+from society.core.metrics import ColumnGinis, core_metrics
 from society.phases import Phase, registered_phases
-from society.policies import PolicyRules, initial_strategies
-from society.rng import RngTree
-from society.scenario import Scenario
-from society.state import CitizenState
+from society.policies.heuristics import PolicyRules, initial_strategies
+from society.core.rng import RngTree
+from society.scenario.schema import Scenario
+from society.core.state import CitizenState
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "round": pl.Int32,

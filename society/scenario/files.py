@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from society.phases import registered_phases
-from society.scenario import (
+from society.scenario.schema import (
     DISCRIMINATOR_TAGS,
     BarabasiAlbertGraph,
     EdgeListGraph,

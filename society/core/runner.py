@@ -12,11 +12,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from society.llm_citizens import connect
-from society.model import Society
-from society.recorder import CHECKPOINT, LLM_CACHE, MANIFEST, SCENARIO, RunDirectory
-from society.scenario import Scenario
-from society.scenario_files import load_scenario
+from society.llm.citizens import connect
+from society.core.model import Society
+from society.rundir.writer import CHECKPOINT, LLM_CACHE, MANIFEST, SCENARIO, RunDirectory
+from society.scenario.schema import Scenario
+from society.scenario.files import load_scenario
 
 
 class RunInterrupted(Exception):

@@ -1,0 +1,1 @@
+"""Heuristic policies: which take each citizen asks for, as whole-population kernels."""

@@ -1,0 +1,1 @@
+"""The run directory: its layout, its writer and its reader."""

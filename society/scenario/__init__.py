@@ -1,0 +1,1 @@
+"""The scenario schema (typed, validated) and its YAML loader."""
