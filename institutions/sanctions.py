@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from institutions.polity import InstitutionPhase
+from society import sanctioning
 from society.scenario.schema import POLICY_NAMES
 
 
@@ -100,6 +101,11 @@ class SanctionsPhase(InstitutionPhase):
         return np.flatnonzero(violating)
 
     def decide(self, violators: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Graduated fines and third-party acts, both by rule (no citizen is asked)."""
+        decided = self.society.deciding.decide(self, rule=lambda: self._sanctions(violators))
+        return decided.rule
+
+    def _sanctions(self, violators: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         fines = self._graduated_fines(violators) if self.params.central else np.zeros(0)
         punishers, targets = self._third_parties(violators)
         return violators, fines, punishers, targets
@@ -140,12 +146,7 @@ class SanctionsPhase(InstitutionPhase):
             society.record_events(self.name, "fine", np.full(violators.size, authority), violators, impact=fines)
         spec = self.params.third_party
         if spec is not None and punishers.size:
-            paid = np.bincount(punishers, minlength=society.num_citizens) * spec.cost
-            received = np.bincount(targets, minlength=society.num_citizens) * spec.impact
-            state["wealth"] -= paid + received
-            state["punish_paid"] += paid
-            state["punish_received"] += received
-            society.record_events(self.name, "sanction", punishers, targets, cost=spec.cost, impact=spec.impact)
+            sanctioning.settle(society, self.name, "sanction", punishers, targets, spec.cost, spec.impact)
         self._row = {
             "violations": int(self.violating.sum()),
             "detected_violations": int(violators.size),

@@ -18,12 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from norms import kernels
 from norms.state import check_policies, ensure_norm_columns, policy_mask
-from society.world import commons_kernels
-from society.phases.decisions import PunishDecision
+from society import sanctioning
+from society.phases.deciding import Fallback, Question
+from society.phases.decisions import MAX_PUNISH_TARGETS, PunishDecision
 from society.phases import Phase
 from society.scenario.schema import POLICY_NAMES
 
-MAX_CANDIDATES = 16  # PunishDecision's longest list
 RULE = (
     "Norm punishment: after the harvest, each citizen may punish neighbours who took more than the most it thinks "
     "each citizen should take (its norm, as a multiple of the sustainable share){slack}. Each punishment costs "
@@ -78,12 +78,6 @@ def eligible_targets(
     return over[np.argsort(-ratio[over], kind="stable")]
 
 
-def chosen_targets(answer: list[int], eligible: np.ndarray, most: int) -> list[int]:
-    """The distinct eligible citizens an answer names, in its order, at most `most`."""
-    allowed = set(eligible.tolist())
-    return [t for t in dict.fromkeys(answer) if t in allowed][:most]
-
-
 class NormPunishPhase(Phase):
     name = "norm_punish"
     Params = NormPunishParams
@@ -91,12 +85,9 @@ class NormPunishPhase(Phase):
     def __init__(self, society: Any, params: NormPunishParams, index: int) -> None:
         super().__init__(society, params, index)
         ensure_norm_columns(society)
-        self.is_punisher = policy_mask(society, params.punishers)
-        self.llm_punishers = np.zeros(0, np.int64)
-        if society.llm is not None:
-            members = society.llm.members
-            self.llm_punishers = members[self.is_punisher[members]]
-            self.is_punisher[members] = False
+        punishers = policy_mask(society, params.punishers)
+        self.is_punisher = society.deciding.by_rule(punishers)
+        self.llm_punishers = society.deciding.asked_among(punishers)
 
     def rule(self) -> str:
         p = self.params
@@ -104,13 +95,23 @@ class NormPunishPhase(Phase):
         return RULE.format(slack=slack, cost=p.cost, impact=p.impact)
 
     def decide(self, observation: None) -> Punishments:
-        actors, targets = self._norm_rule(self.is_punisher)
+        askers, candidates = self._candidates()
+        most = sanctioning.most_targets(self.params.max_targets)
+        decided = self.society.deciding.decide(
+            self,
+            rule=lambda: self._norm_rule(self.is_punisher),
+            question=self._question(askers, candidates, most) if askers else None,
+            fallback=Fallback(self.params.llm_fallback, self._fallback),
+        )
+        actors, targets = decided.rule
         if not self.llm_punishers.size:
             return Punishments(actors, targets, None)
-        llm_actors, llm_targets, llm_decided = self._ask_llm()
-        decided: list[str | None] = [None] * actors.size
+        llm_actors, llm_targets = sanctioning.chosen_acts(decided, candidates, most)
+        rule_actors, rule_targets = decided.fallback if decided.fallback is not None else sanctioning.NO_ACTS
+        decided_by = [None] * actors.size + [LLM_CHOICE] * llm_actors.size + [FALLBACK_RULE] * rule_actors.size
         return Punishments(
-            np.concatenate([actors, llm_actors]), np.concatenate([targets, llm_targets]), decided + llm_decided
+            np.concatenate([actors, llm_actors, rule_actors]), np.concatenate([targets, llm_targets, rule_targets]),
+            decided_by,
         )
 
     def _norm_rule(self, is_punisher: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,62 +122,48 @@ class NormPunishPhase(Phase):
             p.tolerance, p.probability, p.max_targets, self.rng,
         )
 
-    def _ask_llm(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Whom each LLM punisher with eligible neighbours punishes, and who decided it (its answer or the fallback)."""
-        society, llm, p = self.society, self.society.llm, self.params
-        state, graph = society.state, society.graph
-        norm, ratio = state["personal_norm"], state["ratio"]
+    def _fallback(self, failed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The acts of LLM punishers whose answer failed: none, or the norm rule's for them."""
+        if self.params.llm_fallback == "nobody":
+            return sanctioning.NO_ACTS
+        is_failed = np.zeros(self.society.num_citizens, dtype=bool)
+        is_failed[failed] = True
+        return self._norm_rule(is_failed)
+
+    def _candidates(self) -> tuple[list[int], list[np.ndarray]]:
+        """The LLM punishers with neighbours above their norm, and those neighbours, worst first."""
+        state, graph = self.society.state, self.society.graph
         askers, candidates = [], []
         for citizen in self.llm_punishers:
-            eligible = eligible_targets(graph.indptr, graph.indices, int(citizen), norm, ratio, p.tolerance)
+            eligible = eligible_targets(graph.indptr, graph.indices, int(citizen), state["personal_norm"],
+                                        state["ratio"], self.params.tolerance)
             if eligible.size:
                 askers.append(int(citizen))
-                candidates.append(eligible[:MAX_CANDIDATES])
-        most = min(p.max_targets or MAX_CANDIDATES, MAX_CANDIDATES)
+                candidates.append(eligible[:MAX_PUNISH_TARGETS])
+        return askers, candidates
+
+    def _question(self, askers: list[int], candidates: list[np.ndarray], most: int) -> Question:
+        """Whom each LLM punisher punishes among its neighbours above its norm."""
+        society, p = self.society, self.params
+        norm, ratio = society.state["personal_norm"], society.state["ratio"]
         texts = {"round": society.round, "rounds": society.scenario.rounds, "cost": p.cost, "impact": p.impact,
-                 "format": llm.answer_format(PunishDecision)}
+                 "format": society.llm.answer_format(PunishDecision)}
         observations = [
             OBSERVATION.format(norm=norm[citizen], offenders="\n".join(
                 OFFENDER.format(citizen=int(o), ratio=ratio[o]) for o in eligible), **texts)
             for citizen, eligible in zip(askers, candidates)
         ]
-        schemas = [
-            {"punish": {"type": "array", "items": {"type": "integer", "enum": eligible.tolist()}, "maxItems": most}}
-            for eligible in candidates
-        ]
-        decisions = llm.ask(self.name, np.array(askers, dtype=np.int64), observations, PunishDecision, schemas)
-        actors: list[int] = []
-        targets: list[int] = []
-        failed = np.zeros(society.num_citizens, dtype=bool)
-        for citizen, eligible, decision in zip(askers, candidates, decisions):
-            if decision is None:
-                failed[citizen] = True
-                continue
-            chosen = chosen_targets(decision.punish, eligible, most)
-            actors += [citizen] * len(chosen)
-            targets += chosen
-        decided = [LLM_CHOICE] * len(actors)
-        llm_actors, llm_targets = np.array(actors, dtype=np.int64), np.array(targets, dtype=np.int64)
-        if p.llm_fallback == "norm_rule" and failed.any():
-            rule_actors, rule_targets = self._norm_rule(failed)
-            llm_actors = np.concatenate([llm_actors, rule_actors])
-            llm_targets = np.concatenate([llm_targets, rule_targets])
-            decided += [FALLBACK_RULE] * rule_actors.size
-        return llm_actors, llm_targets, decided
+        return sanctioning.target_question(askers, candidates, observations, most)
 
     def apply(self, decisions: Punishments) -> None:
         actors, targets = decisions.actors, decisions.targets
-        society, state, p = self.society, self.society.state, self.params
-        paid, received = commons_kernels.settle_punishments(actors, targets, society.num_citizens, p.cost, p.impact)
-        state["wealth"] -= paid + received
-        state["punish_paid"] += paid
-        state["punish_received"] += received
-        society.record_events(
-            self.name, "punish", actors, targets, cost=p.cost, impact=p.impact, detail=decisions.decided_by
+        p = self.params
+        punished = sanctioning.settle(
+            self.society, self.name, "punish", actors, targets, p.cost, p.impact, detail=decisions.decided_by
         )
         self._row = {
             "norm_punishments": int(actors.size),
-            "norm_punished_citizens": int(np.count_nonzero(received)),
+            "norm_punished_citizens": punished,
             "norm_punishment_cost": actors.size * p.cost,
             "norm_punishment_impact": actors.size * p.impact,
         }

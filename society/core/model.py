@@ -17,6 +17,7 @@ from society.world.graph import SocialGraph
 from society.llm.citizens import LLMCitizens
 from society.core.metrics import ColumnGinis, core_metrics
 from society.phases import Phase, registered_phases
+from society.phases.deciding import DecidingPath
 from society.policies.heuristics import PolicyRules, initial_strategies
 from society.core.rng import RngTree
 from society.scenario.schema import Scenario
@@ -62,6 +63,7 @@ class Society(mesa.Model):
             )
             self.commons = Commons(scenario.commons, patch)
         self.llm: LLMCitizens | None = LLMCitizens(self) if scenario.has_llm_citizens else None
+        self.deciding = DecidingPath(self)
         phase_classes = registered_phases()
         self.phases: list[Phase] = [
             phase_classes[entry.phase](self, phase_classes[entry.phase].Params(**entry.params), index)

@@ -17,10 +17,16 @@ class HarvestDecision(Decision):
     amount: float = Field(ge=0, description="how many, 0 or more")
 
 
+MAX_PUNISH_TARGETS = 16
+"""The most citizens one punishment decision may name."""
+
+
 class PunishDecision(Decision):
     """Which of the listed neighbours to punish this round (by their citizen number)."""
 
-    punish: list[int] = Field(default_factory=list, max_length=16, description="citizen numbers to punish, or none")
+    punish: list[int] = Field(
+        default_factory=list, max_length=MAX_PUNISH_TARGETS, description="citizen numbers to punish, or none"
+    )
 
 
 def with_reason(decision: type[Decision], max_chars: int) -> type[Decision]:

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from society.world import commons_kernels as kernels
+from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
 from society.phases import Phase
 from society.policies.heuristics import requested_takes
@@ -58,31 +59,39 @@ class HarvestPhase(Phase):
         return HarvestView(commons.fair_share(), commons.stock[commons.patch_of_citizen])
 
     def decide(self, view: HarvestView) -> tuple[HarvestView, np.ndarray]:
-        requests = requested_takes(self.society, view.fair_share, view.max_take)
-        if self.society.llm is not None:
-            members = self.society.llm.members
-            able = members[view.max_take[members] > 0]  # nothing to decide on an empty or collapsed patch
-            requests[able] = self._ask_llm(able, view)
+        path = self.society.deciding
+        able = path.asked_among(view.max_take > 0)  # nothing to decide on an empty or collapsed patch
+        decided = path.decide(
+            self,
+            rule=lambda: requested_takes(self.society, view.fair_share, view.max_take),
+            question=self._question(able, view) if able.size else None,
+            fallback=Fallback(self.params.fallback, lambda failed: self._fallback(failed, view)),
+        )
+        requests = decided.rule
+        asked = decided.asked
+        requests[asked] = np.clip(decided.values(lambda answer: answer.amount), 0.0, view.max_take[asked])
         return view, requests
 
-    def _ask_llm(self, members: np.ndarray, view: HarvestView) -> np.ndarray:
-        """What the LLM citizens ask for (their fallback where an answer failed), within what they may take."""
+    def _fallback(self, failed: np.ndarray, view: HarvestView) -> np.ndarray:
+        """What an LLM citizen whose answer failed takes: its sustainable share, or nothing."""
+        return view.fair_share[failed] if self.params.fallback == "sustainable" else np.zeros(failed.size)
+
+    def _question(self, citizens: np.ndarray, view: HarvestView) -> Question:
+        """How many units each LLM citizen takes, seeing its patch's stock and its sustainable share."""
         society, spec = self.society, self.society.scenario.commons
         commons = society.commons
-        patches = commons.patch_of_citizen[members]
+        patches = commons.patch_of_citizen[citizens]
         texts = dict(unit=spec.unit, resource=spec.resource, round=society.round, rounds=society.scenario.rounds,
                      format=society.llm.answer_format(HarvestDecision))
         observations = []
-        for citizen, patch in zip(members, patches):
+        for citizen, patch in zip(citizens, patches):
             share = view.fair_share[citizen]
             universalization = UNIVERSALIZATION.format(share=share, **texts) if self.params.universalization else ""
             observations.append(OBSERVATION.format(
                 stock=commons.stock[patch], sharing=commons.citizens_per_patch[patch], share=share,
                 most=view.max_take[citizen], universalization=universalization, **texts,
             ))
-        fallback = view.fair_share[members] if self.params.fallback == "sustainable" else np.zeros(members.size)
-        amounts = society.llm.amounts(self.name, members, observations, fallback)
-        return np.clip(amounts, 0.0, view.max_take[members])
+        return Question(citizens, observations, HarvestDecision)
 
     def apply(self, decisions: tuple[HarvestView, np.ndarray]) -> None:
         view, requests = decisions

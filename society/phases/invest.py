@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from society.world import commons_kernels as kernels
+from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
 from society.phases import Phase
 from society.phases.harvest import record_takes
@@ -54,16 +55,24 @@ class InvestPhase(Phase):
 
     def decide(self, view: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         fair_share, endowment = view
-        invested = requested_takes(self.society, fair_share, endowment)
-        llm = self.society.llm
-        if llm is not None:
-            members = llm.members
-            text = OBSERVATION.format(round=self.society.round, rounds=self.society.scenario.rounds,
-                                      endowment=self.params.endowment, optimum=self.optimum,
-                                      share=fair_share[0], format=llm.answer_format(HarvestDecision))
-            amounts = llm.amounts(self.name, members, [text] * members.size, fair_share[members])
-            invested[members] = np.clip(amounts, 0.0, endowment[members])
+        path = self.society.deciding
+        decided = path.decide(
+            self,
+            rule=lambda: requested_takes(self.society, fair_share, endowment),
+            question=self._question(path.llm_citizens, fair_share) if path.llm_citizens.size else None,
+            fallback=Fallback("sustainable", lambda failed: fair_share[failed]),
+        )
+        invested, asked = decided.rule, decided.asked
+        invested[asked] = np.clip(decided.values(lambda answer: answer.amount), 0.0, endowment[asked])
         return fair_share, invested
+
+    def _question(self, citizens: np.ndarray, fair_share: np.ndarray) -> Question:
+        """How many tokens each LLM citizen puts in the pool."""
+        llm = self.society.llm
+        text = OBSERVATION.format(round=self.society.round, rounds=self.society.scenario.rounds,
+                                  endowment=self.params.endowment, optimum=self.optimum,
+                                  share=fair_share[0], format=llm.answer_format(HarvestDecision))
+        return Question(citizens, [text] * citizens.size, HarvestDecision)
 
     def apply(self, decisions: tuple[np.ndarray, np.ndarray]) -> None:
         fair_share, invested = decisions

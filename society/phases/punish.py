@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from society.world import commons_kernels as kernels
-from society.phases.decisions import PunishDecision
+from society import sanctioning
+from society.phases.deciding import Question
+from society.phases.decisions import MAX_PUNISH_TARGETS, PunishDecision
 from society.phases import Phase
 from society.scenario.schema import POLICY_NAMES
 
@@ -22,7 +23,6 @@ OBSERVATION = (
     "{offenders}\nYou may punish any of them (each costs you {cost:g} and takes {impact:g} from them), or "
     "nobody. Whom do you punish? {format}"
 )
-MAX_CANDIDATES = 16
 
 
 class PunishParams(BaseModel):
@@ -54,11 +54,10 @@ class PunishPhase(Phase):
 
     def __init__(self, society: Any, params: PunishParams, index: int) -> None:
         super().__init__(society, params, index)
-        wanted = [
-            i for i, spec in enumerate(society.policy_specs) if spec.policy in params.punishers and spec.policy != "llm"
-        ]
-        self.is_punisher = np.isin(society.state["group"], wanted)
-        self.llm_punish = society.llm is not None and "llm" in params.punishers
+        wanted = [i for i, spec in enumerate(society.policy_specs) if spec.policy in params.punishers]
+        punishers = np.isin(society.state["group"], wanted)
+        self.is_punisher = society.deciding.by_rule(punishers)
+        self.llm_punishers = society.deciding.asked_among(punishers)
 
     def rule(self) -> str:
         p = self.params
@@ -70,64 +69,56 @@ class PunishPhase(Phase):
         return PunishView(self.is_punisher, violation)
 
     def decide(self, view: PunishView) -> tuple[np.ndarray, np.ndarray]:
-        graph = self.society.graph
-        actors, targets = kernels.select_punishments(
-            graph.indptr, graph.indices, view.is_punisher, view.violation,
-            self.params.probability, self.params.max_targets, self.rng, undirected=True,
+        graph, p = self.society.graph, self.params
+        askers, candidates = self._candidates(view.violation)
+        most = sanctioning.most_targets(p.max_targets)
+        decided = self.society.deciding.decide(
+            self,
+            rule=lambda: sanctioning.select_punishments(
+                graph.indptr, graph.indices, view.is_punisher, view.violation, p.probability, p.max_targets,
+                self.rng, undirected=True,
+            ),
+            question=self._question(askers, candidates, most) if askers else None,
+            fallback=sanctioning.NOBODY,
         )
-        if self.llm_punish:
-            llm_actors, llm_targets = self._ask_llm(view.violation)
+        actors, targets = decided.rule
+        if self.llm_punishers.size:
+            llm_actors, llm_targets = sanctioning.chosen_acts(decided, candidates, most)
             actors, targets = np.concatenate([actors, llm_actors]), np.concatenate([targets, llm_targets])
         return actors, targets
 
-    def _ask_llm(self, violation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Whom each LLM citizen with offending neighbours punishes; the fallback is nobody."""
+    def _candidates(self, violation: np.ndarray) -> tuple[list[int], list[np.ndarray]]:
+        """The LLM punishers with offending neighbours, and those neighbours, worst offence first."""
         society, p = self.society, self.params
-        state, graph, llm = society.state, society.graph, society.llm
+        state, graph = society.state, society.graph
         excess = state["take"] - p.threshold * state["fair_share"]
         askers, candidates = [], []
-        for citizen in llm.members:
+        for citizen in self.llm_punishers:
             neighbours = graph.indices[graph.indptr[citizen]:graph.indptr[citizen + 1]]
             offenders = neighbours[violation[neighbours] & (neighbours != citizen)]
             if offenders.size:
-                askers.append(citizen)
-                candidates.append(offenders[np.argsort(-excess[offenders], kind="stable")][:MAX_CANDIDATES])
-        if not askers:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        most = p.max_targets or MAX_CANDIDATES
+                askers.append(int(citizen))
+                candidates.append(offenders[np.argsort(-excess[offenders], kind="stable")][:MAX_PUNISH_TARGETS])
+        return askers, candidates
+
+    def _question(self, askers: list[int], candidates: list[np.ndarray], most: int) -> Question:
+        """Whom each LLM punisher punishes among its offending neighbours."""
+        society, p = self.society, self.params
+        state = society.state
         texts = dict(round=society.round, rounds=society.scenario.rounds, cost=p.cost, impact=p.impact,
-                     format=llm.answer_format(PunishDecision))
+                     format=society.llm.answer_format(PunishDecision))
         observations = [
             OBSERVATION.format(offenders="\n".join(
                 f"- citizen {int(o)} took {state['take'][o]:.1f} (sustainable share {state['fair_share'][o]:.1f})"
                 for o in offenders), **texts)
             for offenders in candidates
         ]
-        schemas = [
-            {"punish": {"type": "array", "items": {"type": "integer", "enum": offenders.tolist()}, "maxItems": most}}
-            for offenders in candidates
-        ]
-        decisions = llm.ask(self.name, np.array(askers), observations, PunishDecision, schemas)
-        actors, targets = [], []
-        for citizen, offenders, decision in zip(askers, candidates, decisions):
-            chosen = [] if decision is None else list(dict.fromkeys(decision.punish))
-            chosen = [t for t in chosen if t in set(offenders.tolist())][:most]
-            actors += [citizen] * len(chosen)
-            targets += chosen
-        return np.array(actors, dtype=np.int64), np.array(targets, dtype=np.int64)
+        return sanctioning.target_question(askers, candidates, observations, most)
 
     def apply(self, decisions: tuple[np.ndarray, np.ndarray]) -> None:
         actors, targets = decisions
-        society, state = self.society, self.society.state
-        punished = 0
-        if actors.size:
-            paid, received = kernels.settle_punishments(
-                actors, targets, society.num_citizens, self.params.cost, self.params.impact
-            )
-            punished = kernels.charge_punishments(
-                paid, received, state["wealth"], state["punish_paid"], state["punish_received"]
-            )
-        society.record_events(self.name, "punish", actors, targets, cost=self.params.cost, impact=self.params.impact)
+        p = self.params
+        punished = sanctioning.settle(self.society, self.name, "punish", actors, targets, p.cost, p.impact)
         self._counts = (int(actors.size), punished)
 
     def metrics(self) -> dict[str, Any]:

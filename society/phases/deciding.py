@@ -1,0 +1,143 @@
+"""The deciding path: the one way every phase turns citizens into decisions.
+
+A phase hands `DecidingPath.decide` its heuristic rule, the question it puts to LLM citizens and its named
+fallback. The path runs the rule (the heuristic policy groups' kernels), sends the LLM citizens' question as one
+batched call, applies the fallback to every LLM citizen whose answer was missing or invalid, and counts what
+happened per policy group. The order is always the same (rule, then question, then fallback), so the random
+streams a rule or a fallback draws from advance the same way in every phase.
+
+Cohorts, activation and fallback accounting are written here once, for every phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import numpy as np
+
+from society.phases.decisions import Decision
+
+if TYPE_CHECKING:
+    from society.core.model import Society
+
+R = TypeVar("R")
+NO_CITIZENS = np.zeros(0, np.int64)
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a phase asks some LLM citizens: one observation each, the decision type, optional narrowed schemas.
+
+    `label` names the call in the `llm_calls` table (the phase's name unless a phase asks several questions).
+    """
+
+    citizens: np.ndarray
+    observations: Sequence[str]
+    decision: type[Decision]
+    schemas: Sequence[Mapping[str, Any]] | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Fallback(Generic[R]):
+    """What a citizen whose answer failed does instead, under the name the scenario (or the phase) gives it."""
+
+    name: str
+    decide: Callable[[np.ndarray], R]
+
+
+@dataclass(frozen=True)
+class GroupTally:
+    """One policy group's LLM citizens in one decision: asked, answered validly, decided by the fallback."""
+
+    asked: int = 0
+    answered: int = 0
+    fallbacks: int = 0
+
+
+@dataclass(frozen=True)
+class Decided(Generic[R]):
+    """What one pass of the deciding path produced.
+
+    `rule` is what the heuristic rule decided, `asked` the LLM citizens asked (in question order) and `answers`
+    their parsed answers (None where the answer failed); `fallback` is what the fallback decided for `failed`.
+    """
+
+    rule: R | None = None
+    asked: np.ndarray = field(default_factory=lambda: NO_CITIZENS)
+    answers: list[Decision | None] = field(default_factory=list)
+    failed: np.ndarray = field(default_factory=lambda: NO_CITIZENS)
+    fallback: R | None = None
+    fallback_name: str | None = None
+    tally: dict[int, GroupTally] = field(default_factory=dict)
+
+    @property
+    def answered(self) -> np.ndarray:
+        """Which of `asked` gave a valid answer."""
+        return np.array([answer is not None for answer in self.answers], dtype=bool)
+
+    def values(self, read: Callable[[Any], float]) -> np.ndarray:
+        """One number per asked citizen: `read` of its answer, or what the fallback (an array over `failed`) gave."""
+        values = np.empty(self.asked.size, dtype=np.float64)
+        answered = self.answered
+        values[answered] = [read(answer) for answer in self.answers if answer is not None]
+        if self.failed.size:
+            values[~answered] = self.fallback
+        return values
+
+
+class DecidingPath:
+    """The society's deciding path: who decides by rule and who is asked, the batched question, the fallbacks."""
+
+    def __init__(self, society: Society) -> None:
+        self.society = society
+
+    @property
+    def llm_citizens(self) -> np.ndarray:
+        """Every LLM citizen, in citizen order."""
+        llm = self.society.llm
+        return NO_CITIZENS if llm is None else llm.members
+
+    def by_rule(self, mask: np.ndarray) -> np.ndarray:
+        """`mask` (a boolean array over citizens) without the LLM citizens: those the heuristic rule decides for."""
+        by_rule = mask.copy()
+        by_rule[self.llm_citizens] = False
+        return by_rule
+
+    def asked_among(self, mask: np.ndarray) -> np.ndarray:
+        """The LLM citizens marked in `mask`, in citizen order: those a phase asks."""
+        return self.llm_citizens[mask[self.llm_citizens]]
+
+    def decide(
+        self,
+        phase: Any,
+        rule: Callable[[], R] | None = None,
+        question: Question | None = None,
+        fallback: Fallback[R] | None = None,
+    ) -> Decided[R]:
+        """Run the rule, ask the question as one batch, then apply the fallback to every failed answer."""
+        decided_by_rule = rule() if rule is not None else None
+        llm = self.society.llm
+        if question is None or llm is None or question.citizens.size == 0:
+            return Decided(rule=decided_by_rule)
+        asked = np.asarray(question.citizens, dtype=np.int64)
+        answers = llm.ask(question.label or phase.name, asked, question.observations, question.decision,
+                          question.schemas)
+        failed = asked[np.array([answer is None for answer in answers], dtype=bool)]
+        backup = fallback.decide(failed) if fallback is not None and failed.size else None
+        return Decided(
+            rule=decided_by_rule, asked=asked, answers=answers, failed=failed, fallback=backup,
+            fallback_name=None if fallback is None else fallback.name, tally=self._tally(asked, failed),
+        )
+
+    def _tally(self, asked: np.ndarray, failed: np.ndarray) -> dict[int, GroupTally]:
+        """Asked, answered and fallbacks per policy group."""
+        groups = self.society.state["group"]
+        asked_per = np.bincount(groups[asked], minlength=len(self.society.policy_specs))
+        failed_per = np.bincount(groups[failed], minlength=asked_per.size)
+        return {
+            int(g): GroupTally(int(asked_per[g]), int(asked_per[g] - failed_per[g]), int(failed_per[g]))
+            for g in np.flatnonzero(asked_per)
+        }

@@ -1,0 +1,311 @@
+"""Sanctioning: one module for every kind of punishment — finding acts, asking LLM punishers whom they punish,
+and settling what acts cost the punisher and take from the punished.
+
+The peer punishment, norm punishment and sanctions phases differ only in who may punish whom (their rules);
+they share everything here. Kernels follow the conventions of `society.world.commons_kernels`; their numpy
+references live with the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from society.phases.deciding import Decided, Fallback, Question
+from society.phases.decisions import MAX_PUNISH_TARGETS, PunishDecision
+
+if TYPE_CHECKING:
+    from society.core.model import Society
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+NO_ACTS: tuple[IntArray, IntArray] = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+# ---- settling -------------------------------------------------------------------------------------------------
+
+
+def settle(
+    society: Society,
+    phase: str,
+    kind: str,
+    actors: IntArray,
+    targets: IntArray,
+    cost: float,
+    impact: float,
+    detail: list[str | None] | None = None,
+) -> int:
+    """Charge a round's acts (each costs its actor `cost`, takes `impact` from its target), record them as events
+    of `kind`, and return how many citizens were punished."""
+    state = society.state
+    punished = 0
+    if actors.size:
+        paid, received = settle_punishments(actors, targets, society.num_citizens, cost, impact)
+        punished = charge_punishments(paid, received, state["wealth"], state["punish_paid"], state["punish_received"])
+    society.record_events(phase, kind, actors, targets, cost=cost, impact=impact, detail=detail)
+    return punished
+
+
+# ---- LLM punishers ---------------------------------------------------------------------------------------------
+
+
+def most_targets(max_targets: int) -> int:
+    """The most acts an LLM punisher may choose: the phase's cap (0: none) within what a decision can list."""
+    return min(max_targets or MAX_PUNISH_TARGETS, MAX_PUNISH_TARGETS)
+
+
+def target_question(
+    askers: Sequence[int], candidates: Sequence[IntArray], observations: Sequence[str], most: int
+) -> Question:
+    """Ask each LLM punisher whom among its candidates it punishes (its answer's choices narrowed to them)."""
+    schemas = [
+        {"punish": {"type": "array", "items": {"type": "integer", "enum": offered.tolist()}, "maxItems": most}}
+        for offered in candidates
+    ]
+    return Question(np.array(askers, dtype=np.int64), observations, PunishDecision, schemas)
+
+
+def chosen_targets(answer: list[int], offered: IntArray, most: int) -> list[int]:
+    """The distinct offered citizens an answer names, in its order, at most `most`."""
+    allowed = set(offered.tolist())
+    return [t for t in dict.fromkeys(answer) if t in allowed][:most]
+
+
+def chosen_acts(decided: Decided, candidates: Sequence[IntArray], most: int) -> tuple[IntArray, IntArray]:
+    """The acts the asked LLM punishers chose (none for a failed answer), in the order they were asked."""
+    actors: list[int] = []
+    targets: list[int] = []
+    for citizen, offered, answer in zip(decided.asked.tolist(), candidates, decided.answers):
+        if answer is not None:
+            chosen = chosen_targets(answer.punish, offered, most)
+            actors += [citizen] * len(chosen)
+            targets += chosen
+    return np.array(actors, dtype=np.int64), np.array(targets, dtype=np.int64)
+
+
+NOBODY: Fallback[tuple[IntArray, IntArray]] = Fallback("nobody", lambda failed: NO_ACTS)
+"""The fallback that punishes nobody."""
+
+
+# ---- kernels: who punishes whom, and what it costs --------------------------------------------------------------
+
+
+BY_TARGET_MAX_CITIZENS = 65_536
+"""Largest population whose punishments are found from the violators' side. Its writes go to scattered
+punishers' slots: measured in the benchmark's rounds (a quarter of citizens violating), 1.4-1.9x as fast as the
+scan at 10,000 and 100,000 citizens in isolation but no faster inside a round at 100,000, and 2x slower at
+1,000,000, where those writes miss the cache."""
+
+
+def select_punishments(
+    indptr: IntArray,
+    indices: IntArray,
+    is_punisher: BoolArray,
+    violation: BoolArray,
+    probability: float,
+    max_targets: int,
+    rng: np.random.Generator,
+    undirected: bool = False,
+) -> tuple[IntArray, IntArray]:
+    """Punishers, in index order, punish each violating neighbour (CSR order) with `probability`, up to `max_targets`.
+
+    Returns (actors, targets), sorted by actor and then in CSR order. Self-loops are never punished and a punisher
+    stops once it has `max_targets` targets (``max_targets <= 0``: no limit).
+
+    With ``probability >= 1`` every such neighbour is punished and no random numbers are drawn: `rng` is left
+    untouched. Otherwise one ``rng.random()`` is drawn per violating neighbour considered; self-loops are skipped
+    without a draw and a punisher stops drawing once it has `max_targets` targets.
+
+    A thin wrapper around sequential passes over the edges: the outputs are allocated by numpy (only the pages
+    written are ever touched; numpy backs large arrays with huge pages, where numba's own allocations fault in
+    4 KiB pages). With no violation anywhere it returns at once: there is nobody to punish and nothing to draw.
+    `undirected` says the graph is a `SocialGraph`'s (every edge in both directions, neighbour lists sorted, no
+    self-loops); then, when every violating neighbour is punished, violators' edges are fewer than half the
+    punishers' and the population is small, the acts are found from the violators' side (`_acts_by_target`),
+    which gives the same arrays.
+    """
+    if not violation.any():
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    bound, violator_edges = _edge_totals(indptr, is_punisher, violation, max_targets)
+    if (undirected and probability >= 1.0 and max_targets <= 0 and 2 * violator_edges < bound
+            and violation.size <= BY_TARGET_MAX_CITIZENS):
+        return _acts_by_target(indptr, indices, is_punisher, violation)
+    actors = np.empty(bound, np.int64)
+    targets = np.empty(bound, np.int64)
+    k = _scan_punishments(indptr, indices, is_punisher, violation, probability, max_targets, rng, actors, targets)
+    # Shrink to the k acts in place (a realloc, no copy); nothing else refers to these fresh buffers.
+    actors.resize(k, refcheck=False)
+    targets.resize(k, refcheck=False)
+    return actors, targets
+
+
+def _acts_by_target(
+    indptr: IntArray, indices: IntArray, is_punisher: BoolArray, violation: BoolArray
+) -> tuple[IntArray, IntArray]:
+    """Every (punisher, violating neighbour) pair of an undirected graph, found from the violators' side.
+
+    One pass over the violators' edges counts each punisher's acts, a second writes each act at its punisher's
+    next slot. Violators are visited in index order, so each punisher's targets come out ascending, which is its
+    CSR order in a `SocialGraph`.
+    """
+    slots = _act_starts(indptr, indices, is_punisher, violation)
+    acts = int(slots[-1])
+    actors = np.empty(acts, np.int64)
+    targets = np.empty(acts, np.int64)
+    _fill_acts_by_target(indptr, indices, is_punisher, violation, slots, actors, targets)
+    return actors, targets
+
+
+@numba.njit(cache=True)
+def _act_starts(indptr: IntArray, indices: IntArray, is_punisher: BoolArray, violation: BoolArray) -> IntArray:
+    """Where each punisher's acts begin in the output (`starts[i]`), and their total (`starts[n]`)."""
+    n = violation.size
+    starts = np.zeros(n + 1, np.int64)
+    for j in range(n):
+        if violation[j]:
+            for e in range(indptr[j], indptr[j + 1]):
+                i = indices[e]
+                starts[i + 1] += is_punisher[np.uint64(i)]
+    for i in range(n):
+        starts[i + 1] += starts[i]
+    return starts
+
+
+@numba.njit(cache=True)
+def _fill_acts_by_target(
+    indptr: IntArray,
+    indices: IntArray,
+    is_punisher: BoolArray,
+    violation: BoolArray,
+    slots: IntArray,
+    actors: IntArray,
+    targets: IntArray,
+) -> None:
+    """Write each act at its punisher's next slot (advancing `slots`, which `_act_starts` returned)."""
+    for j in range(violation.size):
+        if violation[j]:
+            for e in range(indptr[j], indptr[j + 1]):
+                i = indices[e]
+                if is_punisher[np.uint64(i)]:
+                    slot = slots[i]
+                    actors[slot] = i
+                    targets[slot] = j
+                    slots[i] = slot + 1
+
+
+@numba.njit(cache=True)
+def _edge_totals(indptr: IntArray, is_punisher: BoolArray, violation: BoolArray, max_targets: int) -> tuple[int, int]:
+    """An upper bound on the number of acts (the punishers' degrees, each capped at `max_targets` if positive) and
+    the violators' degrees summed."""
+    bound = 0
+    violator_edges = 0
+    for i in range(is_punisher.size):
+        degree = indptr[i + 1] - indptr[i]
+        if is_punisher[i]:
+            bound += degree if max_targets <= 0 else min(degree, max_targets)
+        if violation[i]:
+            violator_edges += degree
+    return bound, violator_edges
+
+
+@numba.njit(cache=True)
+def _scan_punishments(
+    indptr: IntArray,
+    indices: IntArray,
+    is_punisher: BoolArray,
+    violation: BoolArray,
+    probability: float,
+    max_targets: int,
+    rng: np.random.Generator,
+    actors: IntArray,
+    targets: IntArray,
+) -> int:
+    """One sequential scan writing the acts to actors/targets; returns their number.
+
+    Sequential on purpose: a count pass and a fill pass split over two threads read the edges twice, and on a
+    busy machine each parallel launch waits for a descheduled thread. When every violating neighbour is punished
+    (no draws, no cap) the scan is branch-free, since whether a neighbour violates is unpredictable: each edge
+    writes its target at position k and k advances only for an act (k stays below the bound, so the write
+    fits); the punisher's id then fills its acts.
+    """
+    draw = probability < 1.0
+    k = 0
+    if not draw and max_targets <= 0:
+        for i in range(is_punisher.size):
+            if not is_punisher[i]:
+                continue
+            first = k
+            for e in range(indptr[i], indptr[i + 1]):
+                j = indices[e]
+                targets[k] = j
+                k += (j != i) & violation[np.uint64(j)]  # ids are >= 0: unsigned skips the wraparound
+            for act in range(first, k):
+                actors[act] = i
+        return k
+    for i in range(is_punisher.size):
+        if not is_punisher[i]:
+            continue
+        punished = 0
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if j == i or not violation[np.uint64(j)]:
+                continue
+            if draw and not rng.random() < probability:
+                continue
+            actors[k] = i
+            targets[k] = j
+            k += 1
+            punished += 1
+            if punished == max_targets:  # never true for max_targets <= 0, as punished >= 1 here
+                break
+    return k
+
+
+def settle_punishments(
+    actors: IntArray, targets: IntArray, n: int, cost: float, impact: float
+) -> tuple[FloatArray, FloatArray]:
+    """Per citizen: `cost` paid per punishment given and `impact` suffered per punishment received.
+
+    A thin wrapper: the totals are numpy-allocated zeros (see `select_punishments`) that a kernel adds into.
+    """
+    paid = np.zeros(n)
+    received = np.zeros(n)
+    _settle_into(actors, targets, cost, impact, paid, received)
+    return paid, received
+
+
+@numba.njit(cache=True)
+def _settle_into(
+    actors: IntArray, targets: IntArray, cost: float, impact: float, paid: FloatArray, received: FloatArray
+) -> None:
+    """Add `cost` to paid[actors[k]] and `impact` to received[targets[k]] for every k, in order, one side at a time.
+
+    Deliberately sequential: split over two threads it saved little on an idle two-core machine and lost a
+    scheduler time slice whenever the other core was busy.
+    """
+    for k in range(actors.size):
+        paid[actors[k]] += cost
+    for k in range(targets.size):
+        received[targets[k]] += impact
+
+
+@numba.njit(cache=True)
+def charge_punishments(
+    paid: FloatArray, received: FloatArray, wealth: FloatArray, paid_total: FloatArray, received_total: FloatArray
+) -> int:
+    """Charge a round's punishments in one pass; returns how many citizens were punished.
+
+    Takes what each citizen paid and suffered from its wealth and adds both to its running totals, in place.
+    """
+    punished = 0
+    for i in range(wealth.size):
+        wealth[i] -= paid[i] + received[i]
+        paid_total[i] += paid[i]
+        received_total[i] += received[i]
+        punished += received[i] != 0.0
+    return punished
