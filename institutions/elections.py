@@ -39,12 +39,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from institutions import voting
 from institutions.ballots import answered_ballots, ballot_decision, ballot_form
-from institutions.decisions import CampaignDecision, CandidacyDecision, PolicyDecision, campaign_decision
+from institutions.decisions import CandidacyDecision, PolicyDecision, campaign_decision
 from institutions.politicians import POLITICIAN_KINDS, PoliticianKind, campaign_statement, promise
 from institutions.polity import InstitutionPhase
 from institutions.power import ElectionRecord, incumbency_rate, turnover
+from society.phases.deciding import Fallback, Question
 from society.scenario.files import Problem, ScenarioError
-
 
 RULE = (
     "Elections: every {every} rounds the citizens elect a leader, who sets the harvest quota, the fine for "
@@ -294,13 +294,18 @@ class ElectionsPhase(InstitutionPhase):
             return eligible
         texts = self._texts(treasury=self.polity.treasury, health=self._resource_health(),
                             format=llm.answer_format(CandidacyDecision))
-        answers = llm.ask(f"{self.name}_candidacy", asked, [CANDIDACY.format(**texts)] * asked.size,
-                          CandidacyDecision)
-        staying_out = [int(c) for c, a in zip(asked, answers) if a is not None and not a.stand]
+        question = Question(asked, [CANDIDACY.format(**texts)] * asked.size, CandidacyDecision,
+                            label=f"{self.name}_candidacy")
+        decided = self.society.deciding.decide(self, question=question, fallback=Fallback("stand", lambda failed: None))
+        staying_out = [int(c) for c, a in zip(decided.asked, decided.answers) if a is not None and not a.stand]
         return eligible[~np.isin(eligible, staying_out)]
 
     def _campaign(self, candidates: np.ndarray) -> list[str]:
-        """Each candidate's statement; platforms go to the polity, statements to LLM hearers' memory."""
+        """Each candidate's statement; platforms go to the polity, statements to LLM hearers' memory.
+
+        An LLM candidate whose answer failed campaigns as its kind's heuristic does (the platform and statement
+        set first).
+        """
         polity, llm = self.polity, self.society.llm
         statements = {}
         for c in candidates.tolist():
@@ -313,8 +318,11 @@ class ElectionsPhase(InstitutionPhase):
             observations = [
                 CAMPAIGN.format(rivals=_citizens(candidates[candidates != c]), **texts) for c in asked.tolist()
             ]
-            answers: list[CampaignDecision | None] = llm.ask(f"{self.name}_campaign", asked, observations, decision)
-            for c, answer in zip(asked.tolist(), answers):
+            question = Question(asked, observations, decision, label=f"{self.name}_campaign")
+            decided = self.society.deciding.decide(
+                self, question=question, fallback=Fallback("heuristic_platform", lambda failed: None)
+            )
+            for c, answer in zip(asked.tolist(), decided.answers):
                 if answer is not None:
                     polity.platforms[c] = polity.base.model_copy(update={"quota": answer.quota, "tax": answer.tax})
                     statements[c] = answer.statement
@@ -347,8 +355,11 @@ class ElectionsPhase(InstitutionPhase):
         )
         observation = BALLOT.format(platforms=platforms, how=HOW[form], format=llm.answer_format(decision),
                                     **self._texts())
-        answers = llm.ask(f"{self.name}_ballot", members, [observation] * members.size, decision)
-        return answered_ballots(answers, defaults, form)
+        question = Question(members, [observation] * members.size, decision, label=f"{self.name}_ballot")
+        decided = self.society.deciding.decide(
+            self, question=question, fallback=Fallback("utility_ballot", lambda failed: None)
+        )
+        return answered_ballots(decided.answers, defaults, form)
 
     def metrics(self) -> dict[str, Any]:
         return self._row

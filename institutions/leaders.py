@@ -40,6 +40,7 @@ from institutions.politicians import POLITICIAN_KINDS, LeaderContext, leader_dec
 from institutions.polity import InstitutionPhase
 from institutions.power import ActionRecord, entrenchment, policy_stability, ppi
 from institutions.voting import RULES
+from society.phases.deciding import Fallback, Question
 
 
 class LeaderParams(BaseModel):
@@ -170,7 +171,9 @@ class LeaderPhase(InstitutionPhase):
             format=llm.answer_format(LeaderDecision), **policy.model_dump(),
         )
         limits = (targets, params.llm_max_actions, params.max_targets, params.sanction_amount)
-        [answer] = llm.ask(self.name, np.array([leader]), [observation], LeaderDecision, [leader_schema(*limits)])
+        question = Question(np.array([leader]), [observation], LeaderDecision, [leader_schema(*limits)])
+        decided = society.deciding.decide(self, question=question, fallback=Fallback("status_quo", lambda failed: None))
+        [answer] = decided.answers
         if answer is None:
             return LeaderDecision(policy=policy)
         return within_powers(answer, *limits)

@@ -20,10 +20,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from norms.state import act_on_norms, ensure_norm_columns
-from society.phases.decisions import Decision
-from society.world.graph import neighbor_mean
 from society.llm.memory import quote
 from society.phases import Phase
+from society.phases.deciding import Fallback, Question
+from society.phases.decisions import Decision
+from society.world.graph import neighbor_mean
 
 SUSTAINABLE_RATIO = 1.0
 HEURISTIC_TEXT = "I think each of us should take at most %.2f times our sustainable share."
@@ -125,31 +126,38 @@ class CommunicatePhase(Phase):
         return "the village meeting" if self.params.mode == "meeting" else "their neighbours"
 
     def decide(self, observation: None) -> Statements:
-        """Heuristic statements for everyone; LLM citizens' own words and norm where their answer parsed."""
-        statements = heuristic_statements(self.society.state["personal_norm"], self.params.universalization)
-        if self.society.llm is not None:
-            self._ask_llm(statements)
+        """Heuristic statements for everyone; LLM citizens' own words and norm where their answer parsed.
+
+        The fallback of an LLM citizen whose answer failed is the heuristic statement of its own norm.
+        """
+        path = self.society.deciding
+        decided = path.decide(
+            self,
+            rule=lambda: heuristic_statements(self.society.state["personal_norm"], self.params.universalization),
+            question=self._question(path.llm_citizens) if path.llm_citizens.size else None,
+            fallback=Fallback("own_norm", lambda failed: None),
+        )
+        statements = decided.rule
+        if decided.answered.any():
+            spoke = decided.asked[decided.answered]
+            said = [answer for answer in decided.answers if answer is not None]
+            statements.norm[spoke] = [answer.norm for answer in said]
+            text = statements.text.astype(object)
+            text[spoke] = [answer.text for answer in said]
+            statements.text = text
         return statements
 
-    def _ask_llm(self, statements: Statements) -> None:
-        society, llm = self.society, self.society.llm
-        members, state = llm.members, society.state
+    def _question(self, members: np.ndarray) -> Question:
+        """What each LLM citizen tells its audience, seeing what its neighbours took and the norm it holds."""
+        society, state = self.society, self.society.state
         texts = dict(round=society.round, rounds=society.scenario.rounds, audience=self.audience,
-                     format=llm.answer_format(MessageDecision),
+                     format=society.llm.answer_format(MessageDecision),
                      universalization=UNIVERSALIZATION if self.params.universalization else "")
         observations = [
             OBSERVATION.format(seen=state["empirical_expectation"][c], norm=state["personal_norm"][c], **texts)
             for c in members
         ]
-        decisions = llm.ask(self.name, members, observations, MessageDecision)
-        answered = np.array([d is not None for d in decisions], dtype=bool)
-        if answered.any():
-            spoke = members[answered]
-            said = [d for d in decisions if d is not None]
-            statements.norm[spoke] = [d.norm for d in said]
-            text = statements.text.astype(object)
-            text[spoke] = [d.text for d in said]
-            statements.text = text
+        return Question(members, observations, MessageDecision)
 
     def apply(self, statements: Statements) -> None:
         society, state, p = self.society, self.society.state, self.params

@@ -23,8 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from norms import kernels
 from norms.state import act_on_norms, check_policies, ensure_norm_columns, policy_mask
-from society.phases.decisions import Decision
 from society.phases import Phase
+from society.phases.deciding import Fallback, Question
+from society.phases.decisions import Decision
 from society.scenario.schema import POLICY_NAMES
 
 MAX_SHOWN = 8
@@ -117,31 +118,23 @@ class LearningPhase(Phase):
         act_on_norms(society)
 
     def _reflect(self, payoff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """LLM citizens with a better-paid neighbour state their norm: (citizens who answered, their new norms)."""
-        society, llm, p = self.society, self.society.llm, self.params
-        state, graph = society.state, society.graph
-        texts = {"round": society.round, "rounds": society.scenario.rounds, "format": llm.answer_format(NormDecision)}
-        askers, seen, observations = [], [], []
-        for citizen in self.reflecting:
-            better = better_paid_neighbours(graph.indptr, graph.indices, payoff, int(citizen), MAX_SHOWN)
-            if better.size == 0:
-                continue
-            askers.append(int(citizen))
-            seen.append(better)
-            lines = "\n".join(
-                NEIGHBOUR.format(citizen=int(j), ratio=state["ratio"][j], payoff=payoff[j]) for j in better
-            )
-            observations.append(OBSERVATION.format(
-                ratio=state["ratio"][citizen], payoff=payoff[citizen], neighbours=lines,
-                norm=state["personal_norm"][citizen], **texts,
-            ))
-        citizens = np.array(askers, dtype=np.int64)
-        schema = {"personal_norm": {"type": "number", "minimum": 0, "maximum": p.max_norm}}
-        decisions = llm.ask(self.name, citizens, observations, NormDecision, [schema] * citizens.size)
-        answered = np.array([d is not None for d in decisions], dtype=bool)
+        """LLM citizens with a better-paid neighbour state their norm: (citizens who answered, their new norms).
+
+        The fallback of a citizen whose answer failed is to keep its norm.
+        """
+        society, p = self.society, self.params
+        state = society.state
+        seen = {int(c): better for c in self.reflecting
+                if (better := better_paid_neighbours(society.graph.indptr, society.graph.indices, payoff, int(c),
+                                                     MAX_SHOWN)).size}
+        citizens = np.array(list(seen), dtype=np.int64)
+        decided = society.deciding.decide(
+            self, question=self._question(citizens, seen, payoff), fallback=Fallback("keep_norm", lambda failed: None)
+        )
+        answered = decided.answered
         before = state["personal_norm"][citizens[answered]]
-        after = np.clip([d.personal_norm for d in decisions if d is not None], 0.0, p.max_norm)
-        shown = [better for better, ok in zip(seen, answered) if ok]
+        after = np.clip([d.personal_norm for d in decided.answers if d is not None], 0.0, p.max_norm)
+        shown = [seen[int(c)] for c in citizens[answered]]
         details = [
             json.dumps({"norm_before": round(float(b), 4), "norm_after": round(float(a), 4), "neighbours": s.tolist()})
             for b, a, s in zip(before, after, shown)
@@ -149,11 +142,29 @@ class LearningPhase(Phase):
         society.record_events(
             self.name, "reflection", citizens[answered], np.full(len(details), -1, np.int64), detail=details
         )
-        llm.remember(citizens[answered], [f"each citizen should take at most {a:.2f} times their sustainable share"
-                                          for a in after], label="Your own norm, decided after reflecting")
+        society.llm.remember(citizens[answered], [
+            f"each citizen should take at most {a:.2f} times their sustainable share" for a in after
+        ], label="Your own norm, decided after reflecting")
         self._row |= {"llm_reflections": int(citizens.size),
                       "llm_norm_revisions": int(np.count_nonzero(np.abs(after - before) > 1e-9))}
         return citizens[answered], after.astype(np.float64)
+
+    def _question(self, citizens: np.ndarray, seen: dict[int, np.ndarray], payoff: np.ndarray) -> Question:
+        """The norm each reflecting LLM citizen holds after seeing its better-paid neighbours."""
+        society, state = self.society, self.society.state
+        texts = {"round": society.round, "rounds": society.scenario.rounds,
+                 "format": society.llm.answer_format(NormDecision)}
+        observations = []
+        for citizen in citizens.tolist():
+            lines = "\n".join(
+                NEIGHBOUR.format(citizen=int(j), ratio=state["ratio"][j], payoff=payoff[j]) for j in seen[citizen]
+            )
+            observations.append(OBSERVATION.format(
+                ratio=state["ratio"][citizen], payoff=payoff[citizen], neighbours=lines,
+                norm=state["personal_norm"][citizen], **texts,
+            ))
+        schema = {"personal_norm": {"type": "number", "minimum": 0, "maximum": self.params.max_norm}}
+        return Question(citizens, observations, NormDecision, [schema] * citizens.size)
 
     def metrics(self) -> dict[str, Any]:
         return self._row

@@ -25,8 +25,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from society.phases.decisions import HarvestDecision
 from society.phases import Phase
+from society.phases.deciding import Fallback, Question
+from society.phases.decisions import HarvestDecision
 from society.scenario.schema import ConditionalPolicy, FixedPolicy, GreedyPolicy, ImitatorPolicy, SustainablePolicy
 
 RULE = (
@@ -141,8 +142,25 @@ class PublicGoodsPhase(Phase):
 
     def decide(self, observation: None) -> np.ndarray:
         """Each citizen's contribution this round, by its policy, then its response to last round's sanctions."""
+        p = self.params
+        played = self.society.round > 1
+        path = self.society.deciding
+        decided = path.decide(
+            self,
+            rule=lambda: self._by_policy(played),
+            question=self._question(path.llm_citizens, played) if path.llm_citizens.size else None,
+            fallback=Fallback("repeat_last", lambda failed: self._repeated(failed, played)),
+        )
+        wanted = decided.rule
+        wanted[decided.asked] = np.clip(decided.values(lambda answer: answer.amount), 0.0, p.endowment)
+        punished = self.points_received > 0
+        gap = np.maximum(self.others_mean - wanted, 0.0)
+        wanted[punished] += p.sanction_response * gap[punished]
+        return np.clip(wanted, 0.0, p.endowment)
+
+    def _by_policy(self, played: bool) -> np.ndarray:
+        """The heuristic contributions, by policy group."""
         society, p = self.society, self.params
-        played = society.round > 1
         wanted = self.contribution.copy()
         for group, spec in enumerate(society.policy_specs):
             members = society.group_members[group]
@@ -156,27 +174,23 @@ class PublicGoodsPhase(Phase):
                 wanted[members] = self._imitated(members)
             elif isinstance(spec, GreedyPolicy) and not played:
                 wanted[members] = 0.0
-        if society.llm is not None:
-            members = society.llm.members
-            wanted[members] = self._ask_llm(members, played)
-        punished = self.points_received > 0
-        gap = np.maximum(self.others_mean - wanted, 0.0)
-        wanted[punished] += p.sanction_response * gap[punished]
-        return np.clip(wanted, 0.0, p.endowment)
+        return wanted
 
-    def _ask_llm(self, members: np.ndarray, played: bool) -> np.ndarray:
-        """LLM citizens' contributions; the fallback is last round's, or half the endowment at first."""
+    def _repeated(self, failed: np.ndarray, played: bool) -> np.ndarray:
+        """The fallback: what a citizen gave last round, or half the endowment at first."""
+        return self.contribution[failed] if played else np.full(failed.size, self.params.endowment / 2)
+
+    def _question(self, members: np.ndarray, played: bool) -> Question:
+        """How much each LLM citizen gives, told what the others in its last group gave."""
         society, p = self.society, self.params
-        llm = society.llm
         texts = dict(round=society.round, rounds=society.scenario.rounds, endowment=p.endowment,
-                     format=llm.answer_format(HarvestDecision))
+                     format=society.llm.answer_format(HarvestDecision))
         observations = [
             OBSERVATION.format(last=LAST_ROUND.format(given=self.contribution[c], others=self.others_mean[c])
                                if played else "", **texts)
             for c in members
         ]
-        fallback = self.contribution[members] if played else np.full(members.size, p.endowment / 2)
-        return np.clip(llm.amounts(self.name, members, observations, fallback), 0.0, p.endowment)
+        return Question(members, observations, HarvestDecision)
 
     def _imitated(self, members: np.ndarray) -> np.ndarray:
         """The contribution of the best-paid member of each citizen's last group, where it earned more."""

@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from norms import kernels
 from norms.state import check_policies, ensure_norm_columns, policy_mask
 from society import sanctioning
+from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import MAX_PUNISH_TARGETS, PunishDecision
-from society.phases import Phase
 from society.scenario.schema import POLICY_NAMES
 
 RULE = (

@@ -8,11 +8,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from society.world import commons_kernels as kernels
+from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
-from society.phases import Phase
 from society.policies.heuristics import requested_takes
+from society.world import commons_kernels as kernels
 
 RULE = (
     "Harvest: every citizen says how many {unit} to take from the {resource}; the takes are granted together, "

@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from society.world import commons_kernels as kernels
+from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
-from society.phases import Phase
 from society.phases.harvest import record_takes
 from society.policies.heuristics import requested_takes
+from society.world import commons_kernels as kernels
 
 RULE = (
     "Investment: every citizen receives {endowment:g} tokens a round and splits them between an outside market, "

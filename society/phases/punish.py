@@ -9,9 +9,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from society import sanctioning
+from society.phases import Phase
 from society.phases.deciding import Question
 from society.phases.decisions import MAX_PUNISH_TARGETS, PunishDecision
-from society.phases import Phase
 from society.scenario.schema import POLICY_NAMES
 
 RULE = (

@@ -13,10 +13,10 @@ import pytest
 from norms import kernels
 from norms.learning import NormDecision, better_paid_neighbours
 from norms.punishment import FALLBACK_RULE, LLM_CHOICE, eligible_targets
-from society.sanctioning import chosen_targets
 from society import load_scenario
-from society.phases.decisions import PunishDecision
 from society.core.model import Society
+from society.phases.decisions import PunishDecision
+from society.sanctioning import chosen_targets
 
 from .conftest import Ask, ScriptedLLM, norm_scenario
 
