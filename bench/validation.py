@@ -2,8 +2,8 @@
 
     python bench/validation.py [--seeds 10] [--out docs/validation.md]
 
-Every number in the table comes out of simulated play (`norms.validation`); the published figures beside them
-are from the papers cited in /work/shared/REFERENCES.md.
+Every number in the table comes out of simulated play (`validation_checks.py`); the published figures beside
+them are from the papers cited in /work/shared/REFERENCES.md.
 """
 
 from __future__ import annotations
@@ -13,17 +13,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import validation_checks as checks
 
-from norms import validation
 
-
-def spread(outcome: validation.Outcome) -> str:
+def spread(outcome: checks.Outcome) -> str:
     values = np.array(outcome.values)
     return f"{values.mean():.3f} ± {values.std():.3f} (min {values.min():.3f}, max {values.max():.3f})"
 
 
 def ostrom_section(seeds: range) -> list[str]:
-    outcomes = validation.ostrom_cpr(seeds)
+    outcomes = checks.ostrom_cpr(seeds)
     lines = [
         "## (i) Ostrom, Gardner & Walker's lab CPR game",
         "",
@@ -54,9 +53,9 @@ def public_goods_section(seeds: range) -> list[str]:
         "| treatment | " + " | ".join(f"r{r}" for r in range(1, 11)) + " | change, first to last round |",
         "|---|" + "---|" * 11,
     ]
-    outcomes = validation.public_goods(seeds)
-    for treatment, outcome in zip(validation.PG_TREATMENTS, outcomes):
-        path = validation.contribution_path(treatment, seeds)
+    outcomes = checks.public_goods(seeds)
+    for treatment, outcome in zip(checks.PG_TREATMENTS, outcomes):
+        path = checks.contribution_path(treatment, seeds)
         lines.append(f"| {treatment.name} | " + " | ".join(f"{v:.2f}" for v in path) + f" | {spread(outcome)} |")
     holds = outcomes[0].mean < 0 <= outcomes[1].mean
     lines += ["", "Contributions are shares of the endowment, averaged over seeds. Direction: "
@@ -65,7 +64,7 @@ def public_goods_section(seeds: range) -> list[str]:
 
 
 def govsim_section(seeds: range) -> list[str]:
-    outcomes = validation.govsim(seeds)
+    outcomes = checks.govsim(seeds)
     lines = [
         "## (iii) GovSim's fishery",
         "",

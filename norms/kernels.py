@@ -3,7 +3,8 @@
 Conventions (as in `society.world.commons_kernels`): citizens are ``0..n-1``; ``indptr``/``indices`` are the social
 graph in CSR form; kernels never modify their inputs. Imitation takes its random numbers as arrays drawn by the
 caller, so kernel and reference see the same draws; punishment draws scalar ``rng.random()`` calls in a
-documented order, so a kernel and its reference given identically seeded generators agree exactly.
+documented order, so a kernel and its reference given identically seeded generators agree exactly. The
+references live with the tests that compare them, in ``tests/norms/references.py``.
 """
 
 from __future__ import annotations
@@ -46,23 +47,6 @@ def imitation_sources(
     return out
 
 
-def imitation_sources_reference(
-    indptr: IntArray, indices: IntArray, payoff: FloatArray, rows: IntArray,
-    pick: FloatArray, accept: FloatArray, scale: float,
-) -> IntArray:
-    """Reference for `imitation_sources`."""
-    degree = (indptr[1:] - indptr[:-1])[rows]
-    out = np.full(rows.size, -1, dtype=np.int64)
-    linked = degree > 0
-    if scale <= 0.0 or not linked.any():
-        return out
-    chosen = indices[indptr[rows[linked]] + (pick[linked] * degree[linked]).astype(np.int64)]
-    gain = payoff[chosen] - payoff[rows[linked]]
-    copies = (gain > 0.0) & (accept[linked] < gain / scale)
-    out[np.flatnonzero(linked)[copies]] = chosen[copies]
-    return out
-
-
 # ---- conformist transmission ----------------------------------------------------------------------------------
 
 
@@ -85,15 +69,6 @@ def neighbour_median(indptr: IntArray, indices: IntArray, values: FloatArray, ro
         sample.sort()
         m = sample.size // 2
         out[r] = sample[m] if sample.size % 2 else 0.5 * (sample[m - 1] + sample[m])
-    return out
-
-
-def neighbour_median_reference(indptr: IntArray, indices: IntArray, values: FloatArray, rows: IntArray) -> FloatArray:
-    """Reference for `neighbour_median`."""
-    out = np.empty(rows.size)
-    for r, i in enumerate(rows):
-        neighbours = indices[indptr[i] : indptr[i + 1]]
-        out[r] = np.median(values[neighbours]) if neighbours.size else values[i]
     return out
 
 
@@ -132,26 +107,3 @@ def norm_punishments(
             count += 1
             acts += 1
     return actors[:count].copy(), targets[:count].copy()
-
-
-def norm_punishments_reference(
-    indptr: IntArray, indices: IntArray, is_punisher: BoolArray, norm: FloatArray, ratio: FloatArray,
-    tolerance: float, probability: float, max_targets: int, rng: np.random.Generator,
-) -> tuple[IntArray, IntArray]:
-    """Reference for `norm_punishments`."""
-    pairs: list[tuple[int, int]] = []
-    for i in np.flatnonzero(is_punisher):
-        acts = 0
-        for j in indices[indptr[i] : indptr[i + 1]]:
-            if max_targets > 0 and acts >= max_targets:
-                break
-            if ratio[j] <= norm[i] * (1.0 + tolerance) + 1e-9:
-                continue
-            if probability < 1.0 and rng.random() >= probability:
-                continue
-            pairs.append((i, j))
-            acts += 1
-    if not pairs:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    actors, targets = np.array(pairs, dtype=np.int64).T
-    return actors.copy(), targets.copy()

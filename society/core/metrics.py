@@ -121,11 +121,6 @@ def _is_sorted(keys: np.ndarray, first: int, last: int) -> bool:
     return True
 
 
-def sorted_positive_reference(values: np.ndarray) -> np.ndarray:
-    """Reference for `sorted_positive`."""
-    return np.sort(values[~(values <= 0.0)])
-
-
 def gini_pair(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
     """`gini` of two arrays; large ones are sorted concurrently (the sort releases the GIL)."""
     if max(first.size, second.size) < CONCURRENT_SORT_MIN:

@@ -1,4 +1,7 @@
-"""Numba kernels of the heuristic policies' requests and noise, with the plain numpy references they equal bit for bit."""
+"""Numba kernels of the heuristic policies' requests and noise, with the plain numpy references they equal bit for bit.
+
+The references live with the tests that compare them, in ``tests/society/references.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from society.world.graph import neighbor_mean_at, neighbor_mean_reference
+from society.world.graph import neighbor_mean_at
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -42,14 +45,6 @@ def _fill_noise_draws(rng: np.random.Generator, noisy: BoolArray, max_take: Floa
     for i in range(noisy.size):
         if noisy[i] and not max_take[i] <= 0.0:
             out[i] = rng.standard_normal()
-
-
-def noise_draws_reference(rng: np.random.Generator, noisy: BoolArray, max_take: FloatArray) -> FloatArray:
-    """Reference for `noise_draws`."""
-    drawing = noisy & ~(max_take <= 0.0)
-    out = np.zeros(noisy.size)
-    out[drawing] = rng.standard_normal(int(np.count_nonzero(drawing)))
-    return out
 
 
 @numba.njit(cache=True, inline="always")
@@ -144,39 +139,3 @@ def citizen_requests_parallel(
             i = members[first + k]
             out[i] = _request_of(i, rule[g], factor[g], noise[g], ratio, strategy, indptr, indices, fair_share,
                                  draws, max_take)
-
-
-def citizen_requests_reference(
-    members: IntArray,
-    starts: IntArray,
-    rule: IntArray,
-    factor: FloatArray,
-    noise: FloatArray,
-    ratio: FloatArray,
-    strategy: FloatArray,
-    indptr: IntArray,
-    indices: IntArray,
-    fair_share: FloatArray,
-    draws: FloatArray,
-    max_take: FloatArray,
-    out: FloatArray,
-) -> None:
-    """Reference for `citizen_requests`."""
-    group = np.repeat(np.arange(rule.size), np.diff(starts))[np.argsort(members)]
-    kind, scale = rule[group], noise[group]
-    requests = np.zeros(group.size)
-    scaled = kind == SCALED_SHARE
-    requests[scaled] = factor[group][scaled] * fair_share[scaled]
-    neighbour = kind == NEIGHBOUR_RATIO
-    mean = neighbor_mean_reference(indptr, indices, ratio, np.ones(indptr.size - 1))
-    requests[neighbour] = mean[neighbour] * fair_share[neighbour]
-    own = kind == OWN_RATIO
-    requests[own] = strategy[own] * fair_share[own]
-    fixed = kind == FIXED_AMOUNT
-    requests[fixed] = factor[group][fixed]
-    noisy = scale > 0.0
-    if noisy.any():
-        requests[noisy] = requests[noisy] * (1.0 + scale[noisy] * draws[noisy])
-    asks = (kind != NO_REQUEST) & ~(max_take <= 0.0)
-    out[:] = 0.0
-    out[asks] = np.clip(requests[asks], 0.0, max_take[asks])

@@ -11,13 +11,13 @@ Conventions shared by every kernel:
   reference given identically seeded generators return identical results and leave identical generator states.
 * Sums accumulate sequentially in index order (the references use the sequential ``np.bincount`` and
   ``np.add.at``, never the pairwise ``np.sum``), so floating-point results agree exactly.
+
+The references live with the tests that compare them, in ``tests/society/references.py``.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import operator
 
 import numba
 import numpy as np
@@ -46,15 +46,6 @@ def allocate_proportional(requests: FloatArray, patch: IntArray, stock: FloatArr
     return granted
 
 
-def allocate_proportional_reference(requests: FloatArray, patch: IntArray, stock: FloatArray) -> FloatArray:
-    """Reference for `allocate_proportional`."""
-    demand = np.bincount(patch, weights=requests, minlength=stock.size)
-    scale = np.ones(stock.size)
-    over = demand > stock
-    scale[over] = stock[over] / demand[over]
-    return requests * scale[patch]
-
-
 @numba.njit(cache=True)
 def patch_totals(patch: IntArray, values: FloatArray, n_patches: int) -> FloatArray:
     """Per patch, the sum of its citizens' values, in citizen order (`np.bincount` without its checks)."""
@@ -81,11 +72,6 @@ def _add_by_patch(patch: IntArray, values: FloatArray, totals: FloatArray) -> No
             running = totals[current]
         running += values[i]
     totals[current] = running
-
-
-def patch_totals_reference(patch: IntArray, values: FloatArray, n_patches: int) -> FloatArray:
-    """Reference for `patch_totals`."""
-    return np.bincount(patch, weights=values, minlength=n_patches)
 
 
 @numba.njit(cache=True)
@@ -136,29 +122,6 @@ def allocate_random_units(
     return granted
 
 
-def allocate_random_units_reference(
-    requests: FloatArray, patch: IntArray, stock: FloatArray, rng: np.random.Generator
-) -> FloatArray:
-    """Reference for `allocate_random_units`."""
-    wanted = np.floor(requests).astype(np.int64)
-    granted = np.zeros(requests.size, np.int64)
-    for p in range(stock.size):
-        members = np.flatnonzero(patch == p)
-        units = math.floor(stock[p])
-        if wanted[members].sum() <= units:
-            granted[members] = wanted[members]
-            continue
-        candidates = [i for i in members if wanted[i] > 0]
-        for _ in range(units):
-            pos = int(rng.random() * len(candidates))
-            i = candidates[pos]
-            granted[i] += 1
-            if granted[i] == wanted[i]:
-                candidates[pos] = candidates[-1]
-                candidates.pop()
-    return granted.astype(np.float64)
-
-
 # ---- harvest accounting ---------------------------------------------------------------------------------------
 
 
@@ -180,19 +143,6 @@ def record_takes(
         total_take[i] += granted[i]
 
 
-def record_takes_reference(
-    fair_share: FloatArray, requests: FloatArray, granted: FloatArray,
-    fair_out: FloatArray, requested_out: FloatArray, take_out: FloatArray, ratio_out: FloatArray,
-    total_take: FloatArray,
-) -> None:
-    """Reference for `record_takes`."""
-    fair_out[...] = fair_share
-    requested_out[...] = requests
-    take_out[...] = granted
-    ratio_out[...] = np.divide(granted, fair_share, out=np.ones_like(granted), where=fair_share > 0)
-    total_take += granted
-
-
 @numba.njit(cache=True)
 def settle_harvest(
     requests: FloatArray, granted: FloatArray, fair_share: FloatArray, memory: float,
@@ -211,17 +161,6 @@ def settle_harvest(
     return over
 
 
-def settle_harvest_reference(
-    requests: FloatArray, granted: FloatArray, fair_share: FloatArray, memory: float,
-    wealth: FloatArray, reputation: FloatArray,
-) -> int:
-    """Reference for `settle_harvest`."""
-    wealth += granted
-    compliant = (requests <= fair_share + 1e-9).astype(np.float64)
-    reputation[...] = memory * reputation + (1 - memory) * compliant
-    return int(np.count_nonzero(compliant == 0.0))
-
-
 # ---- regrowth, shocks, diffusion, collapse --------------------------------------------------------------------
 
 
@@ -235,11 +174,6 @@ def regrow_logistic(stock: FloatArray, capacity: FloatArray, rate: float) -> Flo
     return new_stock
 
 
-def regrow_logistic_reference(stock: FloatArray, capacity: FloatArray, rate: float) -> FloatArray:
-    """Reference for `regrow_logistic`."""
-    return np.clip(stock + rate * stock * (1.0 - stock / capacity), 0.0, capacity)
-
-
 @numba.njit(cache=True)
 def regrow_doubling(stock: FloatArray, capacity: FloatArray) -> FloatArray:
     """GovSim's regrowth: the stock doubles, up to capacity."""
@@ -247,11 +181,6 @@ def regrow_doubling(stock: FloatArray, capacity: FloatArray) -> FloatArray:
     for p in range(stock.size):
         new_stock[p] = min(capacity[p], 2.0 * stock[p])
     return new_stock
-
-
-def regrow_doubling_reference(stock: FloatArray, capacity: FloatArray) -> FloatArray:
-    """Reference for `regrow_doubling`."""
-    return np.minimum(capacity, 2.0 * stock)
 
 
 @numba.njit(cache=True)
@@ -273,18 +202,6 @@ def diffuse_ring(stock: FloatArray, rate: float) -> FloatArray:
     return new_stock
 
 
-def diffuse_ring_reference(stock: FloatArray, rate: float) -> FloatArray:
-    """Reference for `diffuse_ring`."""
-    n_patches = stock.size
-    left = np.arange(n_patches if n_patches > 2 else max(n_patches - 1, 0))
-    right = (left + 1) % n_patches
-    flow = rate * (stock[right] - stock[left])
-    new_stock = stock.copy()
-    np.add.at(new_stock, left, flow)
-    np.subtract.at(new_stock, right, flow)
-    return new_stock
-
-
 @numba.njit(cache=True)
 def apply_shocks(
     stock: FloatArray, probability: float, severity: float, rng: np.random.Generator
@@ -299,14 +216,6 @@ def apply_shocks(
     return new_stock, hit
 
 
-def apply_shocks_reference(
-    stock: FloatArray, probability: float, severity: float, rng: np.random.Generator
-) -> tuple[FloatArray, BoolArray]:
-    """Reference for `apply_shocks`."""
-    hit = np.array([rng.random() < probability for _ in range(stock.size)], dtype=np.bool_)
-    return np.where(hit, stock * (1.0 - severity), stock), hit
-
-
 @numba.njit(cache=True)
 def mark_collapse(stock: FloatArray, threshold: float, collapsed: BoolArray) -> tuple[FloatArray, BoolArray]:
     """Patches whose stock falls below `threshold` collapse for good; collapsed patches hold no stock."""
@@ -318,14 +227,6 @@ def mark_collapse(stock: FloatArray, threshold: float, collapsed: BoolArray) -> 
         if new_collapsed[p]:
             new_stock[p] = 0.0
     return new_stock, new_collapsed
-
-
-def mark_collapse_reference(
-    stock: FloatArray, threshold: float, collapsed: BoolArray
-) -> tuple[FloatArray, BoolArray]:
-    """Reference for `mark_collapse`."""
-    new_collapsed = collapsed | (stock < threshold)
-    return np.where(new_collapsed, 0.0, stock), new_collapsed
 
 
 # ---- Ostrom's laboratory CPR game -----------------------------------------------------------------------------
@@ -344,11 +245,3 @@ def cpr_returns(investment: FloatArray, a: float, b: float) -> FloatArray:
     for i in range(investment.size):
         payoff[i] = investment[i] / total * group_return
     return payoff
-
-
-def cpr_returns_reference(investment: FloatArray, a: float, b: float) -> FloatArray:
-    """Reference for `cpr_returns`."""
-    total = functools.reduce(operator.add, investment.tolist(), 0.0)  # left to right, like the kernel
-    if total == 0.0:
-        return np.zeros(investment.size)
-    return investment / total * (a * total - b * total * total)

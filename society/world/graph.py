@@ -563,18 +563,6 @@ def neighbor_mean_of(
     return out
 
 
-def neighbor_mean_reference(indptr: IntArray, indices: IntArray, values: FloatArray,
-                            default: FloatArray) -> FloatArray:
-    """Reference for `neighbor_mean`."""
-    degree = np.diff(indptr)
-    rows = np.repeat(np.arange(degree.size), degree)
-    sums = np.bincount(rows, weights=values[indices], minlength=degree.size)
-    out = np.array(default, dtype=np.float64)
-    linked = degree > 0
-    out[linked] = sums[linked] / degree[linked]
-    return out
-
-
 def best_neighbor(indptr: IntArray, indices: IntArray, score: FloatArray) -> IntArray:
     """Each node's highest-scoring neighbour (ties to the lowest index), -1 for isolated nodes."""
     return best_neighbor_of(indptr, indices, score, np.arange(indptr.size - 1, dtype=np.int64))
@@ -602,14 +590,4 @@ def best_neighbor_of(indptr: IntArray, indices: IntArray, score: FloatArray, row
                     best = j
                     top = s
         out[r] = best
-    return out
-
-
-def best_neighbor_reference(indptr: IntArray, indices: IntArray, score: FloatArray) -> IntArray:
-    """Reference for `best_neighbor`."""
-    out = np.full(indptr.size - 1, -1, dtype=np.int64)
-    for i in range(out.size):
-        neighbours = indices[indptr[i] : indptr[i + 1]]
-        if neighbours.size:
-            out[i] = neighbours[np.argmax(score[neighbours])]
     return out

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from norms import kernels
+from tests.norms import references as ref
 
 SEEDS = range(6)
 SIZES = [0, 1, 7, 60, 400]
@@ -28,7 +29,7 @@ def test_imitation_sources_equals_reference(seed: int, n: int) -> None:
     pick, accept = rng.random(rows.size), rng.random(rows.size)
     scale = float(np.ptp(payoff)) if n else 0.0
     got = kernels.imitation_sources(indptr, indices, payoff, rows, pick, accept, scale)
-    want = kernels.imitation_sources_reference(indptr, indices, payoff, rows, pick, accept, scale)
+    want = ref.imitation_sources_reference(indptr, indices, payoff, rows, pick, accept, scale)
     np.testing.assert_array_equal(got, want)
     copied = got >= 0
     assert np.all(payoff[got[copied]] > payoff[rows[copied]])
@@ -57,7 +58,7 @@ def test_neighbour_median_equals_reference(seed: int, n: int) -> None:
     rows = np.arange(n, dtype=np.int64)
     np.testing.assert_array_equal(
         kernels.neighbour_median(indptr, indices, values, rows),
-        kernels.neighbour_median_reference(indptr, indices, values, rows),
+        ref.neighbour_median_reference(indptr, indices, values, rows),
     )
 
 
@@ -71,7 +72,7 @@ def test_norm_punishments_equals_reference(seed: int, n: int, probability: float
     norm, ratio = data.uniform(0.5, 2.0, n), data.uniform(0.0, 3.0, n)
     kernel_rng, reference_rng = np.random.default_rng(seed), np.random.default_rng(seed)
     got = kernels.norm_punishments(indptr, indices, is_punisher, norm, ratio, 0.1, probability, max_targets, kernel_rng)
-    want = kernels.norm_punishments_reference(
+    want = ref.norm_punishments_reference(
         indptr, indices, is_punisher, norm, ratio, 0.1, probability, max_targets, reference_rng
     )
     np.testing.assert_array_equal(got[0], want[0])

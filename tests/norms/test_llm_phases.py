@@ -10,13 +10,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from norms import kernels
 from norms.learning import NormDecision, better_paid_neighbours
 from norms.punishment import FALLBACK_RULE, LLM_CHOICE, eligible_targets
 from society import load_scenario
 from society.core.model import Society
 from society.phases.decisions import PunishDecision
 from society.sanctioning import chosen_targets
+from tests.norms import references as ref
 
 from .conftest import Ask, ScriptedLLM, norm_scenario
 
@@ -162,8 +162,8 @@ def test_failed_llm_answers_fall_back_to_the_named_rule(fallback: str) -> None:
     state, graph = society.state, society.graph
     asked = np.zeros(society.num_citizens, dtype=bool)
     asked[[a.citizen for a in society.llm.asked]] = True
-    want = kernels.norm_punishments_reference(graph.indptr, graph.indices, asked, state["personal_norm"],
-                                              state["ratio"], 0.1, 1.0, 0, np.random.default_rng(0))
+    want = ref.norm_punishments_reference(graph.indptr, graph.indices, asked, state["personal_norm"],
+                                          state["ratio"], 0.1, 1.0, 0, np.random.default_rng(0))
     assert fell_back.height > 0
     np.testing.assert_array_equal(fell_back["actor"].to_numpy(), want[0])
     np.testing.assert_array_equal(fell_back["target"].to_numpy(), want[1])

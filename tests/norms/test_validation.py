@@ -2,38 +2,43 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from norms import validation
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))  # the bench scripts import each other
+checks = importlib.import_module("validation_checks")
 
 SEEDS = range(3)
 
 
-def by_name(outcomes: list[validation.Outcome]) -> dict[str, validation.Outcome]:
+def by_name(outcomes: list[checks.Outcome]) -> dict[str, checks.Outcome]:
     return {outcome.treatment: outcome for outcome in outcomes}
 
 
 def test_ostrom_nash_play_gives_the_published_share_and_talk_plus_sanctions_beat_it() -> None:
-    outcomes = by_name(validation.ostrom_cpr(SEEDS))
+    outcomes = by_name(checks.ostrom_cpr(SEEDS))
     nash = outcomes["Nash play (8 tokens each)"]
-    assert nash.values == pytest.approx([validation.OSTROM_NASH_SHARE] * len(SEEDS))
-    assert validation.OSTROM_NASH_SHARE == pytest.approx(0.395, abs=5e-4)
+    assert nash.values == pytest.approx([checks.OSTROM_NASH_SHARE] * len(SEEDS))
+    assert checks.OSTROM_NASH_SHARE == pytest.approx(0.395, abs=5e-4)
     both = outcomes["communication + sanctioning"]
     assert min(both.values) > nash.mean + 0.1
     assert both.mean > outcomes["sanctioning only"].mean
 
 
 def test_fehr_gaechter_contributions_decay_without_punishment_and_hold_with_it() -> None:
-    outcomes = by_name(validation.public_goods(SEEDS))
+    outcomes = by_name(checks.public_goods(SEEDS))
     assert max(outcomes["without punishment"].values) < 0
     assert min(outcomes["with punishment"].values) >= 0
-    path = validation.contribution_path(validation.PG_TREATMENTS[1], SEEDS)
+    path = checks.contribution_path(checks.PG_TREATMENTS[1], SEEDS)
     assert path[-1] > 0.5 and np.all(np.isfinite(path))
 
 
 def test_govsim_greedy_collapses_early_and_sustainable_lasts_all_twelve_months() -> None:
-    outcomes = by_name(validation.govsim(SEEDS))
+    outcomes = by_name(checks.govsim(SEEDS))
     assert max(outcomes["greedy (2x the sustainable share)"].values) <= 3
     assert outcomes["sustainable"].values == (12.0,) * len(SEEDS)
     assert outcomes["greedy-leaning learners, universalization meeting + sanctions"].mean > (

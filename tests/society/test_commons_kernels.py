@@ -7,6 +7,8 @@ import pytest
 
 from society.world import commons_kernels as ck
 from society.world import graph as graphs
+from tests.society import references as ref
+
 SEEDS = range(5)
 # (citizens, patches), edge cases first: nobody anywhere, nobody on a patch, a single citizen, a single patch.
 SIZES = [(0, 0), (0, 3), (1, 1), (6, 1), (9, 2), (40, 3), (250, 7), (600, 25)]
@@ -79,7 +81,7 @@ def random_csr(rng: np.random.Generator, n: int, max_degree: int) -> tuple[np.nd
 def test_allocate_proportional(seed: int, n: int, n_patches: int, kind: str) -> None:
     requests, patch, stock, demand = random_allocation_case(seed, n, n_patches, kind, whole=False)
     granted = ck.allocate_proportional(requests, patch, stock)
-    np.testing.assert_array_equal(granted, ck.allocate_proportional_reference(requests, patch, stock))
+    np.testing.assert_array_equal(granted, ref.allocate_proportional_reference(requests, patch, stock))
 
     assert np.all(granted >= 0.0) and np.all(granted <= requests)
     taken = np.bincount(patch, weights=granted, minlength=n_patches)
@@ -99,7 +101,7 @@ def test_allocate_proportional_shares_pro_rata() -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_patch_totals(seed: int, n: int, n_patches: int) -> None:
     requests, patch, _, _ = random_allocation_case(seed, n, n_patches, "random", whole=False)
-    expected = ck.patch_totals_reference(patch, requests, n_patches)
+    expected = ref.patch_totals_reference(patch, requests, n_patches)
     np.testing.assert_array_equal(ck.patch_totals(patch, requests, n_patches), expected)
 
 
@@ -124,7 +126,7 @@ def test_record_takes(seed: int, n: int) -> None:
     before = data_rng(seed, n, 1).uniform(0.0, 50.0, (5, n))
     kernel, reference = before.copy(), before.copy()
     ck.record_takes(fair_share, requests, granted, *kernel)
-    ck.record_takes_reference(fair_share, requests, granted, *reference)
+    ref.record_takes_reference(fair_share, requests, granted, *reference)
     np.testing.assert_array_equal(kernel, reference)
     np.testing.assert_array_equal(kernel[4], before[4] + granted)
 
@@ -137,7 +139,7 @@ def test_settle_harvest(seed: int, n: int, memory: float) -> None:
     before = data_rng(seed, n, 2).uniform(0.0, 1.0, (2, n))
     kernel, reference = before.copy(), before.copy()
     over = ck.settle_harvest(requests, granted, fair_share, memory, *kernel)
-    assert over == ck.settle_harvest_reference(requests, granted, fair_share, memory, *reference)
+    assert over == ref.settle_harvest_reference(requests, granted, fair_share, memory, *reference)
     np.testing.assert_array_equal(kernel, reference)
     assert over == np.count_nonzero(requests > fair_share + 1e-9)
 
@@ -153,7 +155,7 @@ def test_allocate_random_units(seed: int, n: int, n_patches: int, kind: str) -> 
     inputs = (requests.copy(), patch.copy(), stock.copy())
     kernel_rng, reference_rng = twin_generators(seed)
     granted = ck.allocate_random_units(requests, patch, stock, kernel_rng)
-    np.testing.assert_array_equal(granted, ck.allocate_random_units_reference(requests, patch, stock, reference_rng))
+    np.testing.assert_array_equal(granted, ref.allocate_random_units_reference(requests, patch, stock, reference_rng))
     assert_same_state(kernel_rng, reference_rng)
     for before, after in zip(inputs, (requests, patch, stock)):
         np.testing.assert_array_equal(before, after)
@@ -173,7 +175,7 @@ def test_allocate_random_units_floors_stock(seed: int) -> None:
     kernel_rng, reference_rng = twin_generators(seed)
     patch = np.zeros(requests.size, np.int64)
     granted = ck.allocate_random_units(requests, patch, stock, kernel_rng)
-    np.testing.assert_array_equal(granted, ck.allocate_random_units_reference(requests, patch, stock, reference_rng))
+    np.testing.assert_array_equal(granted, ref.allocate_random_units_reference(requests, patch, stock, reference_rng))
     assert granted.sum() == 9.0 and granted[2] == 0.0
     assert_same_state(kernel_rng, reference_rng)
 
@@ -191,7 +193,7 @@ def test_allocate_random_units_one_crowded_patch() -> None:
     stock = np.array([0.5 * requests.sum() + 0.25])
     kernel_rng, reference_rng = twin_generators(3)
     granted = ck.allocate_random_units(requests, patch, stock, kernel_rng)
-    np.testing.assert_array_equal(granted, ck.allocate_random_units_reference(requests, patch, stock, reference_rng))
+    np.testing.assert_array_equal(granted, ref.allocate_random_units_reference(requests, patch, stock, reference_rng))
     assert_same_state(kernel_rng, reference_rng)
     assert granted.sum() == np.floor(stock[0])
 
@@ -219,7 +221,7 @@ def random_patch_stock(seed: int, n_patches: int) -> tuple[np.ndarray, np.ndarra
 def test_regrow_logistic(seed: int, n_patches: int, rate: float) -> None:
     stock, capacity = random_patch_stock(seed, n_patches)
     new_stock = ck.regrow_logistic(stock, capacity, rate)
-    np.testing.assert_array_equal(new_stock, ck.regrow_logistic_reference(stock, capacity, rate))
+    np.testing.assert_array_equal(new_stock, ref.regrow_logistic_reference(stock, capacity, rate))
     assert np.all((new_stock >= 0.0) & (new_stock <= capacity))
 
 
@@ -228,7 +230,7 @@ def test_regrow_logistic(seed: int, n_patches: int, rate: float) -> None:
 def test_regrow_doubling(seed: int, n_patches: int) -> None:
     stock, capacity = random_patch_stock(seed, n_patches)
     new_stock = ck.regrow_doubling(stock, capacity)
-    np.testing.assert_array_equal(new_stock, ck.regrow_doubling_reference(stock, capacity))
+    np.testing.assert_array_equal(new_stock, ref.regrow_doubling_reference(stock, capacity))
     np.testing.assert_array_equal(new_stock, np.minimum(capacity, 2.0 * stock))
 
 
@@ -242,7 +244,7 @@ def test_regrow_doubling_caps_at_capacity() -> None:
 def test_diffuse_ring(seed: int, n_patches: int, rate: float) -> None:
     stock, _ = random_patch_stock(seed, n_patches)
     new_stock = ck.diffuse_ring(stock, rate)
-    np.testing.assert_array_equal(new_stock, ck.diffuse_ring_reference(stock, rate))
+    np.testing.assert_array_equal(new_stock, ref.diffuse_ring_reference(stock, rate))
     np.testing.assert_allclose(new_stock.sum(), stock.sum(), rtol=1e-9)
 
 
@@ -259,7 +261,7 @@ def test_apply_shocks(seed: int, n_patches: int, probability: float) -> None:
     stock, _ = random_patch_stock(seed, n_patches)
     kernel_rng, reference_rng = twin_generators(seed)
     new_stock, hit = ck.apply_shocks(stock, probability, 0.4, kernel_rng)
-    expected_stock, expected_hit = ck.apply_shocks_reference(stock, probability, 0.4, reference_rng)
+    expected_stock, expected_hit = ref.apply_shocks_reference(stock, probability, 0.4, reference_rng)
     np.testing.assert_array_equal(new_stock, expected_stock)
     np.testing.assert_array_equal(hit, expected_hit)
     assert_same_state(kernel_rng, reference_rng)
@@ -282,7 +284,7 @@ def test_mark_collapse(seed: int, n_patches: int, threshold: float) -> None:
     collapsed = data_rng(seed, n_patches, 1).random(n_patches) < 0.2
     stock_before, collapsed_before = stock.copy(), collapsed.copy()
     new_stock, new_collapsed = ck.mark_collapse(stock, threshold, collapsed)
-    expected_stock, expected_collapsed = ck.mark_collapse_reference(stock, threshold, collapsed)
+    expected_stock, expected_collapsed = ref.mark_collapse_reference(stock, threshold, collapsed)
     np.testing.assert_array_equal(new_stock, expected_stock)
     np.testing.assert_array_equal(new_collapsed, expected_collapsed)
     np.testing.assert_array_equal(stock, stock_before)
@@ -303,7 +305,7 @@ def test_cpr_returns(seed: int, n: int) -> None:
     investment = rng.uniform(0.0, 25.0, n)
     investment[rng.random(n) < 0.2] = 0.0
     payoff = ck.cpr_returns(investment, 23.0, 0.25)
-    np.testing.assert_array_equal(payoff, ck.cpr_returns_reference(investment, 23.0, 0.25))
+    np.testing.assert_array_equal(payoff, ref.cpr_returns_reference(investment, 23.0, 0.25))
 
     total = investment.sum()
     np.testing.assert_allclose(payoff.sum(), 23.0 * total - 0.25 * total**2, rtol=1e-9, atol=1e-9)

@@ -12,9 +12,9 @@ from society.core.metrics import (
     gini,
     gini_pair,
     sorted_positive,
-    sorted_positive_reference,
 )
 from society.core.state import CitizenState
+from tests.society.references import sorted_positive_reference
 
 
 def gini_by_definition(values: np.ndarray) -> float:

@@ -9,6 +9,7 @@ import pytest
 from society.world import graph as graphs
 from society.policies import kernels as pk
 from society.core.kernel_threads import PARALLEL_MIN_WORK, kernel_threads
+from tests.society import references as ref
 
 RULES = [pk.SCALED_SHARE, pk.NEIGHBOUR_RATIO, pk.OWN_RATIO, pk.FIXED_AMOUNT, pk.NO_REQUEST]
 
@@ -45,7 +46,7 @@ def case(seed: int, n: int, groups: int) -> dict:
 def test_citizen_requests_equal_reference(seed: int, n: int, groups: int) -> None:
     data = case(seed, n, groups)
     expected, got, parallel = np.full(n, -1.0), np.full(n, -1.0), np.full(n, -1.0)  # every entry is written
-    pk.citizen_requests_reference(*data.values(), expected)
+    ref.citizen_requests_reference(*data.values(), expected)
     pk.citizen_requests(*data.values(), got)
     pk.citizen_requests_parallel(*data.values(), parallel)
     assert np.array_equal(got, expected)
@@ -63,7 +64,7 @@ def test_noise_draws_equal_numpy_and_leave_the_same_state(size: int) -> None:
     max_take = np.where(rng.random(size) < 0.2, 0.0, 5.0)
     kernel_rng, reference_rng = np.random.default_rng(size), np.random.default_rng(size)
     got = pk.noise_draws(kernel_rng, noisy, max_take)
-    assert np.array_equal(got, pk.noise_draws_reference(reference_rng, noisy, max_take))
+    assert np.array_equal(got, ref.noise_draws_reference(reference_rng, noisy, max_take))
     assert kernel_rng.bit_generator.state == reference_rng.bit_generator.state
     drawing = noisy & (max_take > 0)
     assert np.all(got[~drawing] == 0.0)

@@ -7,8 +7,8 @@ import pytest
 
 from society import sanctioning
 from society.world import graph as graphs
+from tests.society import references
 
-from . import sanctioning_references as references
 from .test_commons_kernels import SEEDS, assert_same_state, data_rng, random_csr, twin_generators
 
 
