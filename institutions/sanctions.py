@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from institutions.polity import InstitutionPhase
+from society.phases.punish import punishment_memory
 from society.scenario.schema import POLICY_NAMES
 
 
@@ -156,3 +157,8 @@ class SanctionsPhase(InstitutionPhase):
 
     def metrics(self) -> dict[str, Any]:
         return self._row
+
+    def memory(self, citizens: np.ndarray) -> dict[str, list[str]]:
+        if self.params.third_party is None:
+            return {}
+        return {"punishment": punishment_memory(self.society.state, citizens)}

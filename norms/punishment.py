@@ -20,6 +20,7 @@ from norms import kernels
 from norms.state import check_policies, ensure_norm_columns, policy_mask
 from society.world import commons_kernels
 from society.phases.decisions import PunishDecision
+from society.phases.punish import punishment_memory
 from society.phases import Phase
 from society.scenario.schema import POLICY_NAMES
 
@@ -185,3 +186,6 @@ class NormPunishPhase(Phase):
 
     def metrics(self) -> dict[str, Any]:
         return self._row
+
+    def memory(self, citizens: np.ndarray) -> dict[str, list[str]]:
+        return {"punishment": punishment_memory(self.society.state, citizens)}

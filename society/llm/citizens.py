@@ -17,7 +17,7 @@ import polars as pl
 from society.llm import prompts
 from society.llm.asking import Asker, amounts
 from society.llm.backend import connect
-from society.llm.memory import RoundMemory
+from society.llm.memory import RoundMemory, round_lines
 from society.llm.personas import sample_persona_table
 from society.phases.decisions import Decision, HarvestDecision
 from society.scenario.schema import LLMPolicy, LLMSettings
@@ -90,15 +90,12 @@ class LLMCitizens:
         self._asker.begin_round()
 
     def end_round(self) -> None:
-        """Remember what each LLM citizen asked, got, and paid this round."""
-        society, members = self.society, self.members
-        state = society.state
-        facts: dict[str, np.ndarray | float] = {"round": float(society.round)}
-        for name in ("requested", "take", "fair_share", "punish_received", "punish_paid"):
-            facts[name] = state[name][members]
-        if society.commons is not None:
-            facts["stock"] = society.commons.stock[society.commons.patch_of_citizen[members]]
-        self.memory.push(facts)
+        """Remember the round: each phase's fragments (the first phase to give a key keeps it), schedule order."""
+        fragments: dict[str, list[str]] = {}
+        for phase in self.society.phases:
+            for key, texts in phase.memory(self.members).items():
+                fragments.setdefault(key, texts)
+        self.memory.push(round_lines(self.society.round, fragments, self.members.size))
 
     def remember(self, citizens: np.ndarray, texts: Sequence[str], label: str = "Message heard") -> None:
         """Add texts to LLM citizens' memory of this round, each shown as `label: "text"`; others are skipped.

@@ -138,3 +138,20 @@ class PunishPhase(Phase):
             "punishment_cost": acts * self.params.cost,
             "punishment_impact": acts * self.params.impact,
         }
+
+    def memory(self, citizens: np.ndarray) -> dict[str, list[str]]:
+        return {"punishment": punishment_memory(self.society.state, citizens)}
+
+
+def punishment_memory(state: Any, citizens: np.ndarray) -> list[str]:
+    """What punishment cost each citizen this round and what it spent punishing ("" when neither), to remember.
+
+    Every punishing phase adds to the same `punish_received` and `punish_paid` columns and gives this fragment
+    under the key "punishment", so a citizen's line says it once however many phases punish.
+    """
+    fragments = []
+    for received, paid in zip(state["punish_received"][citizens], state["punish_paid"][citizens]):
+        said = [f"Neighbours' punishment cost you {received:.1f}."] if received > 0 else []
+        said += [f"You spent {paid:.1f} punishing."] if paid > 0 else []
+        fragments.append(" ".join(said))
+    return fragments
