@@ -30,10 +30,11 @@ from transformers import AutoTokenizer
 
 from llm_backend.client import ChatRequest, Result
 from llm_backend.connection import ServerConnection
+from llm_backend.facade import LOCAL_MODEL_NAME, client_config
 from llm_backend.server import ManagedServer, ServerConfig
 from llm_backend.weights import ensure_model_dir
 from society import Society, load_scenario
-from society.llm.citizens import LOCAL_MODEL_NAME, client_config
+from society.llm.backend import backend_spec
 
 SCENARIO = Path(__file__).parents[1] / "scenarios" / "village_llm.yaml"
 OTHER_SEED = 1007
@@ -90,7 +91,7 @@ def ask_harvest(society: Society, connection: Recording | Capture) -> None:
 def batched(server: ManagedServer, citizens: int, concurrency: int, reason: bool = False) -> Recording:
     """(a): the harvest phase of a village of `citizens` LLM citizens, asked as one batch (with reasons if asked)."""
     society = village(server, citizens, concurrency, reason)
-    recording = Recording(ServerConnection(client_config(society.scenario.llm, [server.base_url], server.model)))
+    recording = Recording(ServerConnection(client_config(backend_spec(society.scenario.llm), [server.base_url], server.model)))
     ask_harvest(society, recording)
     return recording
 
@@ -174,7 +175,7 @@ def main() -> None:
             system = recording.requests[0].messages[0]["content"]
             prefix_len = len(tokenizer.encode(system))
             one_at_a_time = ServerConnection(client_config(
-                load_scenario(SCENARIO, ["llm.concurrency=1"]).llm, [server.base_url], server.model))
+                backend_spec(load_scenario(SCENARIO, ["llm.concurrency=1"]).llm), [server.base_url], server.model))
             one_by_one = unsent_requests(server, size, options.concurrency, options.reason)[: options.sequential]
             seconds_one = sequential(one_by_one, one_at_a_time)
             vllm_rate = ceiling(server, model_dir, size, prompt_len - prefix_len, prefix_len, output_len,

@@ -157,3 +157,8 @@ class SanctionsPhase(InstitutionPhase):
 
     def metrics(self) -> dict[str, Any]:
         return self._row
+
+    def memory(self, citizens: np.ndarray) -> dict[str, list[str]]:
+        if self.params.third_party is None:
+            return {}
+        return {"punishment": sanctioning.punishment_memory(self.society.state, citizens)}

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from norms import metrics
 from norms.state import ensure_norm_columns
-from society.world.graph import neighbor_mean
 from society.phases import Phase
+from society.world.graph import neighbor_mean
 
 RULE = (
     "Beliefs: at the end of the round, what each citizen expects others to take follows what its neighbours took, "

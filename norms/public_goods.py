@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from society import sanctioning
 from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
@@ -241,3 +242,10 @@ class PublicGoodsPhase(Phase):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.partner_order = state["partner_order"].copy()
+
+    def memory(self, citizens: np.ndarray) -> dict[str, list[str]]:
+        given = [f"you gave {mine:.1f}; the others in your group gave {theirs:.1f} on average."
+                 for mine, theirs in zip(self.contribution[citizens], self.others_mean[citizens])]
+        if not self.params.punishment:
+            return {"public_goods": given}
+        return {"public_goods": given, "punishment": sanctioning.punishment_memory(self.society.state, citizens)}

@@ -172,3 +172,6 @@ class NormPunishPhase(Phase):
 
     def metrics(self) -> dict[str, Any]:
         return self._row
+
+    def memory(self, citizens: np.ndarray) -> dict[str, list[str]]:
+        return {"punishment": sanctioning.punishment_memory(self.society.state, citizens)}

@@ -49,11 +49,8 @@ def run(
     replay: Path | None, quiet: bool,
 ) -> None:
     """Run SCENARIO headless and write its tables to a run directory."""
-    from llm_backend.cache import CacheMiss
-    from llm_backend.connection import UnreachableServerError
-    from llm_backend.server import ServerError
-    from llm_backend.weights import WeightsError
-    from society.llm.citizens import FallbackRateExceeded
+    from llm_backend.facade import CacheMiss, ServerError, UnreachableServerError, WeightsError
+    from society.llm.asking import FallbackRateExceeded
 
     try:
         if resume is not None:
@@ -142,11 +139,10 @@ def llm() -> None:
 @click.option("--model-dir", type=click.Path(path_type=Path), help="A model directory (default: converted SmolLM2).")
 def serve(port: int | None, model_dir: Path | None) -> None:
     """Start vLLM in the foreground and restart it if it dies; Ctrl-C stops it."""
-    from llm_backend.server import ServerConfig, ServerError, serve_forever
-    from llm_backend.weights import WeightsError, ensure_model_dir
+    from llm_backend.facade import ServerError, WeightsError, serve_local
 
     try:
-        serve_forever(ServerConfig(model_dir=ensure_model_dir(model_dir), port=port))
+        serve_local(model_dir, port)
     except (ServerError, WeightsError) as error:
         _fail(str(error))
 

@@ -20,6 +20,7 @@ from society.phases.decisions import MAX_PUNISH_TARGETS, PunishDecision
 
 if TYPE_CHECKING:
     from society.core.model import Society
+    from society.core.state import CitizenState
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -49,6 +50,23 @@ def settle(
         punished = charge_punishments(paid, received, state["wealth"], state["punish_paid"], state["punish_received"])
     society.record_events(phase, kind, actors, targets, cost=cost, impact=impact, detail=detail)
     return punished
+
+
+# ---- memory ----------------------------------------------------------------------------------------------------
+
+
+def punishment_memory(state: CitizenState, citizens: np.ndarray) -> list[str]:
+    """What punishment cost each citizen this round and what it spent punishing ("" when neither), to remember.
+
+    Every punishing phase adds to the same `punish_received` and `punish_paid` columns and gives this fragment
+    under the key "punishment", so a citizen's line says it once however many phases punish.
+    """
+    fragments = []
+    for received, paid in zip(state["punish_received"][citizens], state["punish_paid"][citizens]):
+        said = [f"Neighbours' punishment cost you {received:.1f}."] if received > 0 else []
+        said += [f"You spent {paid:.1f} punishing."] if paid > 0 else []
+        fragments.append(" ".join(said))
+    return fragments
 
 
 # ---- LLM punishers ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from society.llm.citizens import connect
+from society.llm.backend import connect
 from society.core.model import Society
 from society.rundir.writer import CHECKPOINT, LLM_CACHE, MANIFEST, SCENARIO, RunDirectory
 from society.scenario.schema import Scenario

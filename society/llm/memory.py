@@ -1,10 +1,13 @@
-"""Bounded citizen memory: the last few rounds per citizen, kept as arrays and rendered as quoted data."""
+"""Bounded citizen memory: the last few rounds per citizen, one line each (what the phases said) plus quoted notes.
+
+The core names no phase's facts: at the end of a round every phase may give each LLM citizen a text fragment
+under a key (`Phase.memory`); `round_lines` joins them into the citizen's line for that round.
+"""
 
 from __future__ import annotations
 
 import json
-
-import numpy as np
+from collections.abc import Mapping, Sequence
 
 MEMORY_OPEN = "<memory>"
 MEMORY_CLOSE = "</memory>"
@@ -19,26 +22,37 @@ def quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-class RoundMemory:
-    """A ring buffer of the last `rounds` rounds of numeric facts per citizen, plus short notes (quoted)."""
+def round_lines(round_number: int, fragments: Mapping[str, Sequence[str]], count: int) -> list[str]:
+    """Each of `count` citizens' line for a round: `Round r:` and its non-empty fragments, in the given order."""
+    for key, column in fragments.items():
+        if len(column) != count:
+            raise ValueError(f"memory fragments {key!r}: expected one per citizen ({count}), got {len(column)}")
+    head = f"Round {round_number}:"
+    columns = list(fragments.values())
+    return [head + "".join(f" {column[k]}" for column in columns if column[k]) for k in range(count)]
 
-    FIELDS = ("round", "requested", "take", "fair_share", "stock", "punish_received", "punish_paid")
+
+class RoundMemory:
+    """A ring buffer of the last `rounds` rounds per citizen: one line of facts and short notes (quoted) each."""
 
     def __init__(self, n: int, rounds: int) -> None:
+        self.n = n
         self.rounds = rounds
-        self._facts = np.full((rounds, len(self.FIELDS), n), np.nan)
+        self._lines: list[list[str]] = [[] for _ in range(rounds)]
         self._notes: list[dict[int, list[tuple[str, str]]]] = [{} for _ in range(rounds)]
         self._pending: dict[int, list[tuple[str, str]]] = {}
         self._count = 0
 
-    def push(self, facts: dict[str, np.ndarray | float]) -> None:
-        """Remember one more round, with the notes added during it (the oldest round is forgotten when full)."""
+    def push(self, lines: Sequence[str]) -> None:
+        """Remember one more round, one line per citizen, with the notes added during it (the oldest round is
+        forgotten when full)."""
+        if len(lines) != self.n:
+            raise ValueError(f"expected {self.n} memory lines, got {len(lines)}")
         pending, self._pending = self._pending, {}
         if self.rounds == 0:
             return
         slot = self._count % self.rounds
-        for row, name in enumerate(self.FIELDS):
-            self._facts[slot, row, :] = facts.get(name, np.nan)
+        self._lines[slot] = list(lines)
         self._notes[slot] = pending
         self._count += 1
 
@@ -51,18 +65,7 @@ class RoundMemory:
         lines = [MEMORY_OPEN]
         for age in range(min(self._count, self.rounds), 0, -1):
             slot = (self._count - age) % self.rounds
-            f = dict(zip(self.FIELDS, self._facts[slot, :, citizen]))
-            line = (
-                f"Round {int(f['round'])}: you asked {f['requested']:.1f}, got {f['take']:.1f} "
-                f"(sustainable share {f['fair_share']:.1f})."
-            )
-            if not np.isnan(f["stock"]):
-                line += f" Stock after regrowth: {f['stock']:.1f}."
-            if f["punish_received"] > 0:
-                line += f" Neighbours' punishment cost you {f['punish_received']:.1f}."
-            if f["punish_paid"] > 0:
-                line += f" You spent {f['punish_paid']:.1f} punishing."
-            lines.append(line)
+            lines.append(self._lines[slot][citizen])
             lines += [f"{label}: {quote(note)}" for label, note in self._notes[slot].get(citizen, [])]
         if len(lines) == 1:
             lines.append("Nothing yet: this is the first round.")
@@ -73,11 +76,11 @@ class RoundMemory:
         return "\n".join(lines)
 
     def state_dict(self) -> dict:
-        return {"facts": self._facts.copy(), "notes": [dict(n) for n in self._notes], "count": self._count,
-                "pending": dict(self._pending)}
+        return {"lines": [list(lines) for lines in self._lines], "notes": [dict(n) for n in self._notes],
+                "count": self._count, "pending": dict(self._pending)}
 
     def load_state_dict(self, state: dict) -> None:
-        self._facts = state["facts"].copy()
+        self._lines = [list(lines) for lines in state["lines"]]
         self._notes = [dict(n) for n in state["notes"]]
         self._count = state["count"]
         self._pending = dict(state["pending"])

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from society.scenario.schema import BIG_FIVE, PersonaSpec, TraitDistribution
+
+if TYPE_CHECKING:
+    from society.core.model import Society
 
 
 @dataclass(frozen=True)
@@ -58,3 +62,21 @@ def sample_personas(spec: PersonaSpec, citizens: np.ndarray, rng: np.random.Gene
     picks = rng.integers(0, max(len(spec.hidden_agendas), 1), count)
     agendas = [spec.hidden_agendas[pick] if flag else None for flag, pick in zip(has_agenda, picks)]
     return Personas(citizens, traits, roles, values, agendas)
+
+
+def sample_persona_table(society: Society, groups: list[int], members: np.ndarray) -> dict[str, list[Any]]:
+    """Personas of every LLM citizen, drawn from its group's distributions, as columns in `members` order."""
+    rng = society.rng_tree("personas")
+    table: dict[int, dict[str, Any]] = {}
+    for group in groups:
+        spec = society.policy_specs[group]
+        citizens = society.group_members[group]
+        personas = sample_personas(spec.persona, citizens, rng)
+        for k, citizen in enumerate(citizens):
+            row = {"citizen": int(citizen), "role": personas.roles[k], "values": list(personas.values[k]),
+                   "agenda": personas.agendas[k],
+                   "description": f"You are citizen {int(citizen)}, {personas.describe(k)}"}
+            row |= {name: float(score) for name, score in zip(BIG_FIVE, personas.traits[k])}
+            table[int(citizen)] = row
+    rows = [table[int(c)] for c in members]
+    return {key: [row[key] for row in rows] for key in rows[0]}

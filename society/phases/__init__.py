@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from society.core.model import Society
 
 
@@ -38,6 +40,14 @@ class Phase:
     def rule(self) -> str | None:
         """One line of the shared rules LLM citizens read: what happens in this phase (default: nothing)."""
         return None
+
+    def memory(self, citizens: np.ndarray) -> dict[str, list[str]]:
+        """What the given LLM citizens remember of this phase in the round just played (default: nothing).
+
+        One text fragment per citizen under a key ("" for nothing to say); a citizen's line for the round is
+        its fragments in schedule order, and phases sharing a key (several kinds of punishment) give one.
+        """
+        return {}
 
     def observe(self) -> Any:
         """What citizens see before deciding (default: nothing)."""

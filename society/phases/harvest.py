@@ -106,6 +106,15 @@ class HarvestPhase(Phase):
         demand, harvest, over_usage = self._totals
         return {"demand": demand, "total_harvest": harvest, "over_usage": over_usage}
 
+    def memory(self, citizens: np.ndarray) -> dict[str, list[str]]:
+        state, commons = self.society.state, self.society.commons
+        stock = commons.stock[commons.patch_of_citizen[citizens]]
+        return {"harvest": [
+            f"you asked {asked:.1f}, got {got:.1f} (sustainable share {share:.1f}). Stock after regrowth: {left:.1f}."
+            for asked, got, share, left in zip(state["requested"][citizens], state["take"][citizens],
+                                               state["fair_share"][citizens], stock)
+        ]}
+
 
 def record_takes(society: Any, fair_share: np.ndarray, requests: np.ndarray, granted: np.ndarray) -> None:
     """Write one round's takes into the state: what was asked, what was taken, and its ratio to the fair share."""

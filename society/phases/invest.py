@@ -96,3 +96,7 @@ class InvestPhase(Phase):
 
     def metrics(self) -> dict[str, Any]:
         return self._metrics
+
+    def memory(self, citizens: np.ndarray) -> dict[str, list[str]]:
+        return {"invest": [f"you put {tokens:.1f} of your {self.params.endowment:g} tokens in the common pool."
+                           for tokens in self.society.state["take"][citizens]]}

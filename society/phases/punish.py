@@ -129,3 +129,6 @@ class PunishPhase(Phase):
             "punishment_cost": acts * self.params.cost,
             "punishment_impact": acts * self.params.impact,
         }
+
+    def memory(self, citizens: np.ndarray) -> dict[str, list[str]]:
+        return {"punishment": sanctioning.punishment_memory(self.society.state, citizens)}

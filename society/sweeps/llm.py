@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from society.llm.citizens import local_server_config
+from llm_backend import facade as backend
+from society.llm.backend import backend_spec
 from society.scenario.schema import Scenario
 
 
@@ -51,23 +53,16 @@ def local_server(scenarios: list[Scenario], port: int, log_path: Path) -> Iterat
     if not settings:
         yield None
         return
-    from llm_backend.server import ManagedServer, ServerError
-    from llm_backend.weights import WeightsError
-
     models = sorted({str(s.model) for s in settings})
     if len(models) > 1:
         raise SweepLLMError(f"runs on the local backend name different llm.model values {models}; one server "
                             "serves one model (start servers yourself and name them with llm.backend: server)")
-    try:
-        config = local_server_config(settings[0], log_path, port, max(s.concurrency for s in settings))
-    except (ServerError, WeightsError) as error:
-        raise SweepLLMError(f"cannot start the sweep's LLM server: {error}") from None
-    server = ManagedServer(config)
-    try:
-        server.start()
-    except ServerError as error:
-        raise SweepLLMError(f"cannot start the sweep's LLM server: {error} (log: {log_path})") from None
-    try:
+    spec = dataclasses.replace(backend_spec(settings[0]), concurrency=max(s.concurrency for s in settings))
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(backend.local_server(spec, log_path, port))
+        except (backend.ServerError, backend.WeightsError) as error:
+            unstarted = isinstance(error, (backend.VllmNotInstalledError, backend.WeightsError))  # nothing logged
+            log = "" if unstarted else f" (log: {log_path})"
+            raise SweepLLMError(f"cannot start the sweep's LLM server: {error}{log}") from None
         yield server.base_url, server.model
-    finally:
-        server.stop()

@@ -166,7 +166,7 @@ def _run_scenario(scenario: Scenario, seed: int, runs_at_once: int, served: tupl
 
 def _llm_port(folder: Path) -> int:
     """The port of the sweep's LLM server: chosen once and kept in sweep.json, so resumed runs find it again."""
-    from llm_backend.server import free_port
+    from llm_backend.facade import free_port
 
     record = json.loads((folder / SWEEP_FILE).read_text())
     if "llm_port" not in record:

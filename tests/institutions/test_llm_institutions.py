@@ -21,7 +21,7 @@ from institutions.voting import RULES
 from llm_backend.schemas import parse_answer
 from llm_backend.server import ManagedServer
 from society import Society, load_run, load_scenario
-from society.llm.citizens import connect
+from society.llm.backend import connect
 from society.llm.memory import MEMORY_CLOSE, MEMORY_OPEN, quote
 
 pytestmark = pytest.mark.vllm

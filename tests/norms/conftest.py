@@ -73,7 +73,7 @@ class ScriptedLLM:
         self.position[self.members] = np.arange(self.members.size)
         self.script = script
         self.memory = RoundMemory(self.members.size, 2)
-        self.memory.push({"round": 0.0})
+        self.memory.push(["Round 0:"] * self.members.size)
         self.asked: list[Ask] = []
 
     @property

@@ -35,7 +35,7 @@ def test_received_text_with_an_injection_stays_one_quoted_value() -> None:
 
 def test_received_text_enters_llm_memory_quoted() -> None:
     memory = RoundMemory(n=2, rounds=2)
-    memory.push({"round": 1, "requested": 1.0, "take": 1.0, "fair_share": 1.0})
+    memory.push(["Round 1: you asked 1.0, got 1.0."] * 2)
     memory.add_note(0, INJECTION)
     lines = memory.render(0).splitlines()
     assert [line for line in lines if MEMORY_CLOSE in line] == [MEMORY_CLOSE]

@@ -52,3 +52,25 @@ def test_an_invalid_first_answer_falls_back_to_half_the_endowment() -> None:
     members = society.llm.members
     assert np.all(society.state["contribution"][members] == 10.0)
     assert society.round_row["llm_fallback_rate_public_goods"] == 1.0
+
+
+def test_llm_citizens_remember_what_they_gave_and_what_punishment_cost_them() -> None:
+    society = Society(load_scenario(SCENARIO, MIXED))
+    society.llm.connection = connection = Contributions(12.0)
+    society.step()
+    state, members = society.state, society.llm.members
+    expected = {}
+    for citizen in members:
+        others = state["others_contribution"][citizen]
+        line = f"Round 1: you gave 12.0; the others in your group gave {others:.1f} on average."
+        if state["punish_received"][citizen] > 0:
+            line += f" Neighbours' punishment cost you {state['punish_received'][citizen]:.1f}."
+        if state["punish_paid"][citizen] > 0:
+            line += f" You spent {state['punish_paid'][citizen]:.1f} punishing."
+        expected[int(citizen)] = line
+    assert any("punish" in line for line in expected.values())  # the stage played, so someone paid or suffered
+    society.step()
+    for request, citizen in zip(connection.batches[1], members):
+        prompt = request.messages[1]["content"]
+        assert f"<memory>\n{expected[int(citizen)]}\n</memory>" in prompt
+        assert "you asked" not in prompt

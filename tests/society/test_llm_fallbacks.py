@@ -12,7 +12,7 @@ import pytest
 from llm_backend.client import ChatRequest, Result
 from society import Society, load_scenario
 from society.phases.decisions import HarvestDecision
-from society.llm.citizens import FallbackRateExceeded
+from society.llm.asking import FallbackRateExceeded
 
 SCENARIO = Path(__file__).parents[2] / "scenarios" / "govsim_fishery_llm.yaml"
 

@@ -1,0 +1,173 @@
+"""Asking the model: one batched call per phase, validated answers, a record of every call, the fallback stop."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from llm_backend import facade as backend
+from society.llm.prompts import narrowed
+from society.phases.decisions import Decision, with_reason
+from society.scenario.schema import LLMSettings
+
+if TYPE_CHECKING:
+    from llm_backend.facade import Connection, Result
+
+THRESHOLD_MIN_ASKED = 5  # a smaller batch stops the run on fallbacks only when the server did not answer
+
+CALL_SCHEMA: dict[str, pl.DataType] = {
+    "round": pl.Int32,
+    "phase": pl.Utf8,
+    "citizen": pl.Int64,
+    "prompt_hash": pl.Utf8,
+    "prompt": pl.Utf8,
+    "answer": pl.Utf8,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "latency_s": pl.Float64,
+    "cached": pl.Boolean,
+    "fallback": pl.Boolean,
+    "error": pl.Utf8,
+}
+
+Messages = tuple[dict[str, str], dict[str, str]]
+
+
+class FallbackRateExceeded(RuntimeError):
+    """Too many of a phase's LLM answers were missing or invalid; the run stops (and can be resumed).
+
+    Judged per phase and round, over at least `THRESHOLD_MIN_ASKED` citizens; a smaller batch (a leader alone)
+    stops the run only when its failures are the server not answering.
+    """
+
+
+def request_seed(run_seed: int, round_number: int, phase: str, citizen: int) -> int:
+    """A request's seed, from (run seed, round, phase, citizen)."""
+    words = [run_seed, round_number, citizen, *phase.encode()]
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
+
+
+class Asker:
+    """Sends a phase's prompts as one batch and parses the answers; keeps the round's call records and counts."""
+
+    def __init__(self, settings: LLMSettings, run_seed: int) -> None:
+        self.settings = settings
+        self.run_seed = run_seed
+        self._calls: list[pl.DataFrame] = []
+        self._counts: dict[str, list[int]] = {}
+        self._tokens = np.zeros(3, dtype=np.int64)  # prompt, completion, cached answers
+
+    def ask(
+        self,
+        connection: Connection,
+        round_number: int,
+        phase: str,
+        citizens: np.ndarray,
+        prompts: Sequence[tuple[str, str]],
+        decision: type[Decision],
+        schemas: Sequence[Mapping[str, Any]] | None = None,
+    ) -> list[Decision | None]:
+        """One decision per citizen (None where the answer failed) for its (system, user) prompt.
+
+        `schemas` narrows the JSON schema per citizen; the answer is still validated against `decision`.
+        Raises FallbackRateExceeded when too many answers failed.
+        """
+        reason = self.settings.reason
+        answer_type = with_reason(decision, reason.max_chars) if reason.enabled else decision
+        schema = backend.json_schema(answer_type)
+        sampling = backend.Sampling(
+            temperature=self.settings.temperature,
+            max_tokens=self.settings.max_tokens + (reason.max_chars // 2 if reason.enabled else 0),
+        )
+        messages = [({"role": "system", "content": system}, {"role": "user", "content": user})
+                    for system, user in prompts]
+        requests = [
+            backend.ChatRequest(
+                messages=pair,
+                schema=schema if schemas is None else narrowed(schema, schemas[k]),
+                schema_name=decision.__name__,
+                sampling=sampling,
+                seed=request_seed(self.run_seed, round_number, phase, int(citizens[k])) if self.settings.seeded
+                else None,
+            )
+            for k, pair in enumerate(messages)
+        ]
+        results = connection.complete(requests)
+        decisions = [backend.parse_answer(answer_type, r.text)[0] if r.ok else None for r in results]
+        self._record(round_number, phase, citizens, messages, results, decisions)
+        return decisions
+
+    def _record(
+        self,
+        round_number: int,
+        phase: str,
+        citizens: np.ndarray,
+        messages: list[Messages],
+        results: list[Result],
+        decisions: list[Decision | None],
+    ) -> None:
+        """Keep the batch's call records and counts; stop the run when too many answers failed."""
+        fallback = np.array([d is None for d in decisions])
+        prompts = [json.dumps(pair, ensure_ascii=False) for pair in messages]
+        self._calls.append(
+            pl.DataFrame(
+                {
+                    "round": np.full(citizens.size, round_number, dtype=np.int32),
+                    "phase": [phase] * citizens.size,
+                    "citizen": citizens.astype(np.int64),
+                    "prompt_hash": [hashlib.sha256(p.encode()).hexdigest()[:16] for p in prompts],
+                    "prompt": prompts,
+                    "answer": [r.text for r in results],
+                    "prompt_tokens": [r.prompt_tokens for r in results],
+                    "completion_tokens": [r.completion_tokens for r in results],
+                    "latency_s": [r.latency_s for r in results],
+                    "cached": [r.cached for r in results],
+                    "fallback": fallback,
+                    "error": [r.error for r in results],
+                },
+                schema=CALL_SCHEMA,
+            )
+        )
+        counts = self._counts.setdefault(phase, [0, 0])
+        counts[0] += citizens.size
+        counts[1] += int(fallback.sum())
+        self._tokens += [sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results),
+                         sum(r.cached for r in results)]
+        share = fallback.mean()
+        threshold = self.settings.fallback_threshold
+        unanswered = all(r.error_kind in backend.TRANSPORT_ERRORS for r, d in zip(results, decisions) if d is None)
+        if share > threshold and (citizens.size >= THRESHOLD_MIN_ASKED or unanswered):
+            first = next((r.error or f"invalid answer {r.text!r}" for r, d in zip(results, decisions) if d is None), "")
+            raise FallbackRateExceeded(
+                f"round {round_number}, phase {phase!r}: {int(fallback.sum())} of {citizens.size} LLM answers "
+                f"were missing or invalid ({share:.0%} > llm.fallback_threshold {threshold:g}); "
+                f"first problem: {first}"
+            )
+
+    def begin_round(self) -> None:
+        """Forget the previous round's call records and counts."""
+        self._calls = []
+        self._counts = {}
+        self._tokens[:] = 0
+
+    def round_metrics(self) -> dict[str, Any]:
+        """This round's LLM columns of the `rounds` table: requests, fallbacks per phase, tokens."""
+        row: dict[str, Any] = {
+            "llm_requests": sum(asked for asked, _ in self._counts.values()),
+            "llm_fallbacks": sum(failed for _, failed in self._counts.values()),
+            "llm_prompt_tokens": int(self._tokens[0]),
+            "llm_completion_tokens": int(self._tokens[1]),
+            "llm_cached": int(self._tokens[2]),
+        }
+        for phase, (asked, failed) in self._counts.items():
+            row[f"llm_fallback_rate_{phase}"] = failed / asked if asked else 0.0
+        return row
+
+    def round_calls(self) -> pl.DataFrame:
+        """Every call of the round just played, one row per citizen asked."""
+        return pl.concat(self._calls) if self._calls else pl.DataFrame(schema=CALL_SCHEMA)
