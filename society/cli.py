@@ -11,6 +11,7 @@ from types import FrameType
 import click
 
 from society.core.runner import ReplayError, RunInterrupted, resume_run, run_scenario
+from society.rundir.layout import SWEEP, RunDataError
 from society.scenario.files import ScenarioError, load_scenario
 
 INVALID_INPUT = 2
@@ -67,7 +68,7 @@ def run(
             path = run_scenario(load_scenario(scenario, settings), out, progress=not quiet, replay=replay)
     except ScenarioError as error:
         _fail(f"invalid scenario\n{error}")
-    except (FileExistsError, FileNotFoundError, ReplayError) as error:
+    except (FileExistsError, FileNotFoundError, ReplayError, RunDataError) as error:
         _fail(str(error))
     except (ServerError, WeightsError, UnreachableServerError) as error:
         _fail(f"{error}\n(fix the llm section of the scenario, or the server, then continue with --resume)")
@@ -108,9 +109,9 @@ def info(run_dir: Path) -> None:
 
     try:
         run = load_run(run_dir)
-    except FileNotFoundError as error:
+        manifest = run.manifest
+    except (FileNotFoundError, RunDataError) as error:
         _fail(str(error))
-    manifest = run.manifest
     click.echo(f"run        {run.path}")
     click.echo(f"scenario   {manifest['name']}  (seed {manifest['seed']}, {manifest['citizens']} citizens)")
     click.echo(f"status     {manifest['status']}  ({manifest['rounds_completed']}/{manifest['rounds_planned']} rounds)")
@@ -180,7 +181,7 @@ def sweep(
     try:
         if resume is not None:
             if grid is not None or out is not None:
-                _fail("--resume takes the sweep folder alone (its grid is recorded in sweep.json)")
+                _fail(f"--resume takes the sweep folder alone (its grid is recorded in {SWEEP})")
             spec, folder = read_sweep(resume), resume
         else:
             if grid is None:
@@ -190,7 +191,7 @@ def sweep(
         report = run_sweep(spec, folder, make_executor(executor, workers or cpu_count(), ray_address), not quiet)
     except ScenarioError as error:
         _fail(f"invalid grid\n{error}")
-    except (ExecutorError, SweepFolderError, SweepLLMError) as error:
+    except (ExecutorError, SweepFolderError, SweepLLMError, RunDataError) as error:
         _fail(str(error))
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
