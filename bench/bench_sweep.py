@@ -23,6 +23,7 @@ import polars as pl
 import yaml
 from polars.testing import assert_frame_equal
 
+from society.rundir.layout import SUMMARY
 from society.sweeps import LocalExecutor, RayExecutor, SerialExecutor, SweepSpec, load_grid, run_sweep
 from society.sweeps.executors import Executor, cpu_count
 
@@ -36,7 +37,7 @@ def time_sweep(spec: SweepSpec, executor: Executor, folder: Path) -> tuple[float
     seconds = time.perf_counter() - started
     if report.failures or report.completed != report.total:
         raise RuntimeError(f"{executor.description}: {report.line()}")
-    return seconds, pl.read_parquet(folder / "summary.parquet")
+    return seconds, pl.read_parquet(folder / SUMMARY)
 
 
 def main() -> None:

@@ -1,1 +1,2 @@
-"""The Streamlit dashboard over run folders: data loading (`tables`, `catalog`, `queries`), charts, pages."""
+"""The Streamlit dashboard over run folders: data loading (`files`, `catalog`, `queries`), charts, pages, and
+the `society dashboard` command (`command`)."""

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from dashboard.files import keyed_on_files
-
-MANIFEST = "manifest.json"
-SWEEP = "sweep.json"
-SUMMARY = "summary.parquet"
-REQUIRED_MANIFEST_FIELDS = ("name", "status", "rounds_planned", "rounds_completed")
+from society.rundir.layout import (
+    CELLS, MANIFEST, SWEEP, RunDataError, is_run_dir, is_sweep_dir, missing_manifest_fields, read_json,
+)
 
 Kind = Literal["run", "sweep", "other"]
 
@@ -42,16 +39,16 @@ def discover(runs_dir: Path) -> list[Entry]:
         entry = describe(folder, folder.name)
         entries.append(entry)
         if entry.kind == "sweep":
-            cells = folder / "cells"
-            entries += [describe(cell, f"{folder.name}/cells/{cell.name}") for cell in _subfolders(cells)]
+            cells = folder / CELLS
+            entries += [describe(cell, f"{folder.name}/{CELLS}/{cell.name}") for cell in _subfolders(cells)]
     return entries
 
 
 def describe(folder: Path, name: str) -> Entry:
     """Classify one folder: a run (manifest.json), a sweep (sweep.json), or something that is neither."""
-    if (folder / MANIFEST).is_file():
+    if is_run_dir(folder):
         return _run_entry(folder, name)
-    if (folder / SWEEP).is_file():
+    if is_sweep_dir(folder):
         return _sweep_entry(folder, name)
     if not any(folder.iterdir()):
         return Entry(folder, name, "other", "empty", f"{folder} is empty: no run has been written there yet")
@@ -59,9 +56,9 @@ def describe(folder: Path, name: str) -> Entry:
 
 
 def _run_entry(folder: Path, name: str) -> Entry:
-    manifest, problem = read_json(folder, MANIFEST)
+    manifest, problem = run_manifest(folder)
     if problem is None:
-        missing = [key for key in REQUIRED_MANIFEST_FIELDS if key not in manifest]
+        missing = missing_manifest_fields(manifest)
         if missing:
             problem = f"{folder / MANIFEST}: lacks the field(s) {', '.join(missing)}"
     if problem is not None:
@@ -70,29 +67,24 @@ def _run_entry(folder: Path, name: str) -> Entry:
 
 
 def _sweep_entry(folder: Path, name: str) -> Entry:
-    spec, problem = read_json(folder, SWEEP)
+    spec, problem = _read_object(folder, SWEEP)
     if problem is not None:
         return Entry(folder, name, "sweep", "corrupt", problem)
     return Entry(folder, name, "sweep", str(spec.get("status", "unknown")), None, spec)
 
 
-def read_json(folder: Path, name: str) -> tuple[dict[str, Any], str | None]:
-    """A JSON object file of a run or sweep folder, or a one-line problem naming it."""
-    return _read_json(folder, name)
+def run_manifest(folder: Path) -> tuple[dict[str, Any], str | None]:
+    """A run's manifest (cached on its time), or a one-line problem naming it."""
+    return _read_object(folder, MANIFEST)
 
 
 @keyed_on_files(MANIFEST, SWEEP, maxsize=512)
-def _read_json(folder: Path, name: str) -> tuple[dict[str, Any], str | None]:
-    path = folder / name
+def _read_object(folder: Path, name: str) -> tuple[dict[str, Any], str | None]:
+    """A JSON object file of a run or sweep folder, or a one-line problem naming it."""
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        return {}, f"{path}: not valid JSON ({error.msg} at line {error.lineno}); the file is damaged"
-    except (OSError, UnicodeDecodeError) as error:
-        return {}, f"{path}: cannot be read ({error})"
-    if not isinstance(data, dict):
-        return {}, f"{path}: expected a JSON object, found {type(data).__name__}"
-    return data, None
+        return read_json(folder / name), None
+    except RunDataError as error:
+        return {}, str(error)
 
 
 def _subfolders(folder: Path) -> list[Path]:

@@ -12,16 +12,11 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from dashboard.files import RunDataError, collect, keyed_on_files, read_parquet, scan_table, table_files
-
-ROUNDS = "tables/rounds"
-CITIZENS = "tables/citizens"
-EVENTS = "tables/events"
-LLM_CALLS = "tables/llm_calls"
-PERSONAS = "personas.parquet"
-GRAPH = "graph.parquet"
-SCENARIO = "scenario.yaml"
-SUMMARY = "summary.parquet"
+from dashboard.files import keyed_on_files
+from society.rundir.layout import (
+    GRAPH, PERSONAS, SCENARIO, SUMMARY, Table, collect, read_graph, read_parquet, read_personas, read_round,
+    read_scenario_text, read_table, scan_table, table_columns, table_dir, table_rounds,
+)
 
 NORM_COLUMNS = ("norm_dispersion", "compliance", "sanction_norm_agreement", "cooperation_index", "norm_stability")
 POWER_COLUMNS = ("ppi", "ppi_cumulative", "incumbency_rate", "turnover", "entrenchment_attempts",
@@ -29,81 +24,69 @@ POWER_COLUMNS = ("ppi", "ppi_cumulative", "incumbency_rate", "turnover", "entren
 MEMORY_OPEN, MEMORY_CLOSE = "<memory>", "</memory>"
 
 
-def _table(run: Path, table: str) -> pl.DataFrame:
-    frame = scan_table(run / table)
-    return pl.DataFrame() if frame is None else collect(frame, run / table)
-
-
-def _rows_of_citizen(run: Path, table: str, citizen: int) -> pl.DataFrame:
+def _rows_of_citizen(run: Path, table: Table, citizen: int) -> pl.DataFrame:
     """One citizen's rows of a per-round table, in round order (empty when the table has no file yet)."""
-    frame = scan_table(run / table)
+    frame = scan_table(run, table)
     if frame is None:
         return pl.DataFrame()
-    return collect(frame.filter(pl.col("citizen") == citizen).sort("round"), run / table)
+    return collect(frame.filter(pl.col("citizen") == citizen).sort("round"), run, table)
 
 
-@keyed_on_files(ROUNDS)
+@keyed_on_files(table_dir("rounds"))
 def rounds(run: Path) -> pl.DataFrame:
     """One row per round written so far, in round order."""
-    frame = _table(run, ROUNDS)
+    frame = read_table(run, "rounds")
     return frame.sort("round") if "round" in frame.columns else frame
 
 
 @keyed_on_files(SCENARIO)
 def scenario_text(run: Path) -> str | None:
     """The resolved scenario YAML the run used, or None when the folder has none."""
-    path = run / SCENARIO
-    return path.read_text() if path.is_file() else None
+    return read_scenario_text(run) if (run / SCENARIO).is_file() else None
 
 
-@keyed_on_files(CITIZENS)
+@keyed_on_files(table_dir("citizens"))
 def citizen_columns(run: Path) -> list[str]:
     """The columns of the latest citizens file (cheap: reads one footer)."""
-    files = table_files(run / CITIZENS)
-    if not files:
-        return []
-    try:
-        return list(pl.read_parquet_schema(files[-1]))
-    except (pl.exceptions.PolarsError, OSError):
-        raise RunDataError(f"{files[-1]}: not a readable Parquet file (damaged or cut short)") from None
+    return table_columns(run, "citizens")
 
 
 def citizen_rounds(run: Path) -> list[int]:
     """The rounds whose citizens were recorded (named by their files)."""
-    return [int(file.stem) for file in table_files(run / CITIZENS)]
+    return table_rounds(run, "citizens")
 
 
-@keyed_on_files(CITIZENS, maxsize=8)
+@keyed_on_files(table_dir("citizens"), maxsize=8)
 def citizens_at(run: Path, number: int) -> pl.DataFrame:
     """Every citizen's row for one recorded round."""
-    return read_parquet(run / CITIZENS / f"{number:06d}.parquet")
+    return read_round(run, "citizens", number)
 
 
-@keyed_on_files(CITIZENS, maxsize=64)
+@keyed_on_files(table_dir("citizens"), maxsize=64)
 def citizen_history(run: Path, citizen: int) -> pl.DataFrame:
     """One citizen's rows over every recorded round."""
-    return _rows_of_citizen(run, CITIZENS, citizen)
+    return _rows_of_citizen(run, "citizens", citizen)
 
 
-@keyed_on_files(CITIZENS)
+@keyed_on_files(table_dir("citizens"))
 def sustainable_harvest(run: Path) -> pl.DataFrame:
     """Per recorded round, the sum of every citizen's sustainable share (the sustainable harvest)."""
-    frame = scan_table(run / CITIZENS)
+    frame = scan_table(run, "citizens")
     if frame is None or "fair_share" not in citizen_columns(run):
         return pl.DataFrame()
     query = frame.group_by("round").agg(sustainable=pl.col("fair_share").sum()).sort("round")
-    return collect(query, run / CITIZENS)
+    return collect(query, run, "citizens")
 
 
-@keyed_on_files(CITIZENS)
+@keyed_on_files(table_dir("citizens"))
 def norm_distribution(run: Path, bins: int) -> pl.DataFrame:
     """Share of citizens per personal-norm bin per round: round, norm (bin centre), low, high, share."""
-    frame = scan_table(run / CITIZENS)
+    frame = scan_table(run, "citizens")
     if frame is None or "personal_norm" not in citizen_columns(run):
         return pl.DataFrame()
     norms = frame.select("round", "personal_norm").drop_nulls()
     bounds = collect(norms.select(low=pl.col("personal_norm").min(), high=pl.col("personal_norm").max()),
-                     run / CITIZENS)
+                     run, "citizens")
     low, high = bounds.row(0)
     if low is None:
         return pl.DataFrame()
@@ -115,25 +98,25 @@ def norm_distribution(run: Path, bins: int) -> pl.DataFrame:
         low=low + pl.col("bin") * width,
         high=low + (pl.col("bin") + 1) * width,
     ).with_columns(norm=(pl.col("low") + pl.col("high")) / 2)
-    return collect(query.sort("round", "bin"), run / CITIZENS)
+    return collect(query.sort("round", "bin"), run, "citizens")
 
 
-@keyed_on_files(EVENTS)
+@keyed_on_files(table_dir("events"))
 def events(run: Path, kinds: tuple[str, ...]) -> pl.DataFrame:
     """Events of the given kinds, in round order."""
-    frame = scan_table(run / EVENTS)
+    frame = scan_table(run, "events")
     if frame is None:
         return pl.DataFrame()
-    return collect(frame.filter(pl.col("kind").is_in(list(kinds))).sort("round"), run / EVENTS)
+    return collect(frame.filter(pl.col("kind").is_in(list(kinds))).sort("round"), run, "events")
 
 
-@keyed_on_files(EVENTS)
+@keyed_on_files(table_dir("events"))
 def event_counts(run: Path) -> pl.DataFrame:
     """How many events of each kind each round: round, kind, count."""
-    frame = scan_table(run / EVENTS)
+    frame = scan_table(run, "events")
     if frame is None:
         return pl.DataFrame()
-    return collect(frame.group_by("round", "kind").agg(count=pl.len()).sort("round", "kind"), run / EVENTS)
+    return collect(frame.group_by("round", "kind").agg(count=pl.len()).sort("round", "kind"), run, "events")
 
 
 def stock_per_patch(rounds_frame: pl.DataFrame) -> pl.DataFrame:
@@ -212,7 +195,7 @@ class GraphSample:
 @keyed_on_files(GRAPH, maxsize=8)
 def graph_sample(run: Path, citizens: int, max_nodes: int, seed: int) -> GraphSample:
     """The social graph, or a breadth-first sample of `max_nodes` citizens from a seeded start, laid out."""
-    edges = read_parquet(run / GRAPH)
+    edges = read_graph(run)
     graph = nx.Graph()
     graph.add_nodes_from(range(citizens))
     graph.add_edges_from(zip(edges["source"].to_numpy(), edges["target"].to_numpy()))
@@ -248,22 +231,22 @@ def _breadth_first(graph: nx.Graph, size: int, seed: int) -> list[int]:
 @keyed_on_files(PERSONAS)
 def personas(run: Path) -> pl.DataFrame:
     """The personas of LLM citizens: citizen, role, values, agenda and the Big Five scores (empty without any)."""
-    return read_parquet(run / PERSONAS) if (run / PERSONAS).is_file() else pl.DataFrame()
+    return read_personas(run)
 
 
-@keyed_on_files(LLM_CALLS, maxsize=64)
+@keyed_on_files(table_dir("llm_calls"), maxsize=64)
 def llm_calls_of(run: Path, citizen: int) -> pl.DataFrame:
     """Every model call made for one citizen, in round order."""
-    return _rows_of_citizen(run, LLM_CALLS, citizen)
+    return _rows_of_citizen(run, "llm_calls", citizen)
 
 
-@keyed_on_files(LLM_CALLS)
+@keyed_on_files(table_dir("llm_calls"))
 def llm_citizens(run: Path) -> list[int]:
     """The citizens that have at least one model call."""
-    frame = scan_table(run / LLM_CALLS)
+    frame = scan_table(run, "llm_calls")
     if frame is None:
         return []
-    return collect(frame.select(pl.col("citizen").unique().sort()), run / LLM_CALLS)["citizen"].to_list()
+    return collect(frame.select(pl.col("citizen").unique().sort()), run, "llm_calls")["citizen"].to_list()
 
 
 def prompt_messages(prompt: str) -> list[tuple[str, str]]:

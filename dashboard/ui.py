@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.catalog import Entry, discover
-from dashboard.files import RunDataError
+from society.rundir.layout import RunDataError
 
 RUNS_DIR_ENV = "SOCIETY_RUNS_DIR"
 PICKED = "run"

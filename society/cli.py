@@ -1,28 +1,53 @@
-"""The `society` command: run, validate and inspect scenarios."""
+"""The `society` command: run, validate and inspect scenarios; other packages add commands through entry points."""
 
 from __future__ import annotations
 
 import signal
 import sys
 import threading
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 import click
 
 from society.core.runner import ReplayError, RunInterrupted, resume_run, run_scenario
+from society.rundir.layout import SWEEP, RunDataError
 from society.scenario.files import ScenarioError, load_scenario
 
 INVALID_INPUT = 2
 RUN_FAILED = 1
+COMMANDS = "society.commands"
+"""Entry-point group of the commands other packages add (e.g. `dashboard`), each a click command."""
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
+    """Stop a command with one `error:` line on stderr and the invalid-input exit status."""
     click.echo(f"error: {message}", err=True)
     sys.exit(INVALID_INPUT)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@cache
+def _contributed() -> dict[str, EntryPoint]:
+    return {point.name: point for point in entry_points(group=COMMANDS)}
+
+
+class _Commands(click.Group):
+    """The built-in commands, then the contributed ones, each imported only when it is run or listed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_contributed()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in _contributed():
+            command = _contributed()[name].load()
+        return command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Agent-based societies of LLM and heuristic citizens sharing a commons."""
     if threading.current_thread() is threading.main_thread():  # only the main thread may set a signal handler
@@ -55,19 +80,19 @@ def run(
     try:
         if resume is not None:
             if scenario is not None or overrides or seed is not None or replay is not None:
-                _fail("--resume takes the run directory alone (its scenario is already fixed)")
+                fail("--resume takes the run directory alone (its scenario is already fixed)")
             path = resume_run(resume, progress=not quiet)
         else:
             if scenario is None:
-                _fail("missing SCENARIO (a YAML file) or --resume RUN_DIR")
+                fail("missing SCENARIO (a YAML file) or --resume RUN_DIR")
             settings = list(overrides) + ([f"seed={seed}"] if seed is not None else [])
             path = run_scenario(load_scenario(scenario, settings), out, progress=not quiet, replay=replay)
     except ScenarioError as error:
-        _fail(f"invalid scenario\n{error}")
-    except (FileExistsError, FileNotFoundError, ReplayError) as error:
-        _fail(str(error))
+        fail(f"invalid scenario\n{error}")
+    except (FileExistsError, FileNotFoundError, ReplayError, RunDataError) as error:
+        fail(str(error))
     except (ServerError, WeightsError, UnreachableServerError) as error:
-        _fail(f"{error}\n(fix the llm section of the scenario, or the server, then continue with --resume)")
+        fail(f"{error}\n(fix the llm section of the scenario, or the server, then continue with --resume)")
     except (FallbackRateExceeded, CacheMiss) as error:
         click.echo(f"error: {error}\nthe run stopped after its last whole round; continue it with --resume", err=True)
         sys.exit(RUN_FAILED)
@@ -105,9 +130,9 @@ def info(run_dir: Path) -> None:
 
     try:
         run = load_run(run_dir)
-    except FileNotFoundError as error:
-        _fail(str(error))
-    manifest = run.manifest
+        manifest = run.manifest
+    except (FileNotFoundError, RunDataError) as error:
+        fail(str(error))
     click.echo(f"run        {run.path}")
     click.echo(f"scenario   {manifest['name']}  (seed {manifest['seed']}, {manifest['citizens']} citizens)")
     click.echo(f"status     {manifest['status']}  ({manifest['rounds_completed']}/{manifest['rounds_planned']} rounds)")
@@ -144,7 +169,7 @@ def serve(port: int | None, model_dir: Path | None) -> None:
     try:
         serve_local(model_dir, port)
     except (ServerError, WeightsError) as error:
-        _fail(str(error))
+        fail(str(error))
 
 
 @main.command()
@@ -170,24 +195,24 @@ def sweep(
     from society.sweeps.sweep import default_sweep_dir
 
     if ray_address and executor != "ray":
-        _fail("--ray-address needs --executor ray")
+        fail("--ray-address needs --executor ray")
     if executor == "ray" and find_spec("ray") is None:
-        _fail("--executor ray needs Ray: python -m pip install 'society[ray]'")
+        fail("--executor ray needs Ray: python -m pip install 'society[ray]'")
     try:
         if resume is not None:
             if grid is not None or out is not None:
-                _fail("--resume takes the sweep folder alone (its grid is recorded in sweep.json)")
+                fail(f"--resume takes the sweep folder alone (its grid is recorded in {SWEEP})")
             spec, folder = read_sweep(resume), resume
         else:
             if grid is None:
-                _fail("missing GRID (a YAML grid file) or --resume SWEEP_DIR")
+                fail("missing GRID (a YAML grid file) or --resume SWEEP_DIR")
             spec = load_grid(grid)
             folder = out or default_sweep_dir(spec)
         report = run_sweep(spec, folder, make_executor(executor, workers or cpu_count(), ray_address), not quiet)
     except ScenarioError as error:
-        _fail(f"invalid grid\n{error}")
-    except (ExecutorError, SweepFolderError, SweepLLMError) as error:
-        _fail(str(error))
+        fail(f"invalid grid\n{error}")
+    except (ExecutorError, SweepFolderError, SweepLLMError, RunDataError) as error:
+        fail(str(error))
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
         sys.exit(130)
@@ -195,23 +220,3 @@ def sweep(
         click.echo(f"  cell {cell} seed {seed}: {message}", err=True)
     click.echo(report.line(), err=bool(report.failures or report.interrupted))
     sys.exit(130 if report.interrupted else 1 if report.failures else 0)
-
-
-@main.command()
-@click.argument("runs_dir", required=False, default=Path("runs"), type=click.Path(path_type=Path))
-@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to serve on.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (only this machine by default).")
-def dashboard(runs_dir: Path, port: int, host: str) -> None:
-    """Explore the runs and sweeps in RUNS_DIR (default: runs) in a Streamlit app in the browser."""
-    from importlib.util import find_spec
-
-    if find_spec("streamlit") is None:
-        _fail("the dashboard needs Streamlit: python -m pip install 'society[dashboard]'")
-    if not runs_dir.is_dir():
-        _fail(f"{runs_dir}: no such runs folder (run a scenario first, e.g. society run scenarios/govsim_fishery.yaml)")
-    from dashboard.server import port_free, serve
-
-    if not port_free(host, port):
-        _fail(f"port {port} on {host} is already in use; pass another --port")
-    click.echo(f"dashboard on http://{host}:{port} for {runs_dir} (Ctrl-C stops it)")
-    serve(runs_dir, port, host)

@@ -5,7 +5,7 @@ import json
 import streamlit as st
 
 from dashboard import charts, queries
-from dashboard.catalog import MANIFEST, read_json
+from dashboard.catalog import run_manifest
 from dashboard.ui import plain_errors, present, require_run
 
 BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
@@ -14,7 +14,7 @@ HISTORY = ("take", "fair_share", "requested", "wealth", "personal_norm", "empiri
 
 st.title("Citizen")
 run = require_run()
-manifest, _ = read_json(run, MANIFEST)
+manifest, _ = run_manifest(run)
 with plain_errors():
     with_calls = queries.llm_citizens(run)
     people = queries.personas(run)

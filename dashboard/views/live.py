@@ -3,9 +3,10 @@
 import streamlit as st
 
 from dashboard import charts, queries
-from dashboard.catalog import MANIFEST, read_json
+from dashboard.catalog import run_manifest
 from dashboard.launcher import LiveRun, shipped_scenarios, start_run
 from dashboard.ui import plain_errors, runs_dir
+from society.rundir.layout import is_run_dir
 
 REFRESH_S = 1.0
 WATCHED = ("stock_total", "total_harvest", "group_investment", "net_yield")
@@ -17,7 +18,7 @@ def watch(live: LiveRun) -> None:
     if code is not None and st.session_state.get("live_seen_end") != live.run_dir:
         st.session_state["live_seen_end"] = live.run_dir
         st.rerun(scope="app")
-    manifest, problem = read_json(live.run_dir, MANIFEST) if (live.run_dir / MANIFEST).is_file() else ({}, None)
+    manifest, problem = run_manifest(live.run_dir) if is_run_dir(live.run_dir) else ({}, None)
     if code not in (None, 0):
         st.error(f"The run stopped with exit code {code}:\n\n```\n{live.log_tail()}\n```")
     if not manifest:

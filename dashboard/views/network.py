@@ -4,8 +4,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, queries
-from dashboard.catalog import MANIFEST, read_json
+from dashboard.catalog import run_manifest
 from dashboard.ui import plain_errors, require_run
+from society.rundir.layout import GRAPH
 
 COLOURINGS = {
     "cooperation (take ÷ sustainable share)": ("ratio", "ratio"),
@@ -15,9 +16,9 @@ COLOURINGS = {
 
 st.title("Network")
 run = require_run()
-manifest, _ = read_json(run, MANIFEST)
-if not (run / queries.GRAPH).is_file():
-    st.info("This run has no graph.parquet, so there is no network to draw.")
+manifest, _ = run_manifest(run)
+if not (run / GRAPH).is_file():
+    st.info(f"This run has no {GRAPH}, so there is no network to draw.")
     st.stop()
 recorded = queries.citizen_rounds(run)
 if not recorded:

@@ -7,11 +7,12 @@ import streamlit as st
 
 from dashboard import charts, queries
 from dashboard.ui import entries, plain_errors, runs_dir
+from society.rundir.layout import SUMMARY, SWEEP
 
 st.title("Sweeps")
 sweeps = [entry for entry in entries() if entry.kind == "sweep"]
 if not sweeps:
-    st.info(f"`{runs_dir()}` holds no sweep (a folder with sweep.json). Start one with `society sweep GRID.yaml`.")
+    st.info(f"`{runs_dir()}` holds no sweep (a folder with {SWEEP}). Start one with `society sweep GRID.yaml`.")
     st.stop()
 labels = {entry.name: entry.label for entry in sweeps}
 entry = next(e for e in sweeps if e.name == st.selectbox("Sweep", list(labels), format_func=labels.get))
@@ -23,7 +24,7 @@ with st.expander("Grid"):
 with plain_errors():
     summary = queries.sweep_summary(entry.path)
 if summary.is_empty():
-    st.info("No cell of this sweep has finished yet (summary.parquet is missing or empty).")
+    st.info(f"No cell of this sweep has finished yet ({SUMMARY} is missing or empty).")
     st.stop()
 if "status" in summary.columns:
     failed = summary.filter(pl.col("status") != "completed")
@@ -34,7 +35,7 @@ if "status" in summary.columns:
     summary = summary.filter(pl.col("status") == "completed")
 axes = queries.sweep_axes(entry.info, summary)
 if not axes:
-    st.error(f"{entry.path / queries.SUMMARY}: no axis column (a dotted path such as commons.capacity) found.")
+    st.error(f"{entry.path / SUMMARY}: no axis column (a dotted path such as commons.capacity) found.")
     st.stop()
 skip = {"cell", "seed", "round", *axes}
 metrics = [name for name, dtype in summary.schema.items() if name not in skip and dtype.is_numeric()]

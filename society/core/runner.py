@@ -14,7 +14,8 @@ from tqdm import tqdm
 
 from society.llm.backend import connect
 from society.core.model import Society
-from society.rundir.writer import CHECKPOINT, LLM_CACHE, MANIFEST, SCENARIO, RunDirectory
+from society.rundir.layout import CHECKPOINT, LLM_CACHE, LLM_LOG, MANIFEST, SCENARIO
+from society.rundir.writer import RunDirectory
 from society.scenario.schema import Scenario
 from society.scenario.files import load_scenario
 
@@ -93,7 +94,7 @@ def _llm_connected(society: Society, run: RunDirectory, progress: bool) -> Itera
     recorded = run.manifest.get("llm", {})
     if progress and settings.cache != "replay" and settings.backend == "local":
         print("starting the local vLLM server (SmolLM2 on the CPU; about a minute)...", file=sys.stderr, flush=True)
-    with connect(settings, run.path / LLM_CACHE, recorded.get("model"), run.path / "vllm.log") as connection:
+    with connect(settings, run.path / LLM_CACHE, recorded.get("model"), run.path / LLM_LOG) as connection:
         run.update_manifest(llm=recorded | {"backend": settings.backend, "model": connection.model,
                                             "cache": settings.cache})
         society.llm.connection = connection

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
 
-from society.rundir.writer import MANIFEST, PERSONAS, SCENARIO
+from society.rundir.layout import (
+    MANIFEST, Manifest, read_graph, read_manifest, read_personas, read_scenario, read_table,
+)
 
 
 class Run:
@@ -19,37 +19,30 @@ class Run:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def _table(self, name: str) -> pl.DataFrame:
-        files = sorted((self.path / "tables" / name).glob("*.parquet"))
-        if not files:
-            return pl.DataFrame()
-        return pl.concat([pl.read_parquet(file) for file in files], how="diagonal_relaxed")
-
     @cached_property
     def rounds(self) -> pl.DataFrame:
         """One row per round: the commons, harvest, punishment and wealth metrics."""
-        return self._table("rounds")
+        return read_table(self.path, "rounds")
 
     @cached_property
     def citizens(self) -> pl.DataFrame:
         """One row per citizen per recorded round."""
-        return self._table("citizens")
+        return read_table(self.path, "citizens")
 
     @cached_property
     def events(self) -> pl.DataFrame:
         """Punishments (and, as phases add them, votes and messages), one row each."""
-        return self._table("events")
+        return read_table(self.path, "events")
 
     @cached_property
     def llm_calls(self) -> pl.DataFrame:
         """One row per LLM call: round, phase, citizen, prompt and raw answer, tokens, latency, cached, fallback."""
-        return self._table("llm_calls")
+        return read_table(self.path, "llm_calls")
 
     @cached_property
     def personas(self) -> pl.DataFrame:
         """One row per LLM citizen: role, values, hidden agenda and Big Five scores (empty without LLM citizens)."""
-        path = self.path / PERSONAS
-        return pl.read_parquet(path) if path.is_file() else pl.DataFrame()
+        return read_personas(self.path)
 
     def prompts(self, citizen: int) -> pl.DataFrame:
         """Every prompt one citizen was given and its raw answer, round by round."""
@@ -61,16 +54,16 @@ class Run:
     @cached_property
     def graph(self) -> pl.DataFrame:
         """The social graph as an edge list (source < target)."""
-        return pl.read_parquet(self.path / "graph.parquet")
+        return read_graph(self.path)
 
     @cached_property
-    def manifest(self) -> dict[str, Any]:
-        return json.loads((self.path / MANIFEST).read_text())
+    def manifest(self) -> Manifest:
+        return read_manifest(self.path)
 
     @cached_property
     def scenario(self) -> dict[str, Any]:
         """The resolved scenario the run used."""
-        return yaml.safe_load((self.path / SCENARIO).read_text())
+        return read_scenario(self.path)
 
 
 def load_run(path: str | Path) -> Run:

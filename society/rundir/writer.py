@@ -1,4 +1,4 @@
-"""The run directory: resolved scenario, manifest, per-round Parquet tables and checkpoints, all atomic."""
+"""Writing a run directory (see `layout`): scenario, manifest, per-round tables and checkpoints, all atomic."""
 
 from __future__ import annotations
 
@@ -15,29 +15,26 @@ from typing import Any
 
 import polars as pl
 
-from society.world.graph import graph_stats
 from society.core.model import Society
-from society.scenario.schema import Scenario
+from society.rundir.layout import (
+    CHECKPOINT, GRAPH, MANIFEST, PERSONAS, SCENARIO, TABLES, TEMPORARY_FILES, Manifest, Table, read_manifest,
+    round_file, round_files, table_dir, temporary_file,
+)
 from society.scenario.files import scenario_to_yaml
-
-TABLES = ("rounds", "citizens", "events", "llm_calls")
-CHECKPOINT = "checkpoint.pkl"
-LLM_CACHE = "llm_cache.sqlite"
-PERSONAS = "personas.parquet"
-MANIFEST = "manifest.json"
-SCENARIO = "scenario.yaml"
+from society.scenario.schema import Scenario
+from society.world.graph import graph_stats
 
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename it over `path`."""
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = temporary_file(path)
     with open(temporary, "wb") as handle:
         handle.write(data)
     os.replace(temporary, path)
 
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = temporary_file(path)
     frame.write_parquet(temporary, compression="lz4")
     os.replace(temporary, path)
 
@@ -76,11 +73,11 @@ class RunDirectory:
         if path.exists() and any(path.iterdir()):
             raise FileExistsError(f"{path} already holds files; pass another --out, or --resume {path}")
         for table in TABLES:
-            (path / "tables" / table).mkdir(parents=True, exist_ok=True)
+            (path / table_dir(table)).mkdir(parents=True, exist_ok=True)
         run = cls(path)
         atomic_write(path / SCENARIO, scenario_to_yaml(scenario).encode())
         u, v = society.graph.edges()
-        _write_parquet(pl.DataFrame({"source": u, "target": v}), path / "graph.parquet")
+        _write_parquet(pl.DataFrame({"source": u, "target": v}), path / GRAPH)
         if society.llm is not None:
             _write_parquet(society.llm.persona_table(), path / PERSONAS)
         run.write_manifest(
@@ -102,10 +99,10 @@ class RunDirectory:
         return run
 
     @property
-    def manifest(self) -> dict[str, Any]:
-        return json.loads((self.path / MANIFEST).read_text())
+    def manifest(self) -> Manifest:
+        return read_manifest(self.path)
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
+    def write_manifest(self, manifest: Manifest) -> None:
         atomic_write(self.path / MANIFEST, json.dumps(manifest, indent=2, default=str).encode())
 
     def update_manifest(self, **changes: Any) -> None:
@@ -117,7 +114,7 @@ class RunDirectory:
         output = society.scenario.output
         number = society.round
         finished = not society.running
-        files: list[tuple[str, pl.DataFrame]] = [("rounds", pl.DataFrame([society.round_row]))]
+        files: list[tuple[Table, pl.DataFrame]] = [("rounds", pl.DataFrame([society.round_row]))]
         if output.citizens_every and (number % output.citizens_every == 0 or finished):
             files.append(("citizens", society.round_citizens()))
         if output.events:
@@ -128,9 +125,9 @@ class RunDirectory:
         self.flush()
         self._pending = self._writer.submit(self._write_round, number, files, checkpoint)
 
-    def _write_round(self, number: int, files: list[tuple[str, pl.DataFrame]], checkpoint: dict | None) -> None:
+    def _write_round(self, number: int, files: list[tuple[Table, pl.DataFrame]], checkpoint: dict | None) -> None:
         for table, frame in files:
-            _write_parquet(frame, self.path / "tables" / table / f"{number:06d}.parquet")
+            _write_parquet(frame, round_file(self.path, table, number))
         if checkpoint is not None:
             atomic_write(self.path / CHECKPOINT, pickle.dumps(checkpoint, protocol=5))
 
@@ -155,9 +152,9 @@ class RunDirectory:
     def drop_rounds_after(self, number: int) -> None:
         """Remove table files of rounds after `number` (written after the last checkpoint) and half-written ones."""
         for table in TABLES:
-            folder = self.path / "tables" / table
-            for file in folder.glob("*.parquet"):
+            folder = self.path / table_dir(table)
+            for file in round_files(folder):
                 if int(file.stem) > number:
                     file.unlink()
-            for leftover in folder.glob(".*.tmp"):
+            for leftover in folder.glob(TEMPORARY_FILES):
                 leftover.unlink()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import threading
@@ -13,11 +12,9 @@ from typing import Any, Literal
 
 import numba
 
-from society.rundir.writer import MANIFEST
 from society.core.runner import RunInterrupted, resume_run, run_scenario
+from society.rundir.layout import ERROR, is_run_dir, read_manifest
 from society.scenario.schema import Scenario
-
-ERROR_FILE = "error.txt"
 
 Status = Literal["completed", "failed", "interrupted", "pending"]
 
@@ -43,13 +40,12 @@ class CellOutcome:
 
 def run_status(run_dir: Path) -> tuple[Status, str | None]:
     """Where a run folder stands (from its manifest and error file), and its error if it failed."""
-    error_file = run_dir / ERROR_FILE
+    error_file = run_dir / ERROR
     if error_file.is_file():
         return "failed", error_file.read_text().partition("\n")[0]
-    manifest = run_dir / MANIFEST
-    if not manifest.is_file():
+    if not is_run_dir(run_dir):
         return "pending", None
-    status = json.loads(manifest.read_text())["status"]
+    status = read_manifest(run_dir)["status"]
     return ("completed", None) if status == "completed" else ("interrupted", None)
 
 
@@ -74,9 +70,9 @@ def _play(task: CellTask) -> CellOutcome:
     status, _ = run_status(run_dir)
     if status == "completed":
         return CellOutcome(task.cell, task.seed, "completed")
-    (run_dir / ERROR_FILE).unlink(missing_ok=True)
+    (run_dir / ERROR).unlink(missing_ok=True)
     try:
-        if (run_dir / MANIFEST).is_file():
+        if is_run_dir(run_dir):
             resume_run(run_dir)
         else:
             if run_dir.exists():
@@ -94,4 +90,4 @@ def _play(task: CellTask) -> CellOutcome:
 def record_failure(run_dir: Path, message: str, details: str = "") -> None:
     """Write the run's error file: the one-line message first, then the details (a traceback)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / ERROR_FILE).write_text(f"{message}\n\n{details}")
+    (run_dir / ERROR).write_text(f"{message}\n\n{details}")

@@ -8,21 +8,15 @@ from typing import Any
 
 import polars as pl
 
+from society.rundir.layout import cell_run_dir, read_parquet, table_files
 from society.sweeps.cell import run_status
 from society.sweeps.grid import SweepSpec
-
-CELLS = "cells"
-
-
-def run_path(cell: int, seed: int) -> Path:
-    """Where the run of `cell` with `seed` lives, relative to the sweep folder."""
-    return Path(CELLS) / f"{cell:04d}" / f"seed-{seed}"
 
 
 def final_metrics(run_dir: Path) -> pl.DataFrame:
     """The last recorded round of a run (its `rounds` table has one Parquet file per round)."""
-    files = sorted((run_dir / "tables" / "rounds").glob("*.parquet"))
-    return pl.read_parquet(files[-1]) if files else pl.DataFrame()
+    files = table_files(run_dir, "rounds")
+    return read_parquet(files[-1]) if files else pl.DataFrame()
 
 
 def summary_frame(folder: Path, spec: SweepSpec) -> pl.DataFrame:
@@ -32,7 +26,7 @@ def summary_frame(folder: Path, spec: SweepSpec) -> pl.DataFrame:
     metrics: list[pl.DataFrame] = []
     for cell in spec.cells():
         for seed in spec.seeds:
-            relative = run_path(cell.index, seed)
+            relative = cell_run_dir(cell.index, seed)
             status, error = run_status(folder / relative)
             for key, value in (("cell", cell.index), ("seed", seed), ("status", status), ("error", error),
                                ("run_dir", str(relative))):

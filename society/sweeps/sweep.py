@@ -12,17 +12,15 @@ from typing import Any
 import polars as pl
 from tqdm import tqdm
 
+from society.rundir.layout import ERROR, LLM_LOG, SUMMARY, SWEEP, cell_run_dir, read_json, temporary_file
 from society.rundir.writer import atomic_write, now
 from society.scenario.schema import Scenario
 from society.sweeps.cell import CellOutcome, CellTask, record_failure, run_status
 from society.sweeps.executors import Executor, ExecutorError
 from society.sweeps.grid import SweepSpec
 from society.sweeps.llm import SweepLLMError, local_server, needs_local_server, share
-from society.sweeps.summary import run_path, summary_frame
+from society.sweeps.summary import summary_frame
 
-SWEEP_FILE = "sweep.json"
-SUMMARY_FILE = "summary.parquet"
-LLM_LOG = "vllm.log"
 SPEC_FIELDS = ("base_scenario", "set", "axes", "mode", "seeds")
 """What decides a sweep's runs; a folder is continued only by a sweep that agrees on all of them."""
 
@@ -51,7 +49,7 @@ class SweepReport:
         """One line for the end of a sweep."""
         text = f"sweep {self.folder}: {self.completed} of {self.total} runs completed"
         if self.failures:
-            text += f", {len(self.failures)} failed (errors in summary.parquet and each run's error.txt)"
+            text += f", {len(self.failures)} failed (errors in {SUMMARY} and each run's {ERROR})"
         if self.interrupted:
             text += f"; interrupted, continue with: society sweep --resume {self.folder}"
         return text
@@ -66,18 +64,18 @@ def default_sweep_dir(spec: SweepSpec) -> Path:
 
 def read_sweep(folder: Path) -> SweepSpec:
     """The sweep recorded in `folder`'s sweep.json (to resume it without its grid file)."""
-    path = Path(folder) / SWEEP_FILE
+    path = Path(folder) / SWEEP
     if not path.is_file():
-        raise SweepFolderError(f"{folder} is not a sweep folder (no {SWEEP_FILE})")
-    record = json.loads(path.read_text())
+        raise SweepFolderError(f"{folder} is not a sweep folder (no {SWEEP})")
+    record = read_json(path)
     return SweepSpec.model_validate({key: record[key] for key in SweepSpec.model_fields})
 
 
 def prepare_folder(folder: Path, spec: SweepSpec) -> None:
     """Create the sweep folder, or check that the sweep it already holds is this one."""
-    path = folder / SWEEP_FILE
+    path = folder / SWEEP
     if path.is_file():
-        recorded = json.loads(path.read_text())
+        recorded = read_json(path)
         current = json.loads(spec.model_dump_json())
         differing = [key for key in SPEC_FIELDS if recorded.get(key) != current[key]]
         if differing:
@@ -86,7 +84,7 @@ def prepare_folder(folder: Path, spec: SweepSpec) -> None:
             )
         return
     if folder.exists() and any(folder.iterdir()):
-        raise SweepFolderError(f"{folder} already holds files and no {SWEEP_FILE}; pass another --out")
+        raise SweepFolderError(f"{folder} already holds files and no {SWEEP}; pass another --out")
     folder.mkdir(parents=True, exist_ok=True)
     record = json.loads(spec.model_dump_json()) | {
         "cells": [{"cell": cell.index, "values": cell.values} for cell in spec.cells()],
@@ -97,11 +95,11 @@ def prepare_folder(folder: Path, spec: SweepSpec) -> None:
 
 
 def _write_record(folder: Path, record: dict[str, Any]) -> None:
-    atomic_write(folder / SWEEP_FILE, json.dumps(record | {"updated": now()}, indent=2, default=str).encode())
+    atomic_write(folder / SWEEP, json.dumps(record | {"updated": now()}, indent=2, default=str).encode())
 
 
 def _update_record(folder: Path, **changes: Any) -> None:
-    _write_record(folder, json.loads((folder / SWEEP_FILE).read_text()) | changes)
+    _write_record(folder, read_json(folder / SWEEP) | changes)
 
 
 def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, progress: bool = False) -> SweepReport:
@@ -119,7 +117,7 @@ def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, progress: bool 
     pending: list[tuple[int, int]] = []
     for cell in scenarios:
         for seed in spec.seeds:
-            if run_status(folder / run_path(cell, seed))[0] == "completed":
+            if run_status(folder / cell_run_dir(cell, seed))[0] == "completed":
                 report.completed += 1
             else:
                 pending.append((cell, seed))
@@ -134,7 +132,7 @@ def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, progress: bool 
         with local_server([scenarios[cell] for cell, _ in pending], port, folder / LLM_LOG) as served, executor:
             runs_at_once = executor.runs_at_once()
             tasks = [
-                CellTask(cell, seed, folder / run_path(cell, seed),
+                CellTask(cell, seed, folder / cell_run_dir(cell, seed),
                          _run_scenario(scenarios[cell], seed, runs_at_once, served), executor.threads_per_run)
                 for cell, seed in pending
             ]
@@ -168,7 +166,7 @@ def _llm_port(folder: Path) -> int:
     """The port of the sweep's LLM server: chosen once and kept in sweep.json, so resumed runs find it again."""
     from llm_backend.facade import free_port
 
-    record = json.loads((folder / SWEEP_FILE).read_text())
+    record = read_json(folder / SWEEP)
     if "llm_port" not in record:
         record["llm_port"] = free_port()
         _write_record(folder, record)
@@ -192,7 +190,7 @@ def _count(report: SweepReport, task: CellTask, outcome: CellOutcome | BaseExcep
 def write_summary(folder: Path, spec: SweepSpec) -> pl.DataFrame:
     """Rebuild summary.parquet from the run folders (written to a temporary name, then renamed)."""
     frame = summary_frame(folder, spec)
-    temporary = folder / f".{SUMMARY_FILE}.tmp"
+    temporary = temporary_file(folder / SUMMARY)
     frame.write_parquet(temporary)
-    os.replace(temporary, folder / SUMMARY_FILE)
+    os.replace(temporary, folder / SUMMARY)
     return frame

@@ -9,10 +9,13 @@ import socket
 from pathlib import Path
 
 import polars as pl
+import yaml
 from click.testing import CliRunner
+from polars.testing import assert_frame_equal
 
 from dashboard import queries
-from dashboard.catalog import discover
+from dashboard.catalog import describe, discover
+from society import load_run
 from society.cli import main
 
 
@@ -84,6 +87,31 @@ def test_discover_classifies_folders(runs_dir: Path) -> None:
     assert found["grid"].kind == "sweep" and found["grid/cells/c0"].kind == "run"
     assert found["broken"].problem is not None and "manifest.json" in found["broken"].problem
     assert found["village"].problem is None and found["village"].status == "completed"
+
+
+def test_reader_and_dashboard_agree_on_a_run_the_engine_wrote(runs_dir: Path) -> None:
+    folder = runs_dir / "village"
+    run = load_run(folder)
+    assert describe(folder, "village").info == run.manifest
+    assert_frame_equal(queries.rounds(folder), run.rounds)
+    recorded = queries.citizen_rounds(folder)
+    assert recorded == run.citizens["round"].unique().sort().to_list() and len(recorded) == run.rounds.height
+    for number in recorded:
+        assert_frame_equal(queries.citizens_at(folder, number), run.citizens.filter(pl.col("round") == number))
+    assert_frame_equal(queries.citizen_history(folder, 7), run.citizens.filter(pl.col("citizen") == 7))
+    assert queries.citizen_columns(folder) == run.citizens.columns
+    counts = run.events.group_by("round", "kind").agg(count=pl.len()).sort("round", "kind")
+    assert_frame_equal(queries.event_counts(folder), counts)
+    assert yaml.safe_load(queries.scenario_text(folder)) == run.scenario
+    assert queries.graph_sample(folder, run.manifest["citizens"], 50, 0).total_edges == run.graph.height
+    assert_frame_equal(queries.personas(folder), run.personas)
+
+
+def test_a_manifest_without_the_fields_readers_need_is_named(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps({"name": "old", "status": "completed"}))
+    entry = describe(tmp_path, "old")
+    assert entry.status == "corrupt"
+    assert entry.problem == f"{tmp_path / 'manifest.json'}: lacks the field(s) rounds_planned, rounds_completed"
 
 
 def test_dashboard_command_refuses_bad_input(tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
-"""The `society` command end to end: run, info, errors, Ctrl-C and --resume."""
+"""The `society` command end to end: run, info, errors, Ctrl-C, --resume, and the commands other packages add."""
 
 from __future__ import annotations
 
+import ast
 import json
 import signal
 import subprocess
 import sys
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,10 @@ from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
 from society import load_run
-from society.cli import main
+from society.cli import COMMANDS, main
 
-SCENARIOS = Path(__file__).parents[2] / "scenarios"
+REPO = Path(__file__).parents[2]
+SCENARIOS = REPO / "scenarios"
 
 
 def society(*args: str) -> subprocess.CompletedProcess[str]:
@@ -109,3 +112,49 @@ def test_ctrl_c_then_resume_matches_uninterrupted_run(stop: signal.Signals, tmp_
 def test_python_m_society_help() -> None:
     result = society("--help")
     assert result.returncode == 0 and "run" in result.stdout and "validate" in result.stdout
+
+
+def test_society_imports_nothing_from_dashboard() -> None:
+    for path in (REPO / "society").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [name for name in modules if name.split(".")[0] == "dashboard"], path
+
+
+def test_dashboard_command_comes_from_its_entry_point() -> None:
+    points = {point.name: point.value for point in entry_points(group=COMMANDS)}
+    assert points["dashboard"] == "dashboard.command:dashboard_command"
+    listed = CliRunner().invoke(main, ["--help"])
+    assert listed.exit_code == 0 and "dashboard  Explore the runs and sweeps" in listed.output
+    shown = CliRunner().invoke(main, ["dashboard", "--help"])
+    assert shown.exit_code == 0, shown.output
+    assert "Usage: main dashboard [OPTIONS] [RUNS_DIR]" in shown.output
+    assert "--port INTEGER RANGE" in shown.output and "[default: 127.0.0.1]" in shown.output
+    unknown = CliRunner().invoke(main, ["dashbored"])
+    assert unknown.exit_code == 2 and "No such command 'dashbored'" in unknown.output
+
+
+def test_dashboard_command_says_plainly_when_streamlit_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import dashboard.command
+
+    monkeypatch.setattr(dashboard.command, "find_spec", lambda name: None)
+    result = CliRunner().invoke(main, ["dashboard", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "error: the dashboard needs Streamlit: python -m pip install 'society[dashboard]'" in result.output
+
+
+def test_society_run_imports_neither_the_dashboard_nor_streamlit(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from society.cli import main\n"
+        f"main(['run', {str(SCENARIOS / 'govsim_fishery.yaml')!r}, '--out', {str(tmp_path / 'run')!r},"
+        " '--set', 'rounds=1', '--quiet'], standalone_mode=False)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dashboard', 'streamlit')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert load_run(tmp_path / "run").manifest["status"] == "completed"
