@@ -87,6 +87,7 @@ def chosen_targets(answer: list[int], eligible: np.ndarray, most: int) -> list[i
 class NormPunishPhase(Phase):
     name = "norm_punish"
     Params = NormPunishParams
+    reads = ("takes",)
 
     def __init__(self, society: Any, params: NormPunishParams, index: int) -> None:
         super().__init__(society, params, index)

@@ -19,6 +19,8 @@ from society.core.metrics import ColumnGinis, core_metrics
 from society.phases import Phase, registered_phases
 from society.policies.heuristics import PolicyRules, initial_strategies
 from society.core.rng import RngTree
+from society.scenario.problems import ScenarioError
+from society.scenario.schedule import schedule_problems
 from society.scenario.schema import Scenario
 from society.core.state import CitizenState
 
@@ -38,10 +40,14 @@ class Society(mesa.Model):
     """Citizens on a social graph sharing a commons, stepped one round at a time.
 
     State lives in `self.state` (one array per attribute); `self.citizens` gives Mesa agents that view it,
-    created on first use so a million-citizen run pays for them only when someone looks.
+    created on first use so a million-citizen run pays for them only when someone looks. `self.providers`
+    names the phase that provides each thing a phase declares in `provides`, for the later phases that require it.
     """
 
     def __init__(self, scenario: Scenario) -> None:
+        problems = schedule_problems(scenario, scenario.name)
+        if problems:
+            raise ScenarioError(problems)
         self.rng_tree = RngTree(scenario.seed)
         super().__init__(rng=self.rng_tree.child_seed("mesa"))
         self.scenario = scenario
@@ -62,11 +68,13 @@ class Society(mesa.Model):
             )
             self.commons = Commons(scenario.commons, patch)
         self.llm: LLMCitizens | None = LLMCitizens(self) if scenario.has_llm_citizens else None
-        phase_classes = registered_phases()
-        self.phases: list[Phase] = [
-            phase_classes[entry.phase](self, phase_classes[entry.phase].Params(**entry.params), index)
-            for index, entry in enumerate(scenario.schedule)
-        ]
+        self.providers: dict[str, Phase] = {}
+        self.phases: list[Phase] = []
+        for index, entry in enumerate(scenario.schedule):
+            phase = registered_phases()[entry.phase](self, entry.params, index)
+            self.phases.append(phase)
+            for what in phase.provides:
+                self.providers.setdefault(what, phase)
         self.collapse_round: int | None = None
         self.round_row: dict[str, Any] = {}
         self._events: list[tuple[Any, ...]] = []

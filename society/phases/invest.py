@@ -37,6 +37,7 @@ class InvestPhase(Phase):
 
     name = "invest"
     Params = InvestParams
+    provides = ("takes",)
 
     def rule(self) -> str:
         p = self.params
