@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import mesa
 import numpy as np
@@ -34,14 +35,16 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "impact": pl.Float64,
     "detail": pl.Utf8,
 }
+T = TypeVar("T")
 
 
 class Society(mesa.Model):
     """Citizens on a social graph sharing a commons, stepped one round at a time.
 
     State lives in `self.state` (one array per attribute); `self.citizens` gives Mesa agents that view it,
-    created on first use so a million-citizen run pays for them only when someone looks. `self.providers`
-    names the phase that provides each thing a phase declares in `provides`, for the later phases that require it.
+    created on first use so a million-citizen run pays for them only when someone looks. What phases share
+    beyond the state lives in `self.slots` (see `slot`); `self.providers` names the phase that provides each
+    thing a phase declares in `provides`, for the later phases that require it.
     """
 
     def __init__(self, scenario: Scenario) -> None:
@@ -68,6 +71,7 @@ class Society(mesa.Model):
             )
             self.commons = Commons(scenario.commons, patch)
         self.llm: LLMCitizens | None = LLMCitizens(self) if scenario.has_llm_citizens else None
+        self.slots: dict[type, Any] = {}
         self.providers: dict[str, Phase] = {}
         self.phases: list[Phase] = []
         for index, entry in enumerate(scenario.schedule):
@@ -92,6 +96,16 @@ class Society(mesa.Model):
         for index in range(self.num_citizens):
             Citizen(self, index)
         return self.agents_by_type[Citizen]
+
+    def slot(self, kind: type[T], factory: Callable[[], T] | None = None) -> T:
+        """The one `kind` object the phases share, made by `factory` (default: `kind()`) for the first that asks.
+
+        Phases claim their slots when they are built; a slot object with `state_dict`/`load_state_dict` is kept
+        in the society's checkpoints.
+        """
+        if kind not in self.slots:
+            self.slots[kind] = kind() if factory is None else factory()
+        return self.slots[kind]
 
     def policy_name(self, index: int) -> str:
         """Policy of citizen `index`."""
@@ -167,6 +181,8 @@ class Society(mesa.Model):
             "mesa_random": self.random.getstate(),
             "commons": None if self.commons is None else self.commons.state_dict(),
             "phases": [phase.state_dict() for phase in self.phases],
+            "slots": {_slot_key(kind): shared.state_dict() for kind, shared in self.slots.items()
+                      if hasattr(shared, "state_dict")},
             "llm": None if self.llm is None else self.llm.state_dict(),
         }
 
@@ -183,8 +199,16 @@ class Society(mesa.Model):
             self.commons.load_state_dict(checkpoint["commons"])
         for phase, phase_state in zip(self.phases, checkpoint["phases"], strict=True):
             phase.load_state_dict(phase_state)
+        for kind, shared in self.slots.items():
+            if hasattr(shared, "load_state_dict"):
+                shared.load_state_dict(checkpoint["slots"][_slot_key(kind)])
         if self.llm is not None:
             self.llm.load_state_dict(checkpoint["llm"])
+
+
+def _slot_key(kind: type) -> str:
+    """A slot's name in checkpoints: its class's full name."""
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _event_frame(

@@ -1,4 +1,4 @@
-"""What a phase declares to the scenario and the model: typed params, build checks and schedule order."""
+"""What a phase declares to the scenario and the model: typed params, build checks, slots and schedule order."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from institutions.elections import ElectionsPhase
 from institutions.leaders import LeaderPhase
+from institutions.polity import InstitutionPhase, Polity
+from norms.state import NormColumns, ensure_norm_columns
 from society import Scenario, ScenarioError, Society, load_scenario
 from society.phases import registered_phases
 from society.scenario.files import scenario_to_yaml
@@ -130,3 +132,40 @@ def test_the_leader_finds_the_elections_it_requires_through_the_providers() -> N
     elections = society.providers["elections"]
     leader = next(phase for phase in society.phases if isinstance(phase, LeaderPhase))
     assert isinstance(elections, ElectionsPhase) and leader._elections() is elections
+
+
+# ---- slots ----------------------------------------------------------------------------------------------------
+
+
+def test_a_slot_is_made_once_and_shared() -> None:
+    society = Society(small(["harvest"]))
+    made: list[int] = []
+    first = society.slot(list, lambda: made.append(1) or ["shared"])
+    assert society.slot(list, lambda: made.append(2) or ["other"]) is first and made == [1]
+
+
+def test_norms_phases_share_one_norm_columns_slot() -> None:
+    society = Society(small(["communicate", "harvest", "norm_punish", "norm_beliefs"]))
+    columns = society.slots[NormColumns]
+    assert isinstance(columns, NormColumns) and ensure_norm_columns(society) is columns
+    assert all(name in society.state for name in NormColumns.names)
+
+
+def test_the_polity_is_a_slot_kept_in_the_society_checkpoint_and_restored() -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "institutions_none.yaml", ["rounds=12"])
+    society = Society(scenario)
+    polity = society.slot(Polity)
+    assert all(phase.polity is polity for phase in society.phases if isinstance(phase, InstitutionPhase))
+    assert "polity" not in vars(society)
+    for _ in range(5):
+        society.step()
+    checkpoint = society.checkpoint()
+    assert checkpoint["slots"]["institutions.polity.Polity"] == polity.state_dict()
+    assert polity.elections, "an election was held, so a restore that lost the polity would show"
+    for _ in range(5):
+        society.step()
+    resumed = Society(scenario)
+    resumed.restore(checkpoint)
+    for _ in range(5):
+        resumed.step()
+    assert resumed.slot(Polity).state_dict() == polity.state_dict()
