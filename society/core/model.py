@@ -199,9 +199,12 @@ class Society(mesa.Model):
             self.commons.load_state_dict(checkpoint["commons"])
         for phase, phase_state in zip(self.phases, checkpoint["phases"], strict=True):
             phase.load_state_dict(phase_state)
-        for kind, shared in self.slots.items():
-            if hasattr(shared, "load_state_dict"):
-                shared.load_state_dict(checkpoint["slots"][_slot_key(kind)])
+        kept = {_slot_key(kind): shared for kind, shared in self.slots.items() if hasattr(shared, "load_state_dict")}
+        missing = set(kept) - set(checkpoint.get("slots", {}))
+        if missing:
+            raise ValueError(f"checkpoint lacks slots: {sorted(missing)}")
+        for key, shared in kept.items():
+            shared.load_state_dict(checkpoint["slots"][key])
         if self.llm is not None:
             self.llm.load_state_dict(checkpoint["llm"])
 

@@ -169,3 +169,11 @@ def test_the_polity_is_a_slot_kept_in_the_society_checkpoint_and_restored() -> N
     for _ in range(5):
         resumed.step()
     assert resumed.slot(Polity).state_dict() == polity.state_dict()
+
+
+def test_a_checkpoint_without_the_polity_slot_is_refused_by_name() -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "institutions_none.yaml")
+    checkpoint = Society(scenario).checkpoint()
+    del checkpoint["slots"]["institutions.polity.Polity"]
+    with pytest.raises(ValueError, match=r"checkpoint lacks slots: \['institutions.polity.Polity'\]"):
+        Society(scenario).restore(checkpoint)
