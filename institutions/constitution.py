@@ -34,6 +34,7 @@ class ConstitutionPhase(InstitutionPhase):
 
     name = "constitution"
     Params = Charter
+    precedes = ("elections",)
 
     def __init__(self, society: Any, params: Charter, index: int) -> None:
         super().__init__(society, params, index)

@@ -43,8 +43,9 @@ from institutions.decisions import CandidacyDecision, PolicyDecision, campaign_d
 from institutions.politicians import POLITICIAN_KINDS, PoliticianKind, campaign_statement, promise
 from institutions.polity import InstitutionPhase
 from institutions.power import ElectionRecord, incumbency_rate, turnover
+from society.core.build import group_counts
 from society.phases.deciding import Fallback, Question
-from society.scenario.files import Problem, ScenarioError
+from society.scenario.schema import Scenario
 
 RULE = (
     "Elections: every {every} rounds the citizens elect a leader, who sets the harvest quota, the fine for "
@@ -108,12 +109,13 @@ class ElectionsParams(BaseModel):
 class ElectionsPhase(InstitutionPhase):
     name = "elections"
     Params = ElectionsParams
+    provides = ("elections",)
 
     def __init__(self, society: Any, params: ElectionsParams, index: int) -> None:
         super().__init__(society, params, index)
         state = society.state
         self.politician = state.add("politician", np.int8, -1)
-        self._seat(params.politicians, index)
+        self._seat(params.politicians)
         self.critic = state.add("critic", np.bool_)
         self.supporter = state.add("supporter", np.bool_)
         self.sanctioned_at = state.add("sanctioned_at", np.int64, -1, record=False)
@@ -122,23 +124,33 @@ class ElectionsPhase(InstitutionPhase):
         polity.next_election = params.first
         self._row: dict[str, Any] = {}
 
-    def _seat(self, politicians: list[Politicians], index: int) -> None:
+    @classmethod
+    def check(cls, params: ElectionsParams, scenario: Scenario) -> list[tuple[str, str]]:
+        """Politicians must fit: heuristic ones on citizens that are not LLM citizens, `llm` ones on LLM citizens."""
+        population = scenario.population
+        n = population.size
+        total = sum(p.count for p in params.politicians)
+        if total > n:
+            return [("politicians", f"{total} politicians exceed population.size {n}")]
+        counts = group_counts(population)
+        llm = int(sum(count for spec, count in zip(population.policies, counts) if spec.policy == "llm"))
+        problems = []
+        pools = ((False, n - llm, "citizens that are not LLM citizens"), (True, llm, "LLM citizens"))
+        for seats_llm, pool, what in pools:
+            count = sum(p.count for p in params.politicians if (p.kind == "llm") == seats_llm)
+            if count > pool:
+                kind = "llm" if seats_llm else "heuristic"
+                problems.append(("politicians", f"{count} {kind} politicians exceed the {pool} {what}"))
+        return problems
+
+    def _seat(self, politicians: list[Politicians]) -> None:
         """Place heuristic politicians on citizens who are not LLM citizens, and `llm` ones on LLM citizens."""
         society = self.society
-        n, field = society.num_citizens, f"schedule[{index}].params.politicians"
+        n = society.num_citizens
         llm = np.zeros(0, np.int64) if society.llm is None else society.llm.members
-        total = sum(p.count for p in politicians)
-        if total > n:
-            raise ScenarioError([Problem(society.scenario.name, field,
-                                         f"{total} politicians exceed population.size {n}")])
-        for seats_llm, pool, what in ((False, np.setdiff1d(np.arange(n), llm), "citizens that are not LLM citizens"),
-                                      (True, llm, "LLM citizens")):
+        for seats_llm, pool in ((False, np.setdiff1d(np.arange(n), llm)), (True, llm)):
             group = [p for p in politicians if (p.kind == "llm") == seats_llm]
             count = sum(p.count for p in group)
-            if count > pool.size:
-                kind = "llm" if seats_llm else "heuristic"
-                raise ScenarioError([Problem(society.scenario.name, field,
-                                             f"{count} {kind} politicians exceed the {pool.size} {what}")])
             if count:
                 seats = self.rng.choice(pool, size=count, replace=False)
                 self.politician[seats] = np.repeat([POLITICIAN_KINDS.index(p.kind) for p in group],

@@ -111,6 +111,8 @@ def within_powers(decision: LeaderDecision, targets: list[int], max_actions: int
 class LeaderPhase(InstitutionPhase):
     name = "leader"
     Params = LeaderParams
+    requires = ("elections",)
+    reads = ("takes",)
 
     def __init__(self, society: Any, params: LeaderParams, index: int) -> None:
         super().__init__(society, params, index)
@@ -121,8 +123,8 @@ class LeaderPhase(InstitutionPhase):
         self.transfer = state.add("transfer", np.float64)
         self._row: dict[str, Any] = {}
 
-    def _elections(self) -> ElectionsPhase | None:
-        return next((p for p in self.society.phases if isinstance(p, ElectionsPhase)), None)
+    def _elections(self) -> ElectionsPhase:
+        return self.society.providers["elections"]
 
     def rule(self) -> str:
         return RULE.format(**self.params.base.model_dump())

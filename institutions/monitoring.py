@@ -24,6 +24,7 @@ class MonitoringPhase(Phase):
 
     name = "monitoring"
     Params = MonitoringParams
+    provides = ("detected",)
 
     def __init__(self, society: Any, params: MonitoringParams, index: int) -> None:
         super().__init__(society, params, index)

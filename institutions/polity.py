@@ -1,7 +1,7 @@
 """The polity: who leads, the policy in force, the treasury, the charter and the record of power.
 
-Institution phases share one `Polity`, attached to the society by the first of them the schedule builds;
-that phase carries the polity in its checkpoint state, so a resumed run continues the same history.
+Institution phases share one `Polity`: a slot on the society, made for the first of them the schedule builds
+and kept in the society's checkpoints, so a resumed run continues the same history.
 """
 
 from __future__ import annotations
@@ -57,21 +57,8 @@ class Polity:
 
 
 class InstitutionPhase(Phase):
-    """A phase that shares the society's polity; the first one built keeps it in its checkpoints."""
+    """A phase that shares the society's polity."""
 
     def __init__(self, society: Any, params: Any, index: int) -> None:
         super().__init__(society, params, index)
-        polity = getattr(society, "polity", None)
-        self.owns_polity = polity is None
-        if polity is None:
-            polity = Polity()
-            society.polity = polity
-        self.polity: Polity = polity
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"polity": self.polity.state_dict()} if self.owns_polity else {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.owns_polity:
-            self.polity.load_state_dict(state["polity"])
-
+        self.polity: Polity = society.slot(Polity)

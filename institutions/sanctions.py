@@ -60,6 +60,7 @@ class SanctionsParams(BaseModel):
 class SanctionsPhase(InstitutionPhase):
     name = "sanctions"
     Params = SanctionsParams
+    reads = ("takes", "detected")
 
     def __init__(self, society: Any, params: SanctionsParams, index: int) -> None:
         super().__init__(society, params, index)

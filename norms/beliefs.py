@@ -56,6 +56,7 @@ def update_personal(
 class BeliefsPhase(Phase):
     name = "norm_beliefs"
     Params = BeliefsParams
+    reads = ("takes",)
 
     def __init__(self, society: Any, params: BeliefsParams, index: int) -> None:
         super().__init__(society, params, index)

@@ -106,6 +106,7 @@ def meeting_proposals(group: np.ndarray, stated: np.ndarray, proposal: str) -> n
 class CommunicatePhase(Phase):
     name = "communicate"
     Params = CommunicateParams
+    precedes = ("takes",)
 
     def __init__(self, society: Any, params: CommunicateParams, index: int) -> None:
         super().__init__(society, params, index)

@@ -75,6 +75,7 @@ def better_paid_neighbours(
 class LearningPhase(Phase):
     name = "social_learning"
     Params = LearningParams
+    reads = ("takes",)
 
     def __init__(self, society: Any, params: LearningParams, index: int) -> None:
         super().__init__(society, params, index)

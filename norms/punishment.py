@@ -81,6 +81,7 @@ def eligible_targets(
 class NormPunishPhase(Phase):
     name = "norm_punish"
     Params = NormPunishParams
+    reads = ("takes",)
 
     def __init__(self, society: Any, params: NormPunishParams, index: int) -> None:
         super().__init__(society, params, index)

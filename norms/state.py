@@ -15,24 +15,32 @@ NORM_COLUMNS = ("personal_norm", "empirical_expectation", "normative_expectation
 LEARNER_POLICY = "learner"
 
 
-def ensure_norm_columns(society: Society) -> None:
-    """Register the three belief columns once, each citizen starting from the take ratio its policy plays.
+class NormColumns:
+    """The belief columns every norms phase shares, registered in the citizen state when the slot is made.
 
-    Greedy citizens start at their factor, learners at their first strategy, everyone else at 1 (the
-    sustainable share). Expectations start equal to the personal norm.
+    Each citizen starts from the take ratio its policy plays: greedy citizens at their factor, learners at
+    their first strategy, everyone else at 1 (the sustainable share). Expectations start equal to the
+    personal norm.
     """
-    state = society.state
-    if NORM_COLUMNS[0] in state:
-        return
-    initial = np.ones(society.num_citizens)
-    for group, spec in enumerate(society.policy_specs):
-        members = society.group_members[group]
-        if isinstance(spec, GreedyPolicy):
-            initial[members] = spec.factor
-        elif isinstance(spec, LearnerPolicy):
-            initial[members] = state["strategy"][members]
-    for name in NORM_COLUMNS:
-        state.add(name, np.float64)[:] = initial
+
+    names = NORM_COLUMNS
+
+    def __init__(self, society: Society) -> None:
+        state = society.state
+        initial = np.ones(society.num_citizens)
+        for group, spec in enumerate(society.policy_specs):
+            members = society.group_members[group]
+            if isinstance(spec, GreedyPolicy):
+                initial[members] = spec.factor
+            elif isinstance(spec, LearnerPolicy):
+                initial[members] = state["strategy"][members]
+        for name in self.names:
+            state.add(name, np.float64)[:] = initial
+
+
+def ensure_norm_columns(society: Society) -> NormColumns:
+    """The society's norm columns: a slot, made for the first norms phase built."""
+    return society.slot(NormColumns, lambda: NormColumns(society))
 
 
 def policy_mask(society: Society, policies: list[str]) -> np.ndarray:

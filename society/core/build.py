@@ -61,14 +61,19 @@ def _graph_from_file(spec: EdgeListGraph | GraphMLGraph, n: int) -> SocialGraph:
     return graph
 
 
-def assign_groups(population: Population, rng: np.random.Generator) -> np.ndarray:
-    """Policy group of every citizen: exact counts by largest remainder, in a seeded random order."""
+def group_counts(population: Population) -> np.ndarray:
+    """Citizens in each policy group: the fractions of the population size, rounded by largest remainder."""
     n = population.size
     fractions = np.array([spec.fraction for spec in population.policies])
     counts = np.floor(fractions * n).astype(np.int64)
     remainders = fractions * n - counts
     counts[np.argsort(-remainders, kind="stable")[: n - counts.sum()]] += 1
-    groups = np.repeat(np.arange(len(fractions), dtype=np.int16), counts)
+    return counts
+
+
+def assign_groups(population: Population, rng: np.random.Generator) -> np.ndarray:
+    """Policy group of every citizen: exact counts by largest remainder, in a seeded random order."""
+    groups = np.repeat(np.arange(len(population.policies), dtype=np.int16), group_counts(population))
     return rng.permutation(groups)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import mesa
 import numpy as np
@@ -12,16 +13,18 @@ import polars as pl
 
 from society.core.build import assign_groups, assign_patches, build_graph
 from society.core.citizen import Citizen
-from society.world.commons import Commons
-from society.world.graph import SocialGraph
-from society.llm.citizens import LLMCitizens
 from society.core.metrics import ColumnGinis, core_metrics
+from society.core.rng import RngTree
+from society.core.state import CitizenState
+from society.llm.citizens import LLMCitizens
 from society.phases import Phase, registered_phases
 from society.phases.deciding import DecidingPath
 from society.policies.heuristics import PolicyRules, initial_strategies
-from society.core.rng import RngTree
+from society.scenario.problems import ScenarioError
+from society.scenario.schedule import schedule_problems
 from society.scenario.schema import Scenario
-from society.core.state import CitizenState
+from society.world.commons import Commons
+from society.world.graph import SocialGraph
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "round": pl.Int32,
@@ -33,16 +36,22 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "impact": pl.Float64,
     "detail": pl.Utf8,
 }
+T = TypeVar("T")
 
 
 class Society(mesa.Model):
     """Citizens on a social graph sharing a commons, stepped one round at a time.
 
     State lives in `self.state` (one array per attribute); `self.citizens` gives Mesa agents that view it,
-    created on first use so a million-citizen run pays for them only when someone looks.
+    created on first use so a million-citizen run pays for them only when someone looks. What phases share
+    beyond the state lives in `self.slots` (see `slot`); `self.providers` names the phase that provides each
+    thing a phase declares in `provides`, for the later phases that require it.
     """
 
     def __init__(self, scenario: Scenario) -> None:
+        problems = schedule_problems(scenario, scenario.name)
+        if problems:
+            raise ScenarioError(problems)
         self.rng_tree = RngTree(scenario.seed)
         super().__init__(rng=self.rng_tree.child_seed("mesa"))
         self.scenario = scenario
@@ -64,11 +73,14 @@ class Society(mesa.Model):
             self.commons = Commons(scenario.commons, patch)
         self.llm: LLMCitizens | None = LLMCitizens(self) if scenario.has_llm_citizens else None
         self.deciding = DecidingPath(self)
-        phase_classes = registered_phases()
-        self.phases: list[Phase] = [
-            phase_classes[entry.phase](self, phase_classes[entry.phase].Params(**entry.params), index)
-            for index, entry in enumerate(scenario.schedule)
-        ]
+        self.slots: dict[type, Any] = {}
+        self.providers: dict[str, Phase] = {}
+        self.phases: list[Phase] = []
+        for index, entry in enumerate(scenario.schedule):
+            phase = registered_phases()[entry.phase](self, entry.params, index)
+            self.phases.append(phase)
+            for what in phase.provides:
+                self.providers.setdefault(what, phase)
         self.collapse_round: int | None = None
         self.round_row: dict[str, Any] = {}
         self._events: list[tuple[Any, ...]] = []
@@ -86,6 +98,16 @@ class Society(mesa.Model):
         for index in range(self.num_citizens):
             Citizen(self, index)
         return self.agents_by_type[Citizen]
+
+    def slot(self, kind: type[T], factory: Callable[[], T] | None = None) -> T:
+        """The one `kind` object the phases share, made by `factory` (default: `kind()`) for the first that asks.
+
+        Phases claim their slots when they are built; a slot object with `state_dict`/`load_state_dict` is kept
+        in the society's checkpoints.
+        """
+        if kind not in self.slots:
+            self.slots[kind] = kind() if factory is None else factory()
+        return self.slots[kind]
 
     def policy_name(self, index: int) -> str:
         """Policy of citizen `index`."""
@@ -161,6 +183,8 @@ class Society(mesa.Model):
             "mesa_random": self.random.getstate(),
             "commons": None if self.commons is None else self.commons.state_dict(),
             "phases": [phase.state_dict() for phase in self.phases],
+            "slots": {_slot_key(kind): shared.state_dict() for kind, shared in self.slots.items()
+                      if hasattr(shared, "state_dict")},
             "llm": None if self.llm is None else self.llm.state_dict(),
         }
 
@@ -177,8 +201,19 @@ class Society(mesa.Model):
             self.commons.load_state_dict(checkpoint["commons"])
         for phase, phase_state in zip(self.phases, checkpoint["phases"], strict=True):
             phase.load_state_dict(phase_state)
+        kept = {_slot_key(kind): shared for kind, shared in self.slots.items() if hasattr(shared, "load_state_dict")}
+        missing = set(kept) - set(checkpoint.get("slots", {}))
+        if missing:
+            raise ValueError(f"checkpoint lacks slots: {sorted(missing)}")
+        for key, shared in kept.items():
+            shared.load_state_dict(checkpoint["slots"][key])
         if self.llm is not None:
             self.llm.load_state_dict(checkpoint["llm"])
+
+
+def _slot_key(kind: type) -> str:
+    """A slot's name in checkpoints: its class's full name."""
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _event_frame(

@@ -3,6 +3,11 @@
 A phase sees the whole population at once: `observe` gathers what citizens see, `decide` turns it into one
 decision per citizen (arrays), `apply` resolves all decisions together. Packages add phases through the
 `society.phases` entry-point group, so the round loop never changes when an institution or a norm arrives.
+
+A phase declares what it needs from the scenario and from the phases around it, so `society validate` catches
+what building it would reject: `check` (its parameters against the rest of the scenario), `needs_commons`, and
+the names it `provides` to later phases (a state column, or a service they call), `requires` from an earlier
+phase, `reads` when some phase provides it (which must then come earlier), and `precedes`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from society.core.model import Society
+    from society.scenario.schema import Scenario
 
 
 class NoParams(BaseModel):
@@ -31,6 +37,18 @@ class Phase:
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
     needs_commons: ClassVar[bool] = False
+    provides: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[str, ...]] = ()
+    reads: ClassVar[tuple[str, ...]] = ()
+    precedes: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def check(cls, params: BaseModel, scenario: Scenario) -> list[tuple[str, str]]:
+        """What building this phase with `params` in `scenario` would reject: (field under params, message) pairs.
+
+        For checks that need the rest of the scenario (its `Params` model validates the parameters alone).
+        """
+        return []
 
     def __init__(self, society: Society, params: BaseModel, index: int) -> None:
         self.society = society

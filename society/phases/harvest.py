@@ -49,6 +49,7 @@ class HarvestPhase(Phase):
     name = "harvest"
     Params = HarvestParams
     needs_commons = True
+    provides = ("takes",)
 
     def rule(self) -> str:
         commons = self.society.scenario.commons

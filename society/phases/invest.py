@@ -38,6 +38,7 @@ class InvestPhase(Phase):
 
     name = "invest"
     Params = InvestParams
+    provides = ("takes",)
 
     def rule(self) -> str:
         p = self.params

@@ -50,6 +50,7 @@ class PunishView:
 
 class PunishPhase(Phase):
     name = "punish"
+    reads = ("takes",)
     Params = PunishParams
 
     def __init__(self, society: Any, params: PunishParams, index: int) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from society.phases import registered_phases
+from society.scenario.problems import Problem, ScenarioError
+from society.scenario.schedule import schedule_problems
 from society.scenario.schema import (
     DISCRIMINATOR_TAGS,
     BarabasiAlbertGraph,
@@ -21,27 +21,6 @@ from society.scenario.schema import (
     StochasticBlockGraph,
     WattsStrogatzGraph,
 )
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a scenario: where, what was found, what was expected."""
-
-    file: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}: {self.field}" if self.field else self.file
-        return f"{where}: {self.message}"
-
-
-class ScenarioError(Exception):
-    """A scenario that cannot be used; `problems` lists every reason."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -178,6 +157,10 @@ def _location(loc: tuple[Any, ...]) -> str:
     return "".join(parts)
 
 
+_NAMES_ITS_INPUT = ("missing", "union_tag_not_found", "unknown_phase")
+"""Error types whose message already says what was found (or that nothing was)."""
+
+
 def _problems_from(error: ValidationError, source: str, prefix: str = "", tags: tuple[str, ...] = ()) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False):
@@ -193,7 +176,7 @@ def _problems_from(error: ValidationError, source: str, prefix: str = "", tags: 
             message = f"{item['ctx']['tag']!r} is not one of: {item['ctx']['expected_tags']}"
         elif item["type"] == "union_tag_not_found":
             message = f"missing {item['ctx']['discriminator']} (one of the known kinds)"
-        if "input" in item and item["type"] not in ("missing", "union_tag_not_found") and not isinstance(
+        if "input" in item and item["type"] not in _NAMES_ITS_INPUT and not isinstance(
             item["input"], dict | list
         ):
             message += f" (got {item['input']!r})"
@@ -203,42 +186,12 @@ def _problems_from(error: ValidationError, source: str, prefix: str = "", tags: 
 
 def validate(data: dict[str, Any], source: str) -> tuple[Scenario | None, list[Problem]]:
     """The typed scenario and an empty list, or None and every problem found."""
-    problems: list[Problem] = []
-    scenario = None
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
-        problems += _problems_from(error, source, tags=DISCRIMINATOR_TAGS)
-    problems += _schedule_problems(data, source)
-    if scenario is not None:
-        problems += _cross_field_problems(scenario, source)
+        return None, _problems_from(error, source, tags=DISCRIMINATOR_TAGS)
+    problems = _cross_field_problems(scenario, source) + schedule_problems(scenario, source)
     return (scenario if not problems else None), problems
-
-
-def _schedule_problems(data: dict[str, Any], source: str) -> list[Problem]:
-    schedule = data.get("schedule")
-    if not isinstance(schedule, list):
-        return []
-    phases = registered_phases()
-    problems = []
-    for index, entry in enumerate(schedule):
-        name = entry if isinstance(entry, str) else entry.get("phase") if isinstance(entry, dict) else None
-        if not isinstance(name, str):
-            continue
-        if name not in phases:
-            known = ", ".join(sorted(phases))
-            problems.append(Problem(source, f"schedule[{index}].phase", f"unknown phase {name!r}; known: {known}"))
-            continue
-        params = entry.get("params", {}) if isinstance(entry, dict) else {}
-        if not isinstance(params, dict):
-            continue
-        try:
-            phases[name].Params.model_validate(params)
-        except ValidationError as error:
-            problems += _problems_from(error, source, prefix=f"schedule[{index}].params.")
-        if phases[name].needs_commons and data.get("commons") is None:
-            problems.append(Problem(source, f"schedule[{index}].phase", f"phase {name!r} needs a commons section"))
-    return problems
 
 
 def _cross_field_problems(scenario: Scenario, source: str) -> list[Problem]:

@@ -6,7 +6,19 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from society.phases import registered_phases
 
 
 class Strict(BaseModel):
@@ -257,15 +269,30 @@ class Commons(Strict):
 
 
 class PhaseEntry(Strict):
-    """One phase of the round; `params` are checked against the phase's own typed parameters."""
+    """One phase of the round, with `params` typed (and validated, once) by the phase's own `Params` model."""
 
     phase: str = Field(min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: SerializeAsAny[BaseModel] = Field(default_factory=dict, validate_default=True)
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         return {"phase": value} if isinstance(value, str) else value
+
+    @field_validator("phase")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        phases = registered_phases()
+        if name not in phases:
+            raise PydanticCustomError("unknown_phase", f"unknown phase {name!r}; known: {', '.join(sorted(phases))}")
+        return name
+
+    @field_validator("params", mode="plain")
+    @classmethod
+    def _typed(cls, value: Any, info: ValidationInfo) -> Any:
+        if "phase" not in info.data:
+            return value  # the phase is already an error; there is no model to type the params by
+        return registered_phases()[info.data["phase"]].Params.model_validate(value)
 
 
 class ReasonSetting(Strict):

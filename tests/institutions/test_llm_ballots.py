@@ -22,6 +22,7 @@ from institutions.ballots import (
 from institutions.decisions import LeaderDecision, PolicyDecision, SanctionCitizens, campaign_decision
 from institutions.leaders import leader_schema, within_powers
 from institutions.politicians import POLITICIAN_KINDS
+from institutions.polity import Polity
 from llm_backend.client import ChatRequest, Result
 from llm_backend.schemas import parse_answer
 from society import Society, load_scenario
@@ -217,7 +218,7 @@ def test_scripted_llm_election_then_a_blocked_llm_leader() -> None:
     campaign = events.filter(kind="campaign")
     by_candidate = dict(zip(campaign["actor"].to_list(), campaign["detail"].to_list()))
     assert all(by_candidate[int(c)] == STATEMENT for c in llm_politicians(society))
-    assert society.polity.platforms[favourite].quota == 2.5
+    assert society.slot(Polity).platforms[favourite].quota == 2.5
 
     election = json.loads(events.filter(kind="election")["detail"][0])
     assert election["rule"] == "plurality" and election["winner"] == favourite
@@ -237,7 +238,7 @@ def test_scripted_llm_election_then_a_blocked_llm_leader() -> None:
     attempts = [json.loads(d)["action"] for d in events.filter(kind="leader_action")["detail"]]
     assert attempts == ["set_policy", "postpone_election", "divert_revenue", "lift_term_limit"]
     assert set(events.filter(kind="blocked")["actor"].to_list()) == {favourite}
-    assert society.polity.next_election == 4 and society.polity.term_limit == 1
+    assert society.slot(Polity).next_election == 4 and society.slot(Polity).term_limit == 1
     assert row["tax"] == 0.2 and row["redistribution"] == 0.8 and row["diverted"] == 0
     assert row["entrenchment_attempts"] == 2 and row["entrenchment_successes"] == 0
 
@@ -258,7 +259,7 @@ def test_a_failed_leader_answer_keeps_the_status_quo() -> None:
     society.step()
     society.step()
     events = society.round_events()
-    assert society.polity.leader == int(llm_politicians(society)[0])
+    assert society.slot(Polity).leader == int(llm_politicians(society)[0])
     actions = [json.loads(d) for d in events.filter(kind="leader_action")["detail"]]
     assert actions == [{"action": "set_policy", "quota": 1.0, "fine": 2.0, "tax": 0.1, "redistribution": 1.0}]
     assert society.round_row["llm_fallback_rate_leader"] == 1.0

@@ -17,6 +17,7 @@ import institutions.leaders
 from institutions.ballots import answered_ballots, ballot_decision, ballot_form
 from institutions.decisions import LeaderDecision, campaign_decision
 from institutions.politicians import POLITICIAN_KINDS
+from institutions.polity import Polity
 from institutions.voting import RULES
 from llm_backend.schemas import parse_answer
 from llm_backend.server import ManagedServer
@@ -47,7 +48,7 @@ def every_rule(vllm_server: ManagedServer) -> list[tuple[Society, pl.DataFrame, 
     with connect(scenario.llm, None) as connection:
         society.llm.connection = connection
         for rule in RULES:
-            society.polity.rule = rule
+            society.slot(Polity).rule = rule
             society.step()
             rounds.append((society, society.round_events(), society.llm.round_calls()))
     return rounds
@@ -130,7 +131,7 @@ def test_an_llm_leaders_forbidden_actions_are_blocked_and_recorded(
     with connect(scenario.llm, None) as connection:
         society.llm.connection = connection
         society.step()
-        society.polity.leader, society.polity.leader_since, society.polity.consecutive_terms = leader, 2, 1
+        society.slot(Polity).leader, society.slot(Polity).leader_since, society.slot(Polity).consecutive_terms = leader, 2, 1
         society.step()
     call = society.llm.round_calls().filter(phase="leader")
     assert call["citizen"].to_list() == [leader] and not call["fallback"][0], call["error"][0]
@@ -144,7 +145,7 @@ def test_an_llm_leaders_forbidden_actions_are_blocked_and_recorded(
     assert [b for b in blocked if b["action"] != "set_policy"] == [{"action": a, "rule": f"forbid:{a}"} for a in tried]
     row = society.round_row
     assert row["ppi"] > 0 and row["diverted"] == 0 and row["entrenchment_successes"] == 0
-    assert society.polity.next_election == 3 and society.polity.term_limit == 1 and society.polity.rule == "plurality"
+    assert society.slot(Polity).next_election == 3 and society.slot(Polity).term_limit == 1 and society.slot(Polity).rule == "plurality"
 
 
 def test_the_shipped_llm_scenario_runs_from_the_command_line(vllm_server: ManagedServer, tmp_path: Path) -> None:

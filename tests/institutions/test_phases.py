@@ -21,6 +21,7 @@ from institutions.decisions import (
     SanctionCitizens,
 )
 from institutions.leaders import LeaderPhase
+from institutions.polity import Polity
 from institutions.power import POWER_ACTIONS
 from institutions.voting import RULES
 from society import Society, load_run, load_scenario
@@ -64,7 +65,7 @@ def play_every_action(scenario_name: str, *overrides: str) -> tuple[Society, pl.
     society.step()
     society.steps += 1
     society._events = []
-    polity = society.polity
+    polity = society.slot(Polity)
     polity.leader, polity.treasury = 0, 100.0
     leader_phase(society).apply(EVERY_ACTION)
     return society, society.round_events()
@@ -72,7 +73,7 @@ def play_every_action(scenario_name: str, *overrides: str) -> tuple[Society, pl.
 
 def test_without_a_charter_every_power_action_is_enacted() -> None:
     society, events = play_every_action("none")
-    polity = society.polity
+    polity = society.slot(Polity)
     assert "blocked" not in events["kind"].to_list()
     assert polity.term_limit is None
     assert polity.rule == "borda"
@@ -85,7 +86,7 @@ def test_without_a_charter_every_power_action_is_enacted() -> None:
 
 def test_a_charter_blocks_each_forbidden_action_and_records_it() -> None:
     society, events = play_every_action("charter", FORBID_ALL, "schedule.4.params.jury_for_sanctions=false")
-    polity = society.polity
+    polity = society.slot(Polity)
     blocked = [json.loads(d) for d in events.filter(pl.col("kind") == "blocked")["detail"]]
     rules = {(b["action"], b["rule"]) for b in blocked}
     assert {(a, f"forbid:{a}") for a in POWER_ACTIONS} <= rules
@@ -104,7 +105,7 @@ def test_a_jury_acquits_the_compliant_and_convicts_the_violators() -> None:
     society = Society(scenario("charter"))
     society.step()
     society._events = []
-    polity, state = society.polity, society.state
+    polity, state = society.slot(Polity), society.state
     polity.leader = 0
     state["reputation"][:] = 1.0
     state["reputation"][[5, 6]] = 0.0
@@ -137,7 +138,7 @@ def tenure_of_entrencher(name: str, seed: int, *overrides: str) -> int:
     held = 0
     while society.running:
         society.step()
-        held += society.polity.leader == entrencher
+        held += society.slot(Polity).leader == entrencher
     return held
 
 
@@ -162,7 +163,7 @@ def test_graduated_fines_escalate_and_fill_the_treasury() -> None:
         events = society.round_events().filter(pl.col("kind") == "fine")
         fines.append(events.filter(pl.col("target") == 0)["impact"].to_list())
     assert fines == [[1.0], [2.0], [4.0], [8.0], [8.0]]
-    assert society.polity.treasury == pytest.approx(30 * (1 + 2 + 4 + 8 + 8))
+    assert society.slot(Polity).treasury == pytest.approx(30 * (1 + 2 + 4 + 8 + 8))
     assert society.round_row["fine_revenue"] == pytest.approx(30 * 8)
 
 

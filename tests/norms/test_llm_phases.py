@@ -221,4 +221,4 @@ def test_llm_grid_carries_altruism_and_selfishness_by_persona() -> None:
     assert scarce.initial_stock * 4 <= rich.initial_stock
     meeting = load_scenario("scenarios/norms_govsim_meeting_llm.yaml")
     params = {entry.phase: entry.params for entry in meeting.schedule}
-    assert params["harvest"]["universalization"] and params["communicate"]["universalization"]
+    assert params["harvest"].universalization and params["communicate"].universalization

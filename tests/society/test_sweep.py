@@ -83,7 +83,7 @@ def test_cartesian_and_zip_cells(tmp_path: Path) -> None:
     ]
     assert len(cells) == 6
     scenario = spec.scenarios()[3]
-    assert scenario.schedule[2].params["cost"] == 1 and scenario.commons.regrowth.rate == 0.6
+    assert scenario.schedule[2].params.cost == 1 and scenario.commons.regrowth.rate == 0.6
     zipped = load_grid(write_grid(tmp_path / "z", mode="zip", seeds=[7, 9],
                                   axes={"rounds": [2, 3], "population.size": [20, 30]}))
     assert [c.values for c in zipped.cells()] == [{"rounds": 2, "population.size": 20},
