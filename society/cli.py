@@ -13,6 +13,7 @@ from typing import NoReturn
 
 import click
 
+from society.core.build import graph_file_problems
 from society.core.runner import ReplayError, RunInterrupted, resume_run, run_scenario
 from society.rundir.layout import SWEEP, RunDataError
 from society.scenario.files import ScenarioError, load_scenario
@@ -112,12 +113,14 @@ def validate(files: tuple[Path, ...]) -> None:
     failed = False
     for file in files:
         try:
-            load_scenario(file)
+            scenario = load_scenario(file)
+            problems = graph_file_problems(scenario.graph, scenario.population.size)
         except ScenarioError as error:
-            failed = True
-            for problem in error.problems:
-                click.echo(str(problem), err=True)
-        else:
+            problems = error.problems
+        failed |= bool(problems)
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        if not problems:
             click.echo(f"{file}: ok")
     sys.exit(INVALID_INPUT if failed else 0)
 

@@ -61,6 +61,20 @@ def _graph_from_file(spec: EdgeListGraph | GraphMLGraph, n: int) -> SocialGraph:
     return graph
 
 
+def graph_file_problems(spec: GraphSpec, n: int) -> list[Problem]:
+    """What building the graph of a scenario would reject in its graph file (none for generated graphs).
+
+    Reads the file, as building does: `society validate` runs it so that it rejects what `society run` would.
+    """
+    if not isinstance(spec, EdgeListGraph | GraphMLGraph):
+        return []
+    try:
+        _graph_from_file(spec, n)
+    except ScenarioError as error:
+        return error.problems
+    return []
+
+
 def group_counts(population: Population) -> np.ndarray:
     """Citizens in each policy group: the fractions of the population size, rounded by largest remainder."""
     n = population.size

@@ -158,3 +158,22 @@ def test_society_run_imports_neither_the_dashboard_nor_streamlit(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
     assert load_run(tmp_path / "run").manifest["status"] == "completed"
+
+
+@pytest.mark.parametrize(("edges", "expected"), [
+    ("0 1\n1 7\n", "line 2: expected node ids in 0..n-1 (n=5)"),
+    ("0 1\n1 x\n", "line 2: expected two integer node ids"),
+])
+def test_validate_rejects_a_graph_file_that_run_would_reject(tmp_path: Path, edges: str, expected: str) -> None:
+    from society import Society, ScenarioError, load_scenario
+
+    (tmp_path / "edges.txt").write_text(edges)
+    scenario = tmp_path / "s.yaml"
+    shipped = (SCENARIOS / "govsim_fishery.yaml").read_text()
+    scenario.write_text(shipped.replace("graph: {kind: complete}", f"graph: {{kind: edgelist, path: {tmp_path}/edges.txt}}"))
+    result = CliRunner().invoke(main, ["validate", str(scenario)])
+    assert result.exit_code == 2
+    assert "edges.txt: graph.path: " in result.stderr and expected in result.stderr
+    with pytest.raises(ScenarioError) as built:
+        Society(load_scenario(scenario))
+    assert str(built.value) in result.stderr
