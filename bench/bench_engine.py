@@ -28,9 +28,9 @@ import numpy as np
 from mesa_baseline import run_mesa_baseline
 
 from society import Society
-from society.world.graph import SocialGraph
 from society.core.runner import run_scenario
 from society.scenario.schema import Scenario
+from society.world.graph import SocialGraph
 
 TOTALS = ("total_harvest", "stock_total", "punishments")
 TOLERANCE = {"total_harvest": 0.02, "stock_total": 0.02, "punishments": 0.05}

@@ -8,7 +8,14 @@ from typing import Any, Literal
 
 from dashboard.files import keyed_on_files
 from society.rundir.layout import (
-    CELLS, MANIFEST, SWEEP, RunDataError, is_run_dir, is_sweep_dir, missing_manifest_fields, read_json,
+    CELLS,
+    MANIFEST,
+    SWEEP,
+    RunDataError,
+    is_run_dir,
+    is_sweep_dir,
+    missing_manifest_fields,
+    read_json,
 )
 
 Kind = Literal["run", "sweep", "other"]

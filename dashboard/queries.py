@@ -14,8 +14,22 @@ from scipy import stats
 
 from dashboard.files import keyed_on_files
 from society.rundir.layout import (
-    GRAPH, PERSONAS, SCENARIO, SUMMARY, Table, collect, read_graph, read_parquet, read_personas, read_round,
-    read_scenario_text, read_table, scan_table, table_columns, table_dir, table_rounds,
+    GRAPH,
+    PERSONAS,
+    SCENARIO,
+    SUMMARY,
+    Table,
+    collect,
+    read_graph,
+    read_parquet,
+    read_personas,
+    read_round,
+    read_scenario_text,
+    read_table,
+    scan_table,
+    table_columns,
+    table_dir,
+    table_rounds,
 )
 
 NORM_COLUMNS = ("norm_dispersion", "compliance", "sanction_norm_agreement", "cooperation_index", "norm_stability")

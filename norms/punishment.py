@@ -21,7 +21,7 @@ from norms.state import check_policies, ensure_norm_columns, policy_mask
 from society import sanctioning
 from society.phases import Phase
 from society.phases.deciding import Fallback, Question
-from society.phases.decisions import MAX_PUNISH_TARGETS, PunishDecision
+from society.phases.decisions import PunishDecision
 from society.scenario.schema import POLICY_NAMES
 
 RULE = (
@@ -134,14 +134,9 @@ class NormPunishPhase(Phase):
     def _candidates(self) -> tuple[list[int], list[np.ndarray]]:
         """The LLM punishers with neighbours above their norm, and those neighbours, worst first."""
         state, graph = self.society.state, self.society.graph
-        askers, candidates = [], []
-        for citizen in self.llm_punishers:
-            eligible = eligible_targets(graph.indptr, graph.indices, int(citizen), state["personal_norm"],
-                                        state["ratio"], self.params.tolerance)
-            if eligible.size:
-                askers.append(int(citizen))
-                candidates.append(eligible[:MAX_PUNISH_TARGETS])
-        return askers, candidates
+        return sanctioning.offered(self.llm_punishers, lambda citizen: eligible_targets(
+            graph.indptr, graph.indices, citizen, state["personal_norm"], state["ratio"], self.params.tolerance
+        ))
 
     def _question(self, askers: list[int], candidates: list[np.ndarray], most: int) -> Question:
         """Whom each LLM punisher punishes among its neighbours above its norm."""

@@ -192,7 +192,13 @@ def sweep(
     from importlib.util import find_spec
 
     from society.sweeps import (
-        ExecutorError, SweepFolderError, SweepLLMError, load_grid, make_executor, read_sweep, run_sweep,
+        ExecutorError,
+        SweepFolderError,
+        SweepLLMError,
+        load_grid,
+        make_executor,
+        read_sweep,
+        run_sweep,
     )
     from society.sweeps.executors import cpu_count
     from society.sweeps.sweep import default_sweep_dir

@@ -8,7 +8,7 @@ references live with the tests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numba
@@ -75,6 +75,18 @@ def punishment_memory(state: CitizenState, citizens: np.ndarray) -> list[str]:
 def most_targets(max_targets: int) -> int:
     """The most acts an LLM punisher may choose: the phase's cap (0: none) within what a decision can list."""
     return min(max_targets or MAX_PUNISH_TARGETS, MAX_PUNISH_TARGETS)
+
+
+def offered(punishers: IntArray, offenders_of: Callable[[int], IntArray]) -> tuple[list[int], list[IntArray]]:
+    """The LLM punishers with someone to punish, and whom each is offered: `offenders_of(citizen)`, worst first,
+    at most what a decision can list."""
+    askers, candidates = [], []
+    for citizen in punishers.tolist():
+        offenders = offenders_of(citizen)
+        if offenders.size:
+            askers.append(citizen)
+            candidates.append(offenders[:MAX_PUNISH_TARGETS])
+    return askers, candidates
 
 
 def target_question(

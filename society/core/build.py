@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from society.world import graph as graphs
-from society.world.graph import SocialGraph
 from society.scenario.files import Problem, ScenarioError
 from society.scenario.schema import (
     BarabasiAlbertGraph,
@@ -20,6 +18,8 @@ from society.scenario.schema import (
     StochasticBlockGraph,
     WattsStrogatzGraph,
 )
+from society.world import graph as graphs
+from society.world.graph import SocialGraph
 
 
 def build_graph(spec: GraphSpec, n: int, rng: np.random.Generator) -> SocialGraph:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from society.llm.backend import connect
 from society.core.model import Society
+from society.llm.backend import connect
 from society.rundir.layout import CHECKPOINT, LLM_CACHE, LLM_LOG, MANIFEST, SCENARIO
 from society.rundir.writer import RunDirectory
-from society.scenario.schema import Scenario
 from society.scenario.files import load_scenario
+from society.scenario.schema import Scenario
 
 
 class RunInterrupted(Exception):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from society import sanctioning
 from society.phases import Phase
 from society.phases.deciding import Question
-from society.phases.decisions import MAX_PUNISH_TARGETS, PunishDecision
+from society.phases.decisions import PunishDecision
 from society.scenario.schema import POLICY_NAMES
 
 RULE = (
@@ -90,17 +90,15 @@ class PunishPhase(Phase):
 
     def _candidates(self, violation: np.ndarray) -> tuple[list[int], list[np.ndarray]]:
         """The LLM punishers with offending neighbours, and those neighbours, worst offence first."""
-        society, p = self.society, self.params
-        state, graph = society.state, society.graph
+        state, graph, p = self.society.state, self.society.graph, self.params
         excess = state["take"] - p.threshold * state["fair_share"]
-        askers, candidates = [], []
-        for citizen in self.llm_punishers:
+
+        def offenders_of(citizen: int) -> np.ndarray:
             neighbours = graph.indices[graph.indptr[citizen]:graph.indptr[citizen + 1]]
             offenders = neighbours[violation[neighbours] & (neighbours != citizen)]
-            if offenders.size:
-                askers.append(int(citizen))
-                candidates.append(offenders[np.argsort(-excess[offenders], kind="stable")][:MAX_PUNISH_TARGETS])
-        return askers, candidates
+            return offenders[np.argsort(-excess[offenders], kind="stable")]
+
+        return sanctioning.offered(self.llm_punishers, offenders_of)
 
     def _question(self, askers: list[int], candidates: list[np.ndarray], most: int) -> Question:
         """Whom each LLM punisher punishes among its offending neighbours."""

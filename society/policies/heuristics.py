@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from society.policies import kernels
-from society.world.graph import SocialGraph, best_neighbor_of
 from society.core.kernel_threads import PARALLEL_MIN_WORK, kernel_threads
+from society.policies import kernels
 from society.scenario.schema import (
     ConditionalPolicy,
     FixedPolicy,
@@ -19,6 +18,7 @@ from society.scenario.schema import (
     LLMPolicy,
     SustainablePolicy,
 )
+from society.world.graph import SocialGraph, best_neighbor_of
 
 if TYPE_CHECKING:
     from society.core.model import Society

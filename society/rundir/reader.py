@@ -9,7 +9,13 @@ from typing import Any
 import polars as pl
 
 from society.rundir.layout import (
-    MANIFEST, Manifest, read_graph, read_manifest, read_personas, read_scenario, read_table,
+    MANIFEST,
+    Manifest,
+    read_graph,
+    read_manifest,
+    read_personas,
+    read_scenario,
+    read_table,
 )
 
 

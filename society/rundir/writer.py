@@ -17,8 +17,20 @@ import polars as pl
 
 from society.core.model import Society
 from society.rundir.layout import (
-    CHECKPOINT, GRAPH, MANIFEST, PERSONAS, SCENARIO, TABLES, TEMPORARY_FILES, Manifest, Table, read_manifest,
-    round_file, round_files, table_dir, temporary_file,
+    CHECKPOINT,
+    GRAPH,
+    MANIFEST,
+    PERSONAS,
+    SCENARIO,
+    TABLES,
+    TEMPORARY_FILES,
+    Manifest,
+    Table,
+    read_manifest,
+    round_file,
+    round_files,
+    table_dir,
+    temporary_file,
 )
 from society.scenario.files import scenario_to_yaml
 from society.scenario.schema import Scenario

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from society.scenario.schema import Scenario
 from society.scenario.files import Problem, ScenarioError, apply_overrides, read_yaml, resolve_extends, validate
+from society.scenario.schema import Scenario
 
 RANGE_KEYS = ("from", "to", "step", "num")
 

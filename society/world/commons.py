@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from society.world import commons_kernels as kernels
 from society.scenario.schema import Commons as CommonsSpec
 from society.scenario.schema import DoublingRegrowth, LogisticRegrowth
+from society.world import commons_kernels as kernels
 
 
 class Commons:

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-
 Behaviour = Callable[[dict[str, Any], int], Any]  # a response, None, or an awaitable of one
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from society.phases.decisions import Decision
 from society.llm.memory import RoundMemory
+from society.phases.decisions import Decision
 from society.scenario.schema import Scenario
 
 NORM_SCHEDULE: list[Any] = [

@@ -7,7 +7,6 @@ import numpy as np
 
 from norms.kernels import BoolArray, FloatArray, IntArray
 
-
 # ---- norms.kernels --------------------------------------------------------------------------------------------
 
 

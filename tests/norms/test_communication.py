@@ -14,8 +14,8 @@ from norms.communication import (
     heuristic_statements,
     meeting_proposals,
 )
-from society.llm.memory import MEMORY_CLOSE, RoundMemory
 from society.core.model import Society
+from society.llm.memory import MEMORY_CLOSE, RoundMemory
 
 from .conftest import ScriptedLLM, norm_scenario
 

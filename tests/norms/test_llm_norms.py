@@ -20,9 +20,9 @@ from norms.communication import MessageDecision
 from norms.learning import NormDecision
 from norms.punishment import LLM_CHOICE
 from society import Society, load_run
-from society.phases.decisions import HarvestDecision, PunishDecision
 from society.llm.backend import connect
 from society.llm.memory import MEMORY_CLOSE, MEMORY_OPEN
+from society.phases.decisions import HarvestDecision, PunishDecision
 from society.scenario.schema import Scenario
 
 pytestmark = pytest.mark.vllm

@@ -165,7 +165,7 @@ def test_society_run_imports_neither_the_dashboard_nor_streamlit(tmp_path: Path)
     ("0 1\n1 x\n", "line 2: expected two integer node ids"),
 ])
 def test_validate_rejects_a_graph_file_that_run_would_reject(tmp_path: Path, edges: str, expected: str) -> None:
-    from society import Society, ScenarioError, load_scenario
+    from society import ScenarioError, Society, load_scenario
 
     (tmp_path / "edges.txt").write_text(edges)
     scenario = tmp_path / "s.yaml"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from society.scenario.schema import Commons as CommonsSpec
 from society.world import commons_kernels as kernels
 from society.world.commons import Commons
-from society.scenario.schema import Commons as CommonsSpec
 
 
 @pytest.mark.parametrize("rate", [0.2, 0.5, 1.0, 1.8])

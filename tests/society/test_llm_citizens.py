@@ -18,9 +18,9 @@ from polars.testing import assert_frame_equal
 
 from llm_backend.server import ManagedServer
 from society import Society, load_run
-from society.phases.decisions import HarvestDecision, PunishDecision, with_reason
 from society.llm.backend import connect
 from society.llm.memory import MEMORY_CLOSE, MEMORY_OPEN
+from society.phases.decisions import HarvestDecision, PunishDecision, with_reason
 from society.scenario.schema import Scenario
 
 pytestmark = pytest.mark.vllm

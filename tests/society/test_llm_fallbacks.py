@@ -11,8 +11,8 @@ import pytest
 
 from llm_backend.client import ChatRequest, Result
 from society import Society, load_scenario
-from society.phases.decisions import HarvestDecision
 from society.llm.asking import FallbackRateExceeded
+from society.phases.decisions import HarvestDecision
 
 SCENARIO = Path(__file__).parents[2] / "scenarios" / "govsim_fishery_llm.yaml"
 

@@ -6,9 +6,9 @@ import numba
 import numpy as np
 import pytest
 
-from society.world import graph as graphs
-from society.policies import kernels as pk
 from society.core.kernel_threads import PARALLEL_MIN_WORK, kernel_threads
+from society.policies import kernels as pk
+from society.world import graph as graphs
 from tests.society import references as ref
 
 RULES = [pk.SCALED_SHARE, pk.NEIGHBOUR_RATIO, pk.OWN_RATIO, pk.FIXED_AMOUNT, pk.NO_REQUEST]
