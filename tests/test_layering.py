@@ -44,3 +44,23 @@ def test_the_scan_sees_imports_inside_functions(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from dashboard.server import serve\n    import norms.kernels\n")
     assert imported_packages(module) == {"dashboard", "norms"}
+
+
+def backend_modules(path: Path) -> set[str]:
+    """The `llm_backend` modules a module imports, by full name."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "llm_backend"}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "llm_backend":
+                found |= {f"llm_backend.{alias.name}" for alias in node.names}
+            elif node.module.startswith("llm_backend."):
+                found.add(node.module)
+    return found
+
+
+def test_society_reaches_the_backend_only_through_its_facade() -> None:
+    reached = {str(path.relative_to(ROOT)): sorted(backend_modules(path) - {"llm_backend.facade"})
+               for path in sorted((ROOT / "society").rglob("*.py"))}
+    assert {module: names for module, names in reached.items() if names} == {}
