@@ -72,8 +72,8 @@ class Society(mesa.Model):
             )
             self.commons = Commons(scenario.commons, patch)
         self.llm: LLMCitizens | None = LLMCitizens(self) if scenario.has_llm_citizens else None
-        self.deciding = DecidingPath(self)
         self.slots: dict[type, Any] = {}
+        self.deciding = DecidingPath(self)
         self.providers: dict[str, Phase] = {}
         self.phases: list[Phase] = []
         for index, entry in enumerate(scenario.schedule):
@@ -122,6 +122,7 @@ class Society(mesa.Model):
         self._events = []
         if self.llm is not None:
             self.llm.begin_round()
+        self.deciding.begin_round()
         row: dict[str, Any] = {"round": self.round}
         for phase in self.phases:
             started = time.perf_counter()
@@ -135,6 +136,7 @@ class Society(mesa.Model):
         if self.llm is not None:
             self.llm.end_round()
             row |= self.llm.round_metrics()
+        row |= self.deciding.round_metrics()
         self.round_row = row
         if self.collapse_round is not None and self.scenario.commons.on_collapse == "stop":
             self.running = False

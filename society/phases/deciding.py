@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
+from society.phases.activation import Activation
 from society.phases.decisions import Decision
 
 if TYPE_CHECKING:
@@ -50,23 +51,28 @@ class Fallback(Generic[R]):
 
 @dataclass(frozen=True)
 class GroupTally:
-    """One policy group's LLM citizens in one decision: asked, answered validly, decided by the fallback."""
+    """One policy group's LLM citizens in one decision: asked, answered validly, decided by the fallback, and
+    (with activation) not asked this round but repeating their last answer."""
 
     asked: int = 0
     answered: int = 0
     fallbacks: int = 0
+    repeated: int = 0
 
 
 @dataclass(frozen=True)
 class Decided(Generic[R]):
     """What one pass of the deciding path produced.
 
-    `rule` is what the heuristic rule decided, `asked` the LLM citizens asked (in question order) and `answers`
-    their parsed answers (None where the answer failed); `fallback` is what the fallback decided for `failed`.
+    `rule` is what the heuristic rule decided, `asked` the LLM citizens the question was for (in question order)
+    and `answers` their decisions (None where the answer failed); `fallback` is what the fallback decided for
+    `failed`. With activation, `repeated` are those of `asked` not asked this round, whose answers repeat their
+    last ones.
     """
 
     rule: R | None = None
     asked: np.ndarray = field(default_factory=lambda: NO_CITIZENS)
+    repeated: np.ndarray = field(default_factory=lambda: NO_CITIZENS)
     answers: list[Decision | None] = field(default_factory=list)
     failed: np.ndarray = field(default_factory=lambda: NO_CITIZENS)
     fallback: R | None = None
@@ -93,6 +99,18 @@ class DecidingPath:
 
     def __init__(self, society: Society) -> None:
         self.society = society
+        self.activation: Activation | None = None
+        if society.scenario.has_llm_citizens and society.scenario.llm.activation.on:
+            self.activation = society.slot(Activation, lambda: Activation(society))
+
+    def begin_round(self) -> None:
+        """Start a round: draw who is not asked (with activation)."""
+        if self.activation is not None:
+            self.activation.begin_round(self.society.rng_tree("activation"))
+
+    def round_metrics(self) -> dict[str, Any]:
+        """This round's deciding columns of the `rounds` table (activation's, when it is on)."""
+        return {} if self.activation is None else self.activation.round_metrics()
 
     @property
     def llm_citizens(self) -> np.ndarray:
@@ -123,21 +141,44 @@ class DecidingPath:
         if question is None or llm is None or question.citizens.size == 0:
             return Decided(rule=decided_by_rule)
         asked = np.asarray(question.citizens, dtype=np.int64)
-        answers = llm.ask(question.label or phase.name, asked, question.observations, question.decision,
-                          question.schemas)
+        label = question.label or phase.name
+        answers, repeated = self._answers(label, asked, question)
         failed = asked[np.array([answer is None for answer in answers], dtype=bool)]
         backup = fallback.decide(failed) if fallback is not None and failed.size else None
         return Decided(
-            rule=decided_by_rule, asked=asked, answers=answers, failed=failed, fallback=backup,
-            fallback_name=None if fallback is None else fallback.name, tally=self._tally(asked, failed),
+            rule=decided_by_rule, asked=asked, repeated=repeated, answers=answers, failed=failed, fallback=backup,
+            fallback_name=None if fallback is None else fallback.name, tally=self._tally(asked, failed, repeated),
         )
 
-    def _tally(self, asked: np.ndarray, failed: np.ndarray) -> dict[int, GroupTally]:
-        """Asked, answered and fallbacks per policy group."""
-        groups = self.society.state["group"]
-        asked_per = np.bincount(groups[asked], minlength=len(self.society.policy_specs))
-        failed_per = np.bincount(groups[failed], minlength=asked_per.size)
+    def _answers(
+        self, label: str, citizens: np.ndarray, question: Question
+    ) -> tuple[list[Decision | None], np.ndarray]:
+        """Every citizen's answer, asked in one batch or (not asked this round) its last answer repeated; and the
+        citizens whose answers were repeated."""
+        llm, activation = self.society.llm, self.activation
+        if activation is None:
+            return llm.ask(label, citizens, question.observations, question.decision, question.schemas), NO_CITIZENS
+        repeat = activation.split(label, citizens)
+        ask = np.flatnonzero(~repeat)
+        answers: list[Decision | None] = [None] * citizens.size
+        if ask.size:
+            schemas = None if question.schemas is None else [question.schemas[k] for k in ask]
+            got = llm.ask(label, citizens[ask], [question.observations[k] for k in ask], question.decision, schemas)
+            activation.remember(label, citizens[ask], got)
+            for k, answer in zip(ask, got):
+                answers[k] = answer
+        for k, answer in zip(np.flatnonzero(repeat), activation.repeat(label, citizens[repeat], question.decision)):
+            answers[k] = answer
+        return answers, citizens[repeat]
+
+    def _tally(self, covered: np.ndarray, failed: np.ndarray, repeated: np.ndarray) -> dict[int, GroupTally]:
+        """Asked, answered, fallbacks and repeated decisions per policy group."""
+        groups, count = self.society.state["group"], len(self.society.policy_specs)
+        covered_per, failed_per, repeated_per = (np.bincount(groups[c], minlength=count)
+                                                 for c in (covered, failed, repeated))
+        asked_per = covered_per - repeated_per
         return {
-            int(g): GroupTally(int(asked_per[g]), int(asked_per[g] - failed_per[g]), int(failed_per[g]))
-            for g in np.flatnonzero(asked_per)
+            int(g): GroupTally(int(asked_per[g]), int(asked_per[g] - failed_per[g]), int(failed_per[g]),
+                               int(repeated_per[g]))
+            for g in np.flatnonzero(covered_per)
         }

@@ -16,6 +16,7 @@ from society.scenario.schema import (
     EdgeListGraph,
     GraphMLGraph,
     GridGraph,
+    LLMPolicy,
     RingGraph,
     Scenario,
     StochasticBlockGraph,
@@ -212,6 +213,11 @@ def _cross_field_problems(scenario: Scenario, source: str) -> list[Problem]:
         problems.append(
             Problem(source, "commons.patches", f"{scenario.commons.patches} patches exceed population.size {n}")
         )
+    llm_policies = [spec for spec in scenario.population.policies if isinstance(spec, LLMPolicy)]
+    roles = {role for spec in llm_policies for role in spec.persona.roles}
+    for role in sorted(set(scenario.llm.activation.by_role) - roles):
+        problems.append(Problem(source, f"llm.activation.by_role.{role}",
+                                f"no LLM citizen has the role {role!r}; the roles are {sorted(roles)}"))
     return problems
 
 

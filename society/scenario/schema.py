@@ -300,6 +300,23 @@ class ReasonSetting(Strict):
     max_chars: int = Field(120, ge=10, le=1000, description="most characters of the free-text reason")
 
 
+class Activation(Strict):
+    """Which LLM citizens are asked each round (OASIS-style activity): each with `probability`, or its persona
+    role's entry of `by_role`. A citizen not asked is recorded as inactive and repeats its last decision in that
+    phase (never counted as a fallback); one with no decision to repeat yet is asked."""
+
+    probability: float = Field(1.0, gt=0, le=1, allow_inf_nan=False, description="chance an LLM citizen is asked")
+    by_role: dict[str, Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]] = Field(
+        default_factory=dict, description="chance per persona role, overriding `probability`"
+    )
+    inactive: Literal["repeat_last"] = Field("repeat_last", description="what a citizen not asked does")
+
+    @property
+    def on(self) -> bool:
+        """Whether some citizens may go unasked."""
+        return self.probability < 1 or any(p < 1 for p in self.by_role.values())
+
+
 class LLMSettings(Strict):
     """How LLM citizens reach a model: `local` starts the embedded vLLM CPU server with SmolLM2 for the run,
     `server` uses running OpenAI-compatible servers, `engine` loads vLLM inside this process (no server)."""
@@ -319,6 +336,7 @@ class LLMSettings(Strict):
     )
     memory_rounds: int = Field(5, ge=0, description="rounds a citizen remembers in its prompt")
     reason: ReasonSetting = Field(default_factory=ReasonSetting)
+    activation: Activation = Field(default_factory=Activation)
 
     @field_validator("base_urls")
     @classmethod

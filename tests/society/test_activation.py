@@ -1,0 +1,102 @@
+"""Activation: a sampled share of LLM citizens is asked each round; the rest repeat, recorded as inactive."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from society import ScenarioError, Society, load_scenario
+from tests.shipped_tables import SCENARIOS, SchemaAnswers
+
+
+def village(probability: float, rounds: int = 8, by_role: dict | None = None) -> Society:
+    overrides = ["population.size=120", f"rounds={rounds}", "commons.on_collapse=continue",
+                 f"llm.activation.probability={probability}"]
+    if by_role:
+        overrides.append(f"llm.activation.by_role={by_role}")
+    society = Society(load_scenario(SCENARIOS / "village_llm.yaml", overrides))
+    society.llm.connection = SchemaAnswers()
+    return society
+
+
+def play(society: Society) -> tuple[list[dict], pl.DataFrame, list[np.ndarray]]:
+    rows, calls, inactive = [], [], []
+    while society.running and society.round < society.scenario.rounds:
+        society.step()
+        rows.append(society.round_row)
+        calls.append(society.llm.round_calls())
+        inactive.append(society.state["inactive"].copy())
+    return rows, pl.concat(calls), inactive
+
+
+def test_the_asked_share_follows_the_probability_and_inactive_citizens_are_never_fallbacks() -> None:
+    society = village(0.3)
+    rows, calls, inactive = play(society)
+    members = society.llm.members
+    shares = [float(1 - mask[members].mean()) for mask in inactive]
+    assert abs(np.mean(shares) - 0.3) < 0.06  # 8 rounds x 120 citizens
+    harvest = calls.filter(pl.col("phase") == "harvest")
+    first = harvest.filter(pl.col("round") == 1)
+    assert first.height == members.size  # nobody has a decision to repeat yet: everyone is asked
+    answered_once: set[int] = set()
+    for number, mask in enumerate(inactive, start=1):
+        this_round = harvest.filter(pl.col("round") == number)
+        asked = set(this_round["citizen"].to_list())
+        assert not asked & set(np.flatnonzero(mask).tolist()) & answered_once  # one with an answer repeats it
+        answered_once |= set(this_round.filter(~pl.col("fallback"))["citizen"].to_list())
+    for row, mask in zip(rows, inactive):
+        assert row["llm_inactive"] == int(mask.sum())
+        assert row["llm_fallbacks"] == int(calls.filter((pl.col("round") == row["round"]) & pl.col("fallback")).height)
+    assert sum(row["llm_repeated"] for row in rows) > 0
+
+
+def test_an_inactive_citizen_repeats_its_last_answer() -> None:
+    society = village(0.5, rounds=2)
+    society.step()
+    first = society.llm.round_calls().filter(~pl.col("fallback") & (pl.col("phase") == "harvest"))
+    answered = dict(zip(first["citizen"].to_list(), first["answer"].to_list()))
+    society.step()
+    repeated = [c for c in np.flatnonzero(society.state["inactive"]) if int(c) in answered]
+    assert repeated
+    for citizen in repeated:
+        amount = float(json.loads(answered[int(citizen)])["amount"])
+        assert society.state["requested"][citizen] <= amount + 1e-9  # the amount again, within what it may take
+    assert any(society.state["requested"][c] == pytest.approx(float(json.loads(answered[int(c)])["amount"]))
+               for c in repeated)
+
+
+def test_a_role_always_asked_is_asked_every_round() -> None:
+    society = village(0.2, rounds=4, by_role={"elder": 1.0})
+    _, _, inactive = play(society)
+    roles = np.array(society.llm.personas["role"])
+    elders = society.llm.members[roles == "elder"]
+    assert elders.size and not any(mask[elders].any() for mask in inactive)
+
+
+def test_without_activation_nothing_is_drawn_or_recorded() -> None:
+    society = village(1.0, rounds=2)
+    society.step()
+    assert society.deciding.activation is None and "inactive" not in society.state
+    assert "llm_inactive" not in society.round_row and "activation" not in society.rng_tree.state()
+
+
+def test_a_resumed_run_with_activation_equals_an_uninterrupted_one() -> None:
+    whole = village(0.4, rounds=6)
+    rows, calls, _ = play(whole)
+    cut = village(0.4, rounds=6)
+    for _ in range(3):
+        cut.step()
+    checkpoint = cut.checkpoint()
+    resumed = village(0.4, rounds=6)
+    resumed.restore(checkpoint)
+    later_rows, later_calls, _ = play(resumed)
+    assert later_rows == rows[3:]
+    assert later_calls.equals(calls.filter(pl.col("round") > 3))
+
+
+def test_an_unknown_role_is_refused() -> None:
+    with pytest.raises(ScenarioError, match="llm.activation.by_role"):
+        load_scenario(SCENARIOS / "village_llm.yaml", ["llm.activation.by_role={priest: 0.5}"])
