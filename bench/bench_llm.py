@@ -1,6 +1,6 @@
 """LLM decisions per second for one phase: our batched client, one request at a time, and vLLM's own ceiling.
 
-Starts the embedded server (vLLM CPU, SmolLM2), builds the harvest phase of `scenarios/village_llm.yaml` with
+Starts the embedded server (SmolLM2; vLLM's CPU build, or its CUDA build on the GPUs CUDA sees), builds the harvest phase of `scenarios/village_llm.yaml` with
 N LLM citizens, and times, against the same server, one after the other:
   (a) the phase's whole batch through our client (`society.llm.ask`: bounded concurrency, structured outputs);
   (b) the same phase's requests one at a time, as a per-agent loop would send them (timed over the first few),
@@ -30,8 +30,8 @@ from transformers import AutoTokenizer
 
 from llm_backend.client import ChatRequest, Result
 from llm_backend.connection import ServerConnection
-from llm_backend.facade import LOCAL_MODEL_NAME, client_config
-from llm_backend.server import ManagedServer, ServerConfig
+from llm_backend.facade import LOCAL_MODEL_NAME, client_config, hardware_config
+from llm_backend.server import ManagedServer, visible_gpus
 from llm_backend.weights import ensure_model_dir
 from society import Society, load_scenario
 from society.llm.backend import backend_spec
@@ -161,7 +161,7 @@ def main() -> None:
     model_dir = ensure_model_dir()
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     rows = []
-    config = ServerConfig(model_dir=model_dir, served_model_name=LOCAL_MODEL_NAME, max_num_seqs=options.concurrency)
+    config = hardware_config(model_dir, LOCAL_MODEL_NAME, visible_gpus(), options.concurrency)
     with ManagedServer(config) as server:
         print(f"vLLM started in {server.start_seconds:.0f}s", flush=True)
         batched(server, 16, options.concurrency, options.reason)  # warm-up: grammar compilation, first batch

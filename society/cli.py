@@ -159,18 +159,20 @@ def info(run_dir: Path) -> None:
 
 @main.group()
 def llm() -> None:
-    """The local LLM server (vLLM's CPU build with SmolLM2, or any model directory)."""
+    """The local LLM server (SmolLM2 or any model directory; on the GPUs CUDA sees, else vLLM's CPU build)."""
 
 
 @llm.command()
 @click.option("--port", type=int, help="Port on 127.0.0.1 (default: a free one).")
 @click.option("--model-dir", type=click.Path(path_type=Path), help="A model directory (default: converted SmolLM2).")
-def serve(port: int | None, model_dir: Path | None) -> None:
+@click.option("--concurrency", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Most sequences in a batch (on the CPU at most 256).")
+def serve(port: int | None, model_dir: Path | None, concurrency: int) -> None:
     """Start vLLM in the foreground and restart it if it dies; Ctrl-C stops it."""
     from llm_backend.facade import ServerError, WeightsError, serve_local
 
     try:
-        serve_local(model_dir, port)
+        serve_local(model_dir, port, concurrency)
     except (ServerError, WeightsError) as error:
         fail(str(error))
 
