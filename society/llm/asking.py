@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +53,62 @@ def request_seed(run_seed: int, round_number: int, phase: str, citizen: int) -> 
     return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
+@dataclass(frozen=True)
+class Cohorts:
+    """How citizens with equal prompts share requests: at most `max_samples` answers sampled per cohort, handed
+    to its members by draws from `rng`."""
+
+    max_samples: int
+    rng: np.random.Generator
+
+    def plan(self, messages: Sequence[Messages], schemas: Sequence[Mapping[str, Any]]) -> CohortPlan:
+        """Group citizens whose messages and schema are equal; draw which sample each member gets."""
+        keys = [json.dumps([pair, schema], sort_keys=True) for pair, schema in zip(messages, schemas)]
+        numbers: dict[str, int] = {}
+        cohort = np.array([numbers.setdefault(key, len(numbers)) for key in keys], dtype=np.int64)
+        sizes = np.bincount(cohort, minlength=len(numbers))
+        samples = np.minimum(sizes, self.max_samples)
+        sample = np.empty(cohort.size, dtype=np.int64)
+        members_of = np.split(np.argsort(cohort, kind="stable"), np.cumsum(sizes)[:-1])
+        for number, members in enumerate(members_of):  # each sample goes to members in turn, in a seeded order
+            sample[members[self.rng.permutation(members.size)]] = np.arange(members.size) % samples[number]
+        first_member = np.array([members[0] for members in members_of], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(samples)[:-1]])
+        return CohortPlan(cohort, sizes, first_member, samples, offsets[cohort] + sample)
+
+
+@dataclass(frozen=True)
+class CohortPlan:
+    """Who shares which request: each citizen's cohort and the request (one per sample) whose answer it gets."""
+
+    cohort: np.ndarray
+    sizes: np.ndarray
+    first_member: np.ndarray
+    per_cohort: np.ndarray
+    request_of: np.ndarray
+
+    @property
+    def requests(self) -> list[int]:
+        """The citizen whose prompt each request sends (a cohort's first member, once per sample)."""
+        return np.repeat(self.first_member, self.per_cohort).tolist()
+
+    @property
+    def samples(self) -> list[int]:
+        """Each request's sample index within its cohort."""
+        return np.concatenate([np.arange(n) for n in self.per_cohort]).tolist() if self.per_cohort.size else []
+
+    @property
+    def first_draws(self) -> np.ndarray:
+        """Which citizens are the first to draw their request's answer (its tokens are counted on them)."""
+        first = np.zeros(self.request_of.size, dtype=bool)
+        first[np.unique(self.request_of, return_index=True)[1]] = True
+        return first
+
+    def spread(self, per_request: list[Any]) -> list[Any]:
+        """One entry per citizen: the entry of the request it drew."""
+        return [per_request[k] for k in self.request_of.tolist()]
+
+
 class Asker:
     """Sends a phase's prompts as one batch and parses the answers; keeps the round's call records and counts."""
 
@@ -71,10 +128,13 @@ class Asker:
         prompts: Sequence[tuple[str, str]],
         decision: type[Decision],
         schemas: Sequence[Mapping[str, Any]] | None = None,
+        cohorts: Cohorts | None = None,
     ) -> list[Decision | None]:
         """One decision per citizen (None where the answer failed) for its (system, user) prompt.
 
-        `schemas` narrows the JSON schema per citizen; the answer is still validated against `decision`.
+        `schemas` narrows the JSON schema per citizen; the answer is still validated against `decision`. With
+        `cohorts`, citizens whose prompts and schemas are equal share one request sampled up to
+        `cohorts.max_samples` times, and each gets one of its answers by a seeded draw.
         Raises FallbackRateExceeded when too many answers failed.
         """
         reason = self.settings.reason
@@ -86,20 +146,28 @@ class Asker:
         )
         messages = [({"role": "system", "content": system}, {"role": "user", "content": user})
                     for system, user in prompts]
+        narrowing = [schema if schemas is None else narrowed(schema, schemas[k]) for k in range(len(messages))]
+        plan = None if cohorts is None else cohorts.plan(messages, narrowing)
+        asked = range(len(messages)) if plan is None else plan.requests
         requests = [
             backend.ChatRequest(
-                messages=pair,
-                schema=schema if schemas is None else narrowed(schema, schemas[k]),
+                messages=messages[k],
+                schema=narrowing[k],
                 schema_name=decision.__name__,
                 sampling=sampling,
                 seed=request_seed(self.run_seed, round_number, phase, int(citizens[k])) if self.settings.seeded
                 else None,
+                sample_index=None if plan is None else sample,
             )
-            for k, pair in enumerate(messages)
+            for k, sample in zip(asked, plan.samples if plan is not None else [None] * len(messages))
         ]
         results = connection.complete(requests)
-        decisions = [backend.parse_answer(answer_type, r.text)[0] if r.ok else None for r in results]
-        self._record(round_number, phase, citizens, messages, results, decisions)
+        parsed = [backend.parse_answer(answer_type, r.text)[0] if r.ok else None for r in results]
+        if plan is None:
+            self._record(round_number, phase, citizens, messages, results, parsed)
+            return parsed
+        results, decisions = plan.spread(results), plan.spread(parsed)
+        self._record(round_number, phase, citizens, messages, results, decisions, plan)
         return decisions
 
     def _record(
@@ -110,34 +178,45 @@ class Asker:
         messages: list[Messages],
         results: list[Result],
         decisions: list[Decision | None],
+        plan: CohortPlan | None = None,
     ) -> None:
-        """Keep the batch's call records and counts; stop the run when too many answers failed."""
+        """Keep the batch's call records and counts; stop the run when too many answers failed.
+
+        With cohorts, each member's row holds its cohort's prompt and the answer it drew; a request's tokens
+        are counted on the first member that drew it, so the columns still add up to what was spent.
+        """
         fallback = np.array([d is None for d in decisions])
         prompts = [json.dumps(pair, ensure_ascii=False) for pair in messages]
-        self._calls.append(
-            pl.DataFrame(
-                {
-                    "round": np.full(citizens.size, round_number, dtype=np.int32),
-                    "phase": [phase] * citizens.size,
-                    "citizen": citizens.astype(np.int64),
-                    "prompt_hash": [hashlib.sha256(p.encode()).hexdigest()[:16] for p in prompts],
-                    "prompt": prompts,
-                    "answer": [r.text for r in results],
-                    "prompt_tokens": [r.prompt_tokens for r in results],
-                    "completion_tokens": [r.completion_tokens for r in results],
-                    "latency_s": [r.latency_s for r in results],
-                    "cached": [r.cached for r in results],
-                    "fallback": fallback,
-                    "error": [r.error for r in results],
-                },
-                schema=CALL_SCHEMA,
-            )
+        spent = np.ones(citizens.size, dtype=bool) if plan is None else plan.first_draws
+        frame = pl.DataFrame(
+            {
+                "round": np.full(citizens.size, round_number, dtype=np.int32),
+                "phase": [phase] * citizens.size,
+                "citizen": citizens.astype(np.int64),
+                "prompt_hash": [hashlib.sha256(p.encode()).hexdigest()[:16] for p in prompts],
+                "prompt": prompts,
+                "answer": [r.text for r in results],
+                "prompt_tokens": [r.prompt_tokens if first else 0 for r, first in zip(results, spent)],
+                "completion_tokens": [r.completion_tokens if first else 0 for r, first in zip(results, spent)],
+                "latency_s": [r.latency_s for r in results],
+                "cached": [r.cached for r in results],
+                "fallback": fallback,
+                "error": [r.error for r in results],
+            },
+            schema=CALL_SCHEMA,
         )
+        if plan is not None:
+            frame = frame.with_columns(
+                cohort=pl.Series(plan.cohort, dtype=pl.Int64),
+                cohort_size=pl.Series(plan.sizes[plan.cohort], dtype=pl.Int64),
+                cohort_sample=pl.Series(np.asarray(plan.samples, dtype=np.int64)[plan.request_of], dtype=pl.Int64),
+            )
+        self._calls.append(frame)
         counts = self._counts.setdefault(phase, [0, 0])
         counts[0] += citizens.size
         counts[1] += int(fallback.sum())
-        self._tokens += [sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results),
-                         sum(r.cached for r in results)]
+        self._tokens += [frame["prompt_tokens"].sum(), frame["completion_tokens"].sum(),
+                         sum(r.cached for r, first in zip(results, spent) if first)]
         share = fallback.mean()
         threshold = self.settings.fallback_threshold
         unanswered = all(r.error_kind in backend.TRANSPORT_ERRORS for r, d in zip(results, decisions) if d is None)
@@ -170,4 +249,4 @@ class Asker:
 
     def round_calls(self) -> pl.DataFrame:
         """Every call of the round just played, one row per citizen asked."""
-        return pl.concat(self._calls) if self._calls else pl.DataFrame(schema=CALL_SCHEMA)
+        return pl.concat(self._calls, how="diagonal") if self._calls else pl.DataFrame(schema=CALL_SCHEMA)

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from society.llm import prompts
-from society.llm.asking import Asker
+from society.llm.asking import Asker, Cohorts
 from society.llm.backend import connect
 from society.llm.memory import RoundMemory, round_lines
 from society.llm.personas import sample_persona_table
@@ -77,7 +77,13 @@ class LLMCitizens:
             return []
         rules = self.rules()
         pairs = [(rules, self.compose(int(c), text)) for c, text in zip(citizens, observations, strict=True)]
-        return self._asker.ask(self._connect(), self.society.round, phase, citizens, pairs, decision, schemas)
+        cohorts = self.settings.cohorts
+        if not cohorts.enabled:
+            return self._asker.ask(self._connect(), self.society.round, phase, citizens, pairs, decision, schemas)
+        pairs = [(system, prompts.coarsened(user, cohorts.digits)) for system, user in pairs]
+        sharing = Cohorts(cohorts.max_samples, self.society.rng_tree("cohorts"))
+        return self._asker.ask(self._connect(), self.society.round, phase, citizens, pairs, decision, schemas,
+                               sharing)
 
     # ---- the round ------------------------------------------------------------------------------------------
 

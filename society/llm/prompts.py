@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import numpy as np
 
 from llm_backend.facade import json_schema
 from society.phases.decisions import Decision
@@ -31,6 +34,21 @@ def rules(scenario: Scenario, phase_rules: Iterable[str | None]) -> str:
 def compose(persona: str, memory: str, observation: str) -> str:
     """The per-citizen part of a prompt: persona, then memory, then the observation and question."""
     return f"{persona}\n\n{memory}\n\n{observation}"
+
+
+CITIZEN_NUMBER = re.compile(r"^You are citizen \d+, ")
+DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+")
+
+
+def coarsened(text: str, digits: int) -> str:
+    """`text` as a cohort shares it: no "You are citizen N," at its start, every decimal number rounded to
+    `digits` significant digits (whole numbers, such as rounds and citizens' numbers, are kept as they are)."""
+    text = CITIZEN_NUMBER.sub("You are ", text)
+    return DECIMAL.sub(lambda number: _significant(float(number.group()), digits), text)
+
+
+def _significant(value: float, digits: int) -> str:
+    return np.format_float_positional(value, precision=digits, unique=False, fractional=False, trim="-")
 
 
 def answer_format(decision: type[Decision], reason: ReasonSetting) -> str:

@@ -317,6 +317,17 @@ class Activation(Strict):
         return self.probability < 1 or any(p < 1 for p in self.by_role.values())
 
 
+class Cohorts(Strict):
+    """Citizens whose prompts are equal after coarsening share one request (AgentTorch's LLM archetypes): the
+    citizen's number is left out of its persona, and every decimal number in its prompt keeps `digits`
+    significant digits. One request per cohort is sampled up to `max_samples` times; each member gets one of
+    those answers by a seeded draw, so a cohort keeps its spread."""
+
+    enabled: bool = False
+    digits: int = Field(2, ge=1, le=6, description="significant digits a decimal number in a prompt keeps")
+    max_samples: int = Field(8, ge=1, le=256, description="most answers sampled for one cohort")
+
+
 class LLMSettings(Strict):
     """How LLM citizens reach a model: `local` starts the embedded vLLM CPU server with SmolLM2 for the run,
     `server` uses running OpenAI-compatible servers, `engine` loads vLLM inside this process (no server)."""
@@ -337,6 +348,7 @@ class LLMSettings(Strict):
     memory_rounds: int = Field(5, ge=0, description="rounds a citizen remembers in its prompt")
     reason: ReasonSetting = Field(default_factory=ReasonSetting)
     activation: Activation = Field(default_factory=Activation)
+    cohorts: Cohorts = Field(default_factory=Cohorts)
 
     @field_validator("base_urls")
     @classmethod

@@ -1,0 +1,107 @@
+"""Cohorts: citizens whose coarsened prompts are equal share one request; members draw its samples, seeded."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from llm_backend.facade import ChatRequest, Result
+from society import Society, load_scenario
+from society.llm.asking import Cohorts
+from society.llm.prompts import coarsened
+from tests.shipped_tables import SCENARIOS
+
+
+class SampledAnswers:
+    """A harvest amount per request, drawn from its messages and its sample index; counts requests."""
+
+    model = "sampled"
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Result]:
+        self.requests += len(requests)
+        results = []
+        for k, request in enumerate(requests):
+            text = json.dumps([dict(m) for m in request.messages], sort_keys=True) + f"#{request.sample_index}"
+            rng = random.Random(hashlib.sha256(text.encode()).hexdigest())
+            answer = json.dumps({"amount": round(rng.uniform(0, 20), 1)})
+            results.append(Result(index=k, ok=True, text=answer, finish_reason="stop", prompt_tokens=100,
+                                  completion_tokens=5, latency_s=0.0, attempts=1, cached=False,
+                                  sample_index=request.sample_index or 0, key=str(k)))
+        return results
+
+
+def village(cohorts: bool, seed: int = 7, rounds: int = 3) -> tuple[Society, SampledAnswers]:
+    society = Society(load_scenario(SCENARIOS / "village_llm.yaml", [
+        "population.size=150", f"rounds={rounds}", f"seed={seed}", "commons.on_collapse=continue",
+        f"llm.cohorts.enabled={str(cohorts).lower()}", "llm.cohorts.digits=1", "llm.cohorts.max_samples=4",
+        "population.policies.0.persona={roles: {woodcutter: 1.0}}", "schedule=[harvest, regrow]",
+    ]))
+    connection = SampledAnswers()
+    society.llm.connection = connection
+    return society, connection
+
+
+def harvest_calls(society: Society) -> pl.DataFrame:
+    return society.llm.round_calls().filter(pl.col("phase") == "harvest")
+
+
+def test_coarsening_drops_the_citizens_number_and_rounds_decimals_only() -> None:
+    text = "You are citizen 1234, a fisher.\nRound 3 of 12: citizen 57 took 153.27 of 1000.5; you 3.14159."
+    assert coarsened(text, 2) == "You are a fisher.\nRound 3 of 12: citizen 57 took 150 of 1000; you 3.1."
+
+
+def test_equal_keys_share_a_request_and_samples_go_round_in_a_seeded_order() -> None:
+    a = ({"role": "system", "content": "rules"}, {"role": "user", "content": "A"})
+    b = ({"role": "system", "content": "rules"}, {"role": "user", "content": "B"})
+    messages, schemas = [a, b, a, a, a, a, b], [{}] * 7
+    plan = Cohorts(3, np.random.default_rng(0)).plan(messages, schemas)
+    np.testing.assert_array_equal(plan.cohort, [0, 1, 0, 0, 0, 0, 1])
+    assert plan.requests == [0, 0, 0, 1, 1] and plan.samples == [0, 1, 2, 0, 1]
+    drawn = plan.request_of[plan.cohort == 0]
+    assert sorted(np.bincount(drawn, minlength=3).tolist()) == [1, 2, 2]  # five members over three samples, in turn
+    again = Cohorts(3, np.random.default_rng(0)).plan(messages, schemas)
+    np.testing.assert_array_equal(plan.request_of, again.request_of)
+    narrowed = Cohorts(3, np.random.default_rng(0)).plan(messages, [{}, {}, {"x": 1}, {}, {}, {}, {}])
+    assert narrowed.cohort[2] != narrowed.cohort[0]  # a different schema is a different request
+
+
+def test_a_cohort_run_sends_fewer_requests_and_each_decision_is_traceable() -> None:
+    society, connection = village(cohorts=True)
+    society.step()
+    calls = harvest_calls(society)
+    assert calls.height == society.llm.members.size
+    cohorts = calls.group_by("cohort").agg(pl.col("prompt").n_unique(), pl.len(), pl.col("cohort_size").first(),
+                                            pl.col("cohort_sample").max())
+    assert (cohorts["prompt"] == 1).all() and (cohorts["len"] == cohorts["cohort_size"]).all()
+    assert calls["prompt"].n_unique() == cohorts.height  # different prompts never share a request
+    assert cohorts.height < calls.height  # some citizens shared
+    assert connection.requests == int(np.minimum(cohorts["len"].to_numpy(), 4).sum())  # up to 4 samples a cohort
+    assert "You are citizen" not in calls["prompt"][0]
+    spent = calls["prompt_tokens"].sum()
+    assert spent == 100 * int(np.minimum(cohorts["len"].to_numpy(), 4).sum())  # tokens counted once per request
+
+
+def test_a_cohort_run_is_reproducible_and_keeps_its_spread() -> None:
+    first, _ = village(cohorts=True)
+    second, _ = village(cohorts=True)
+    for society in (first, second):
+        society.step()
+    assert harvest_calls(first).equals(harvest_calls(second))
+    big = harvest_calls(first).filter(pl.col("cohort_size") >= 4)
+    assert big.height and big.group_by("cohort").agg(pl.col("answer").n_unique())["answer"].max() > 1
+
+
+def test_without_cohorts_every_citizen_is_its_own_request() -> None:
+    society, connection = village(cohorts=False)
+    society.step()
+    calls = harvest_calls(society)
+    assert "cohort" not in calls.columns and calls["prompt"].n_unique() == calls.height
+    assert "You are citizen" in calls["prompt"][0]
