@@ -149,18 +149,30 @@ def big_five(persona: dict[str, float]) -> alt.Chart:
     )
 
 
+ACROSS, DOWN = "across", "down"  # sweep axes are renamed so dotted paths are not read as nested fields
+
+
+def _axes_renamed(grid: pl.DataFrame, x: str, y: str | None) -> pl.DataFrame:
+    """The grid with its axis columns named `across` (and `down`): Vega-Lite reads a dot as a nested field."""
+    return grid.rename({x: ACROSS} | ({y: DOWN} if y else {}))
+
+
 def sweep_heatmap(grid: pl.DataFrame, x: str, y: str, metric: str) -> alt.LayerChart:
-    """The seed-averaged metric over two axes, each cell labelled with its mean and interval."""
-    labelled = grid.with_columns(
+    """The seed-averaged metric over two axes, each cell labelled with its mean and interval; a cell with a
+    `link` column opens that link when clicked."""
+    labelled = _axes_renamed(grid, x, y).with_columns(
         label=pl.format("{} ± {}", pl.col("mean").round_sig_figs(3), ((pl.col("high") - pl.col("low")) / 2)
                         .round_sig_figs(2))
     )
-    base = alt.Chart(labelled).encode(x=alt.X(f"{x}:O", title=x), y=alt.Y(f"{y}:O", title=y))
-    cells = base.mark_rect().encode(
-        color=alt.Color("mean:Q", title=f"mean {metric}", scale=alt.Scale(scheme="viridis")),
-        tooltip=[f"{x}:O", f"{y}:O", alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("low:Q", format=".4g"),
-                 alt.Tooltip("high:Q", format=".4g"), "seeds:Q"],
+    base = alt.Chart(labelled).encode(x=alt.X(f"{ACROSS}:O", title=x), y=alt.Y(f"{DOWN}:O", title=y))
+    tooltip = [alt.Tooltip(f"{ACROSS}:O", title=x), alt.Tooltip(f"{DOWN}:O", title=y),
+               alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("low:Q", format=".4g"),
+               alt.Tooltip("high:Q", format=".4g"), "seeds:Q"]
+    cells = base.mark_rect(cursor="pointer" if "link" in grid.columns else "default").encode(
+        color=alt.Color("mean:Q", title=f"mean {metric}", scale=alt.Scale(scheme="viridis")), tooltip=tooltip,
     )
+    if "link" in grid.columns:
+        cells = cells.encode(href="link:N")
     middle = (grid["mean"].min() + grid["mean"].max()) / 2  # viridis is dark below the middle: white text there
     text = base.mark_text(fontSize=11).encode(
         text="label:N", color=alt.condition(f"datum.mean < {middle}", alt.value("white"), alt.value("black"))
@@ -170,9 +182,12 @@ def sweep_heatmap(grid: pl.DataFrame, x: str, y: str, metric: str) -> alt.LayerC
 
 def sweep_intervals(grid: pl.DataFrame, x: str, series: str | None, metric: str) -> alt.LayerChart:
     """The seed-averaged metric along one axis with 95% interval bars, one line per value of `series`."""
-    colour = alt.Color(f"{series}:N", title=series) if series else alt.value("#1f77b4")
-    base = alt.Chart(grid).encode(x=alt.X(f"{x}:O", title=x), color=colour)
-    line = base.mark_line(point=True).encode(y=alt.Y("mean:Q", title=f"mean {metric}"),
-                                             tooltip=[f"{x}:O", alt.Tooltip("mean:Q", format=".4g"), "seeds:Q"])
+    renamed = _axes_renamed(grid.drop("link", strict=False), x, series)
+    colour = alt.Color(f"{DOWN}:N", title=series) if series else alt.value("#1f77b4")
+    base = alt.Chart(renamed).encode(x=alt.X(f"{ACROSS}:O", title=x), color=colour)
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("mean:Q", title=f"mean {metric}"),
+        tooltip=[alt.Tooltip(f"{ACROSS}:O", title=x), alt.Tooltip("mean:Q", format=".4g"), "seeds:Q"],
+    )
     bars = base.mark_errorbar(ticks=True).encode(y=alt.Y("low:Q", title=f"mean {metric}"), y2="high:Q")
     return alt.layer(bars, line).properties(title=f"{metric} along {x} (95% interval over seeds)")

@@ -304,6 +304,23 @@ def sweep_axes(spec: dict[str, Any], summary: pl.DataFrame) -> list[str]:
     return named or [column for column in summary.columns if "." in column]
 
 
+def sweep_metrics(summary: pl.DataFrame, axes: list[str]) -> list[str]:
+    """The summary's metrics a sweep can chart: numeric columns, and booleans (averaged as rates)."""
+    skip = {"cell", "seed", "round", *axes}
+    return [name for name, dtype in summary.schema.items()
+            if name not in skip and (dtype.is_numeric() or dtype == pl.Boolean)]
+
+
+def cell_runs(summary: pl.DataFrame, axes: list[str]) -> pl.DataFrame:
+    """Per combination of `axes`, the cell and its runs' folders (relative to the sweep) in seed order: the axes,
+    cell, runs."""
+    if "run_dir" not in summary.columns:
+        return pl.DataFrame()
+    return summary.sort("seed").group_by(axes, maintain_order=True).agg(
+        cell=pl.col("cell").first(), runs=pl.col("run_dir")
+    ).sort(axes)
+
+
 def interval_grid(summary: pl.DataFrame, metric: str, axes: list[str], level: float = 0.95) -> pl.DataFrame:
     """Mean of `metric` over seeds per combination of `axes`, with a Student-t interval: mean, low, high, seeds."""
     values = summary.with_columns(pl.col(metric).cast(pl.Float64)).filter(pl.col(metric).is_finite())

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -38,6 +40,24 @@ def run_picker() -> None:
         "Run", names, index=names.index(wanted) if wanted in names else 0, key=PICKED, format_func=labels.get
     )
     st.query_params[PICKED] = st.session_state[PICKED]
+
+
+def kept_choice(container: Any, label: str, options: Sequence[Any], param: str, default: Any = None,
+                format_func: Callable[[Any], Any] = str) -> Any:
+    """A selectbox in `container` whose choice is kept in the URL as `?param=`: a linked page opens on it."""
+    key = f"kept_{param}"
+    if st.session_state.get(key) not in options:
+        wanted = st.query_params.get(param)
+        fallback = default if default in options else options[0]
+        st.session_state[key] = next((option for option in options if str(option) == wanted), fallback)
+    chosen = container.selectbox(label, options, key=key, format_func=format_func)
+    st.query_params[param] = str(chosen)
+    return chosen
+
+
+def run_link(sweep: str, run_dir: str, page: str) -> str:
+    """The link that opens a sweep's run (its folder relative to the sweep) on `page`."""
+    return f"{page}?{PICKED}={quote(f'{sweep}/{run_dir}', safe='/')}"
 
 
 def picked_run() -> Path | None:

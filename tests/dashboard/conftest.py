@@ -91,22 +91,35 @@ def add_contract_tables(run: Path) -> None:
     }).write_parquet(run / "personas.parquet")
 
 
+SWEEP_CELLS = [(1, 1000), (1, 2000), (2, 1000), (2, 2000)]  # (schedule.2.params.cost, commons.capacity)
+
+
+def sweep_efficiency(cost: int, capacity: int, seed: int) -> float:
+    """The efficiency the test sweep records for a cell's seed."""
+    return 0.1 * cost + capacity / 10000 + 0.01 * seed
+
+
 def write_sweep(folder: Path, cell_run: Path) -> None:
-    """A sweep over punish cost x commons capacity, 3 seeds per cell, one failed cell run."""
-    cells = folder / "cells"
-    cells.mkdir(parents=True)
-    shutil.copytree(cell_run, cells / "c0")
+    """A sweep over punish cost x commons capacity laid out as `society sweep` writes it: 3 seeds per cell in
+    `cells/<cell>/seed-<n>`, and a fourth seed of cell 0 that failed (its folder holds only error.txt)."""
     spec = {"base": "scenarios/village_10k.yaml", "axes": {"schedule.2.params.cost": [1, 2],
             "commons.capacity": [1000, 2000]}, "seeds": 3, "mode": "cartesian", "status": "completed"}
+    folder.mkdir(parents=True)
     (folder / "sweep.json").write_text(json.dumps(spec))
     rows = []
-    for cell, (cost, capacity) in enumerate([(1, 1000), (1, 2000), (2, 1000), (2, 2000)]):
+    for cell, (cost, capacity) in enumerate(SWEEP_CELLS):
         for seed in range(3):
-            rows.append({"cell": f"c{cell}", "seed": seed, "schedule.2.params.cost": cost,
-                         "commons.capacity": capacity, "status": "completed", "error": None,
-                         "run_dir": str(cells / f"c{cell}"), "efficiency": 0.1 * cost + capacity / 10000 + 0.01 * seed,
-                         "survival": 10})
-    rows.append({**rows[0], "seed": 3, "status": "failed", "error": "ValueError: boom", "efficiency": None})
+            run_dir = f"cells/{cell:04d}/seed-{seed}"
+            shutil.copytree(cell_run, folder / run_dir)
+            rows.append({"cell": cell, "seed": seed, "schedule.2.params.cost": cost, "commons.capacity": capacity,
+                         "status": "completed", "error": None, "run_dir": run_dir,
+                         "efficiency": sweep_efficiency(cost, capacity, seed), "survival": 10,
+                         "collapsed": cost == 2 and seed > 0})
+    failed = folder / "cells" / "0000" / "seed-3"
+    failed.mkdir()
+    (failed / "error.txt").write_text("ValueError: boom\n\nTraceback ...")
+    rows.append({**rows[0], "seed": 3, "status": "failed", "error": "ValueError: boom", "run_dir": "cells/0000/seed-3",
+                 "efficiency": None, "collapsed": None})
     pl.DataFrame(rows).write_parquet(folder / "summary.parquet")
 
 

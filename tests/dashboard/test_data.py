@@ -84,7 +84,8 @@ def test_memory_block_and_prompt_messages() -> None:
 
 def test_discover_classifies_folders(runs_dir: Path) -> None:
     found = {entry.name: entry for entry in discover(runs_dir)}
-    assert found["grid"].kind == "sweep" and found["grid/cells/c0"].kind == "run"
+    assert found["grid"].kind == "sweep" and found["grid/cells/0000/seed-2"].kind == "run"
+    assert found["grid/cells/0000/seed-3"].status == "failed" and "boom" in found["grid/cells/0000/seed-3"].problem
     assert found["broken"].problem is not None and "manifest.json" in found["broken"].problem
     assert found["village"].problem is None and found["village"].status == "completed"
 

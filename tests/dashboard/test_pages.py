@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from tests.dashboard.apptest import chart_titles, open_page, texts
-from tests.dashboard.conftest import LLM_CITIZEN
+from tests.dashboard.conftest import LLM_CITIZEN, SWEEP_CELLS, sweep_efficiency
 
 
 def test_runs_page_lists_every_folder_and_compares_runs(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "runs", run="village")
     assert [title.value for title in app.title] == ["Runs"]
     listed = app.dataframe[0].value
-    assert set(listed["name"]) >= {"village", "fishery", "rich", "grid", "grid/cells/c0", "empty", "broken"}
+    assert set(listed["name"]) >= {"village", "fishery", "rich", "grid", "grid/cells/0003/seed-0", "empty", "broken"}
     status = dict(zip(listed["name"], listed["status"]))
     assert status["partial"] == "running" and status["broken"] == "corrupt" and status["empty"] == "empty"
     assert status["grid"] == "completed" and status["village"] == "completed"
@@ -109,6 +111,16 @@ def test_citizen_page_on_a_heuristic_citizen(monkeypatch: pytest.MonkeyPatch, ru
     assert chart_titles(app) == ["This citizen, round by round"]
 
 
+def chart_data(app: AppTest, index: int) -> list[dict]:
+    """The rows of the first dataset of the page's `index`-th chart."""
+    chart = app.get("vega_lite_chart")[index]
+    spec = json.loads(chart.proto.spec)
+    datasets = spec.get("datasets") or {}
+    if datasets:
+        return next(iter(datasets.values()))
+    return pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().to_pylist()
+
+
 def test_sweeps_page_heatmap_with_intervals(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "sweeps")
     assert "1 of 13 cell runs did not complete" in texts(app.warning)
@@ -117,7 +129,36 @@ def test_sweeps_page_heatmap_with_intervals(monkeypatch: pytest.MonkeyPatch, run
         "efficiency along schedule.2.params.cost (95% interval over seeds)",
     ]
     heatmap = json.loads(app.get("vega_lite_chart")[0].proto.spec)
-    assert heatmap["layer"][0]["encoding"]["y"]["field"] == "commons.capacity"
+    assert heatmap["layer"][0]["encoding"]["y"]["title"] == "commons.capacity"
+    assert heatmap["layer"][0]["encoding"]["x"]["title"] == "schedule.2.params.cost"
+    cells = {(row["across"], row["down"]): row for row in chart_data(app, 0)}
+    assert set(cells) == set(SWEEP_CELLS)  # one cell per pair of axis values, not all stacked at one position
+    for (cost, capacity), row in cells.items():
+        expected = sum(sweep_efficiency(cost, capacity, seed) for seed in range(3)) / 3
+        assert row["mean"] == pytest.approx(expected) and row["seeds"] == 3
+        assert row["link"].startswith("commons?run=grid/cells/") and row["link"].endswith("/seed-0")
+    assert app.query_params["sweep"] == "grid" and app.query_params["metric"] == "efficiency"
+    links = app.dataframe[-1].value
+    assert len(links) == 12 and "grid/cells/0003/seed-2" in "".join(links["open"])
+
+
+def test_sweeps_page_rates_of_a_boolean_and_kept_in_the_url(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "sweeps")
+    metric = next(box for box in app.selectbox if box.label == "Metric")
+    assert "collapsed" in metric.options[metric.options.index("collapsed (share of runs)")]
+    metric.set_value("collapsed").run()
+    assert not app.exception
+    assert app.query_params["metric"] == "collapsed"
+    cells = {(row["across"], row["down"]): row["mean"] for row in chart_data(app, 0)}
+    assert cells[(2, 1000)] == pytest.approx(2 / 3) and cells[(1, 2000)] == 0.0
+    assert "share of runs where it is true" in texts(app.caption)
+
+
+def test_a_sweep_run_opens_from_its_link(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "commons", run="grid/cells/0002/seed-1")
+    assert not app.warning and not app.error
+    assert next(box for box in app.sidebar.selectbox if box.label == "Run").value == "grid/cells/0002/seed-1"
+    assert chart_titles(app)[0] == "Stock per patch"
 
 
 @pytest.mark.parametrize("page", ["commons", "norms", "power", "network", "citizen"])
