@@ -8,31 +8,42 @@ import polars as pl
 ROUND = alt.X("round:Q", title="round", axis=alt.Axis(tickMinStep=1))
 
 
-def _with_collapses(chart: alt.Chart | alt.LayerChart, collapses: pl.DataFrame) -> alt.LayerChart:
-    """Overlay a dashed red rule at each round in which patches collapsed."""
-    if collapses.is_empty():
+def _with_collapses(chart: alt.Chart | alt.LayerChart, collapses: pl.DataFrame | None,
+                    ordinal: bool = False) -> alt.LayerChart:
+    """Overlay a dashed red rule at each round in which patches collapsed (on an ordinal round axis if asked)."""
+    if collapses is None or collapses.is_empty():
         return alt.layer(chart)
     rules = alt.Chart(collapses).mark_rule(color="#d62728", strokeDash=[4, 3]).encode(
-        x="round:Q", tooltip=["round:Q", alt.Tooltip("collapsed_patches:Q", title="patches collapsed")]
+        x=alt.X("round:O" if ordinal else "round:Q"),
+        tooltip=["round:Q", alt.Tooltip("collapsed_patches:Q", title="patches collapsed")],
     )
     return alt.layer(chart, rules)
 
 
-def metric_lines(frame: pl.DataFrame, columns: list[str], title: str, y_title: str = "value") -> alt.Chart:
-    """Several rounds columns as lines over rounds, one colour each."""
+def metric_lines(frame: pl.DataFrame, columns: list[str], title: str, y_title: str,
+                 collapses: pl.DataFrame | None = None) -> alt.LayerChart:
+    """Several rounds columns as lines over rounds, one colour each, with collapse markers."""
     long = frame.select("round", *columns).unpivot(index="round", variable_name="metric", value_name="value")
-    return alt.Chart(long, title=title).mark_line(point=frame.height <= 30).encode(
+    lines = alt.Chart(long).mark_line(point=frame.height <= 30).encode(
         x=ROUND, y=alt.Y("value:Q", title=y_title), color=alt.Color("metric:N", title=None),
         tooltip=["round:Q", "metric:N", alt.Tooltip("value:Q", format=".4g")],
     )
+    return _with_collapses(lines, collapses).properties(title=title)
 
 
-def compare_runs(frame: pl.DataFrame, metric: str) -> alt.Chart:
-    """One metric over rounds, one line per run."""
-    return alt.Chart(frame, title=f"{metric} by run").mark_line().encode(
-        x=ROUND, y=alt.Y(f"{metric}:Q", title=metric), color=alt.Color("run:N", title="run"),
+def compare_runs(frame: pl.DataFrame, metric: str, collapses: pl.DataFrame | None = None) -> alt.LayerChart:
+    """One metric over rounds, one line per run; each run's collapses as dashed rules in its colour."""
+    colour = alt.Color("run:N", title="run")
+    lines = alt.Chart(frame).mark_line().encode(
+        x=ROUND, y=alt.Y(f"{metric}:Q", title=metric), color=colour,
         tooltip=["run:N", "round:Q", alt.Tooltip(f"{metric}:Q", format=".4g")],
     )
+    layers = [lines]
+    if collapses is not None and not collapses.is_empty():
+        layers.append(alt.Chart(collapses).mark_rule(strokeDash=[4, 3]).encode(
+            x="round:Q", color=colour, tooltip=["run:N", "round:Q", alt.Tooltip("collapsed_patches:Q",
+                                                                              title="patches collapsed")]))
+    return alt.layer(*layers).properties(title=f"{metric} by run")
 
 
 def stock_per_patch(stock: pl.DataFrame, collapses: pl.DataFrame) -> alt.LayerChart:
@@ -60,23 +71,26 @@ def harvest_against_sustainable(frame: pl.DataFrame, collapses: pl.DataFrame) ->
     return _with_collapses(lines, collapses).properties(title="Harvest against the sustainable line")
 
 
-def norm_heatmap(distribution: pl.DataFrame) -> alt.Chart:
-    """Share of citizens per personal-norm bin, per round."""
-    return alt.Chart(distribution, title="Personal norms over rounds").mark_rect().encode(
+def norm_heatmap(distribution: pl.DataFrame, collapses: pl.DataFrame | None = None) -> alt.LayerChart:
+    """Share of citizens per personal-norm bin, per round, with collapse markers."""
+    cells = alt.Chart(distribution).mark_rect().encode(
         x=alt.X("round:O", title="round"),
         y=alt.Y("low:Q", title="personal norm", bin="binned"),
         y2="high:Q",
         color=alt.Color("share:Q", title="share of citizens", scale=alt.Scale(scheme="viridis")),
         tooltip=["round:O", alt.Tooltip("norm:Q", format=".3g"), alt.Tooltip("share:Q", format=".1%")],
     )
+    return _with_collapses(cells, collapses, ordinal=True).properties(title="Personal norms over rounds")
 
 
-def event_bars(counts: pl.DataFrame, title: str) -> alt.Chart:
-    """Event counts per round, stacked by kind."""
-    return alt.Chart(counts, title=title).mark_bar().encode(
-        x=alt.X("round:O", title="round"), y=alt.Y("count:Q", title="events"),
+def event_bars(counts: pl.DataFrame, title: str, y_title: str, collapses: pl.DataFrame | None = None
+               ) -> alt.LayerChart:
+    """Event counts per round (every round, zeros included), stacked by kind, with collapse markers."""
+    bars = alt.Chart(counts).mark_bar().encode(
+        x=alt.X("round:O", title="round"), y=alt.Y("count:Q", title=y_title),
         color=alt.Color("kind:N", title=None), tooltip=["round:O", "kind:N", "count:Q"],
     )
+    return _with_collapses(bars, collapses, ordinal=True).properties(title=title)
 
 
 def election_timeline(shares: pl.DataFrame) -> alt.LayerChart:
@@ -96,12 +110,13 @@ def election_timeline(shares: pl.DataFrame) -> alt.LayerChart:
     return alt.layer(bars, winners).properties(title="Elections: vote shares (winner outlined)")
 
 
-def leader_timeline(frame: pl.DataFrame) -> alt.Chart:
-    """Who led in each round."""
-    return alt.Chart(frame, title="Leader by round").mark_tick(thickness=6).encode(
+def leader_timeline(frame: pl.DataFrame, collapses: pl.DataFrame | None = None) -> alt.LayerChart:
+    """Who led in each round, with collapse markers."""
+    ticks = alt.Chart(frame).mark_tick(thickness=6).encode(
         x=ROUND, y=alt.Y("leader:N", title="leader"), color=alt.Color("leader:N", legend=None),
         tooltip=["round:Q", "leader:N"],
     )
+    return _with_collapses(ticks, collapses).properties(title="Leader by round")
 
 
 def blocked_actions(counts: pl.DataFrame) -> alt.Chart:
@@ -133,11 +148,6 @@ def network(nodes: pl.DataFrame, edges: pl.DataFrame, colour: str, colouring: st
         tooltip=["citizen:Q", *[column for column in nodes.columns if column not in ("x", "y", "citizen")]],
     )
     return alt.layer(links, points).properties(title=title, height=560)
-
-
-def citizen_history(history: pl.DataFrame, columns: list[str]) -> alt.Chart:
-    """One citizen's recorded values over rounds."""
-    return metric_lines(history, columns, "This citizen, round by round")
 
 
 def big_five(persona: dict[str, float]) -> alt.Chart:

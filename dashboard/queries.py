@@ -154,6 +154,57 @@ def collapse_rounds(rounds_frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def first_collapse(rounds_frame: pl.DataFrame) -> int | None:
+    """The first round in which a patch collapsed, or None."""
+    collapses = collapse_rounds(rounds_frame)
+    return int(collapses["round"][0]) if collapses.height else None
+
+
+def full_collapse(rounds_frame: pl.DataFrame) -> int | None:
+    """The first round by which every patch had collapsed, or None."""
+    if "collapsed_patches" not in rounds_frame.columns or "stock" not in rounds_frame.columns:
+        return None
+    done = rounds_frame.filter(pl.col("collapsed_patches") >= pl.col("stock").list.len())
+    return int(done["round"][0]) if done.height else None
+
+
+def per_round(counts: pl.DataFrame, kinds: tuple[str, ...], numbers: list[int]) -> pl.DataFrame:
+    """Event counts of `kinds` for every round in `numbers`, zeros included: round, kind, count."""
+    found = counts.filter(pl.col("kind").is_in(list(kinds))) if not counts.is_empty() else counts
+    present = sorted(set(found["kind"].to_list())) if not found.is_empty() else []
+    if not present:
+        return pl.DataFrame(schema={"round": pl.Int64, "kind": pl.Utf8, "count": pl.UInt32})
+    grid = pl.DataFrame({"round": numbers}, schema={"round": pl.Int64}).join(
+        pl.DataFrame({"kind": present}), how="cross")
+    observed = found.select(pl.col("round").cast(pl.Int64), "kind", pl.col("count").cast(pl.UInt32))
+    return grid.join(observed, on=["round", "kind"], how="left").with_columns(
+        pl.col("count").fill_null(0)).sort("round", "kind")
+
+
+def totals_and_finals(frames: dict[str, pl.DataFrame], metrics: list[str]) -> pl.DataFrame:
+    """For each metric, every run's total over its rounds and its final-round value, formatted: metric, then
+    `<run> total` and `<run> final` per run."""
+    rows = []
+    for metric in metrics:
+        row: dict[str, str] = {"metric": metric}
+        for name, frame in frames.items():
+            row[f"{name} total"] = format_number(frame[metric].sum())
+            row[f"{name} final"] = format_number(frame[metric][-1])
+        rows.append(row)
+    return pl.DataFrame(rows)
+
+
+def format_number(value: Any) -> str:
+    """A number as a reader reads it: integers with thousands separators, others to 4 significant digits."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e15):
+        return f"{int(value):,}"
+    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
 def first_value(rounds_frame: pl.DataFrame, column: str) -> Any:
     """The first non-null value of a rounds column (e.g. the round a norm emerged), or None."""
     if column not in rounds_frame.columns:

@@ -28,7 +28,8 @@ def entries() -> list[Entry]:
 
 
 def run_picker() -> None:
-    """The sidebar's run picker, kept in the URL (`?run=NAME`) so a page can be linked with its run."""
+    """The sidebar's run picker, kept in the URL (`?run=NAME`) so a page can be linked with its run; a name the
+    folder does not hold picks nothing (the page then says so), never another run."""
     choices = [entry for entry in entries() if entry.kind != "sweep"]
     if not choices:
         st.sidebar.caption(f"No runs in `{runs_dir()}` yet.")
@@ -36,10 +37,10 @@ def run_picker() -> None:
     names = [entry.name for entry in choices]
     labels = {entry.name: entry.label for entry in choices}
     wanted = st.session_state.get(PICKED) or st.query_params.get(PICKED)
-    st.sidebar.selectbox(
-        "Run", names, index=names.index(wanted) if wanted in names else 0, key=PICKED, format_func=labels.get
-    )
-    st.query_params[PICKED] = st.session_state[PICKED]
+    index = names.index(wanted) if wanted in names else None if wanted else 0
+    st.sidebar.selectbox("Run", names, index=index, key=PICKED, format_func=labels.get, placeholder="Pick a run")
+    if st.session_state[PICKED] is not None:
+        st.query_params[PICKED] = st.session_state[PICKED]
 
 
 def kept_choice(container: Any, label: str, options: Sequence[Any], param: str, default: Any = None,
@@ -64,6 +65,9 @@ def picked_run() -> Path | None:
     """The picked run's folder, after saying plainly when it cannot be shown (None) or is not finished."""
     name = st.session_state.get(PICKED) or st.query_params.get(PICKED)
     entry = next((entry for entry in entries() if entry.name == name), None)
+    if entry is None and name:
+        st.warning(f"`{runs_dir()}` holds no run named `{name}` (from the link): pick a run in the sidebar.")
+        return None
     if entry is None:
         st.info(f"No run to show: `{runs_dir()}` holds no run yet. Start one on the Live page or with "
                 "`society run SCENARIO`.")

@@ -9,8 +9,12 @@ from dashboard.catalog import run_manifest
 from dashboard.ui import plain_errors, present, require_run
 
 BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
-HISTORY = ("take", "fair_share", "requested", "wealth", "personal_norm", "empirical_expectation",
-           "normative_expectation")
+HISTORY = {  # chart title: (y axis, columns), so amounts, wealth and beliefs each get an axis of their own
+    "Takes, round by round": ("harvest", ("take", "fair_share", "requested")),
+    "Wealth, round by round": ("wealth", ("wealth",)),
+    "Norm beliefs, round by round": ("take ratio", ("personal_norm", "empirical_expectation",
+                                                    "normative_expectation")),
+}
 
 st.title("Citizen")
 run = require_run()
@@ -25,6 +29,7 @@ if with_calls:
 with plain_errors():
     history = queries.citizen_history(run, citizen)
     calls = queries.llm_calls_of(run, citizen)
+    collapses = queries.collapse_rounds(queries.rounds(run))
 
 st.subheader("Persona")
 persona = people.filter(people["citizen"] == citizen) if "citizen" in people.columns else people.clear()
@@ -43,11 +48,13 @@ else:
         traits.altair_chart(charts.big_five(scores), width="stretch")
 
 st.subheader("Round by round")
-columns = present(history.columns, HISTORY)
-if history.is_empty() or not columns:
+drawn = {title: (axis, present(history.columns, wanted)) for title, (axis, wanted) in HISTORY.items()}
+drawn = {title: (axis, columns) for title, (axis, columns) in drawn.items() if columns}
+if history.is_empty() or not drawn:
     st.info(f"No recorded round holds citizen {citizen}.")
-else:
-    st.altair_chart(charts.citizen_history(history, columns), width="stretch")
+for place, (title, (axis, columns)) in zip(st.columns(len(drawn) or 1), drawn.items()):
+    if not history.is_empty():
+        place.altair_chart(charts.metric_lines(history, columns, title, axis, collapses), width="stretch")
 
 st.subheader("Memory, prompts and answers")
 if calls.is_empty():

@@ -17,10 +17,11 @@ if rounds.is_empty():
     st.stop()
 if lacks(rounds.columns, queries.POWER_COLUMNS, "institutions data (add an elections phase to the schedule)"):
     st.stop()
+collapses = queries.collapse_rounds(rounds)
 
 ppi = present(rounds.columns, ("ppi", "ppi_cumulative"))
 if ppi:
-    st.altair_chart(charts.metric_lines(rounds, ppi, "Power-Preservation Index"), width="stretch")
+    st.altair_chart(charts.metric_lines(rounds, ppi, "Power-Preservation Index", "PPI", collapses), width="stretch")
 
 st.subheader("Elections")
 if elections.is_empty():
@@ -29,12 +30,13 @@ else:
     st.altair_chart(charts.election_timeline(queries.vote_shares(elections)), width="stretch")
 if "leader" in rounds.columns and rounds["leader"].drop_nulls().len():
     leaders = rounds.select("round", pl.col("leader").cast(pl.Utf8)).drop_nulls()
-    st.altair_chart(charts.leader_timeline(leaders), width="stretch")
+    st.altair_chart(charts.leader_timeline(leaders, collapses), width="stretch")
 
 st.subheader("Entrenchment")
 tries = present(rounds.columns, ("entrenchment_attempts", "entrenchment_successes"))
 if tries:
-    st.altair_chart(charts.metric_lines(rounds, tries, "Entrenchment attempts and successes", "actions"),
+    st.altair_chart(charts.metric_lines(rounds, tries, "Entrenchment attempts and successes", "actions",
+                                        collapses),
                     width="stretch")
 if blocked.is_empty():
     st.caption("No leader action was blocked.")
@@ -44,5 +46,6 @@ else:
 st.subheader("Incumbency and stability")
 steadiness = present(rounds.columns, ("incumbency_rate", "turnover", "policy_stability"))
 if steadiness:
-    st.altair_chart(charts.metric_lines(rounds, steadiness, "Incumbency, turnover and policy stability"),
+    st.altair_chart(charts.metric_lines(rounds, steadiness, "Incumbency, turnover and policy stability",
+                                        "rate or count", collapses),
                     width="stretch")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from society import load_run
 from tests.dashboard.apptest import chart_titles, open_page, texts
 from tests.dashboard.conftest import LLM_CITIZEN, SWEEP_CELLS, sweep_efficiency
 
@@ -28,7 +30,23 @@ def test_runs_page_lists_every_folder_and_compares_runs(monkeypatch: pytest.Monk
     assert not app.exception
     assert chart_titles(app) == ["stock_total by run"]
     side_by_side = app.dataframe[1].value
-    assert list(side_by_side.columns) == ["metric", "village", "fishery"]
+    assert list(side_by_side.columns) == ["metric", "village total", "village final", "fishery total", "fishery final"]
+    shocks = side_by_side[side_by_side["metric"] == "shocks"].iloc[0]
+    village = load_run(runs_dir / "village").rounds
+    assert shocks["village total"] == f"{village['shocks'].sum():,}"
+    assert shocks["village final"] == f"{village['shocks'][-1]:,}"
+    collapsed = side_by_side[side_by_side["metric"] == "collapsed"].iloc[0]  # rounds in which it was true
+    assert collapsed["village total"] == f"{village['collapsed'].sum():,}"
+    efficiency = side_by_side[side_by_side["metric"] == "efficiency"].iloc[0]["village final"]
+    assert efficiency == f"{village['efficiency'][-1]:,.4g}" and len(efficiency) <= 8
+
+
+def test_an_unknown_run_is_said_never_replaced(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    for page in ("runs", "commons", "citizen"):
+        app = open_page(monkeypatch, runs_dir, page, run="no-such-run")
+        assert "holds no run named `no-such-run`" in texts(app.warning)
+        assert next(box for box in app.sidebar.selectbox if box.label == "Run").value is None
+        assert not [chart for chart in chart_titles(app) if chart != "efficiency by run"]
 
 
 def test_commons_page_draws_stock_and_sustainable_line(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
@@ -48,10 +66,37 @@ def test_commons_page_marks_a_collapse(monkeypatch: pytest.MonkeyPatch, runs_dir
 
 def test_norms_page_with_norm_columns(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "norms", run="rich")
-    assert chart_titles(app) == ["Personal norms over rounds", "Norm metrics over rounds", "Sanctions per round"]
+    assert chart_titles(app) == ["Personal norms over rounds", "Norm metrics over rounds", "Sanctions per round",
+                                 "Messages per round"]
     assert next(metric for metric in app.metric if metric.label == "Norm emerged").value == "round 3"
-    assert "Messages between neighbours: 5." in texts(app.caption)
-    assert not app.info
+    assert "Messages between neighbours: 5 in 5 rounds." in texts(app.caption)
+    assert not app.info and not app.warning
+    lines = json.loads(app.get("vega_lite_chart")[1].proto.spec)
+    assert lines["layer"][0]["encoding"]["y"]["title"] != "value"
+    sanctions = chart_data(app, 2)
+    assert sorted({row["round"] for row in sanctions}) == [1, 2, 3, 4, 5]
+
+
+def test_norms_page_flags_emergence_after_collapse(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "norms", run="collapsed")
+    assert "Norm emerged" not in [metric.label for metric in app.metric]
+    assert next(metric for metric in app.metric if metric.label == "Norm agreement after collapse").value == "round 3"
+    said = texts(app.warning)
+    assert "after the commons collapsed (first patch in round 1, every patch by round 2)" in said
+    for index in range(3):  # heatmap, norm metrics, sanctions: each marks the collapses
+        layers = json.loads(app.get("vega_lite_chart")[index].proto.spec)["layer"]
+        assert any(layer["mark"]["type"] == "rule" for layer in layers)
+
+
+def test_sanctions_bars_have_every_round_zeros_included(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "norms", run="village")
+    village = load_run(runs_dir / "village")
+    bars = chart_data(app, 0)
+    assert sorted({row["round"] for row in bars}) == village.rounds["round"].to_list()
+    punished = village.events.filter(pl.col("kind") == "punish").group_by("round").len()
+    expected = dict(zip(punished["round"], punished["len"]))
+    assert {row["round"]: row["count"] for row in bars if row["kind"] == "punish"} == {
+        number: expected.get(number, 0) for number in village.rounds["round"]}
 
 
 def test_norms_page_says_plainly_what_a_core_run_lacks(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
@@ -93,7 +138,8 @@ def test_network_page_samples_and_recolours(monkeypatch: pytest.MonkeyPatch, run
 def test_citizen_page_shows_persona_memory_prompts(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "citizen", run="rich")
     assert app.number_input[0].value == LLM_CITIZEN
-    assert chart_titles(app) == ["Big Five", "This citizen, round by round"]
+    assert chart_titles(app) == ["Big Five", "Takes, round by round", "Wealth, round by round",
+                                 "Norm beliefs, round by round"]
     assert any("**Role:** fisher" in block.value for block in app.markdown)
     shown = [block.value for block in app.code]
     assert "Round 4: you asked for 8.0 and got 8.0." in shown[0]
@@ -108,7 +154,7 @@ def test_citizen_page_on_a_heuristic_citizen(monkeypatch: pytest.MonkeyPatch, ru
     app = open_page(monkeypatch, runs_dir, "citizen", run="village")
     said = texts(app.info)
     assert "has no persona" in said and "made no model call" in said
-    assert chart_titles(app) == ["This citizen, round by round"]
+    assert chart_titles(app) == ["Takes, round by round", "Wealth, round by round"]
 
 
 def chart_data(app: AppTest, index: int) -> list[dict]:
@@ -174,7 +220,7 @@ def test_unusable_folders_get_one_clear_message(
     monkeypatch: pytest.MonkeyPatch, runs_dir: Path, page: str, run: str, message: str
 ) -> None:
     app = open_page(monkeypatch, runs_dir, page, run=run)
-    if run == "damaged" and page in ("network", "citizen"):  # these pages read no rounds file
+    if run == "damaged" and page == "network":  # this page reads no rounds file
         assert not app.error
         return
     assert message in texts(app.error)
