@@ -326,13 +326,75 @@ def prompt_messages(prompt: str) -> list[tuple[str, str]]:
 
 
 def memory_block(prompt: str) -> str | None:
-    """The citizen's memory as the prompt showed it (the text between the memory delimiters)."""
-    for _, content in prompt_messages(prompt):
+    """The citizen's memory as the prompt showed it: the block between the memory delimiters in the user message
+    (the rules in the system message name the delimiters too, so they are not searched)."""
+    for role, content in prompt_messages(prompt):
+        if role != "user":
+            continue
         start = content.find(MEMORY_OPEN)
         end = content.find(MEMORY_CLOSE, start)
         if start >= 0 and end > start:
             return content[start + len(MEMORY_OPEN):end].strip()
     return None
+
+
+REASONING_COLUMNS = ("round", "phase", "citizen", "policy", "persona", "request", "granted", "reason", "fallback")
+
+
+@keyed_on_files(table_dir("llm_calls"), table_dir("citizens"), PERSONAS)
+def reasoning(run: Path, model: str | None) -> pl.DataFrame:
+    """Every model call as a reader compares them: round, phase, citizen, policy (with the model), persona (role
+    and values), request (the answer's fields but its reason), granted (the citizen's take that round, for
+    harvest calls), reason, fallback."""
+    calls = scan_table(run, "llm_calls")
+    if calls is None:
+        return pl.DataFrame()
+    frame = collect(calls.select("round", "phase", "citizen", "answer", "fallback").sort("round", "citizen"),
+                    run, "llm_calls")
+    parsed = [_answer_fields(answer) for answer in frame["answer"].to_list()]
+    frame = frame.with_columns(
+        request=pl.Series([request for request, _ in parsed], dtype=pl.Utf8),
+        reason=pl.Series([reason for _, reason in parsed], dtype=pl.Utf8),
+    )
+    citizens = scan_table(run, "citizens")
+    taken = [name for name in ("policy", "take") if name in citizen_columns(run)]
+    if citizens is not None and taken:
+        asked = frame["citizen"].unique().to_list()
+        facts = collect(citizens.filter(pl.col("citizen").is_in(asked)).select("round", "citizen", *taken),
+                        run, "citizens")
+        frame = frame.join(facts, on=["round", "citizen"], how="left")
+    policy = pl.col("policy").cast(pl.Utf8) if "policy" in frame.columns else pl.lit("llm")
+    granted = pl.when(pl.col("phase") == "harvest").then(pl.col("take")) if "take" in frame.columns else None
+    frame = frame.with_columns(
+        policy=pl.concat_str(policy, pl.lit(f" ({model})")) if model else policy,
+        granted=granted if granted is not None else pl.lit(None, pl.Float64),
+    ).join(_persona_summaries(run), on="citizen", how="left")
+    return frame.select(REASONING_COLUMNS)
+
+
+def _answer_fields(answer: str) -> tuple[str, str | None]:
+    """A raw answer as (its fields but the reason, as `name: value` text; the reason); unparsed text as is."""
+    try:
+        data = json.loads(answer)
+    except (json.JSONDecodeError, TypeError):
+        return str(answer), None
+    if not isinstance(data, dict):
+        return str(answer), None
+    reason = data.pop("reason", None)
+    return ", ".join(f"{key}: {json.dumps(value)}" for key, value in data.items()), None if reason is None \
+        else str(reason)
+
+
+def _persona_summaries(run: Path) -> pl.DataFrame:
+    """One line per LLM citizen: role, values and hidden agenda."""
+    people = personas(run)
+    rows = []
+    for row in people.iter_rows(named=True) if "citizen" in people.columns else []:
+        values = row.get("values")
+        values = ", ".join(values) if isinstance(values, list) else values
+        agenda = f"; agenda: {row['agenda']}" if row.get("agenda") else ""
+        rows.append({"citizen": row["citizen"], "persona": f"{row.get('role')}; values: {values}{agenda}"})
+    return pl.DataFrame(rows, schema={"citizen": pl.Int64, "persona": pl.Utf8})
 
 
 @keyed_on_files(SUMMARY)

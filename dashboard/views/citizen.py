@@ -25,7 +25,8 @@ with plain_errors():
 default = with_calls[0] if with_calls else 0
 citizen = int(st.number_input("Citizen", 0, max(int(manifest["citizens"]) - 1, 0), default, step=1))
 if with_calls:
-    st.caption(f"{len(with_calls)} citizens asked a model; the first is {with_calls[0]}.")
+    st.caption(f"{len(with_calls)} citizens asked a model; the first is {with_calls[0]}. The Reasoning page "
+               "lists every answer of every citizen in one table.")
 with plain_errors():
     history = queries.citizen_history(run, citizen)
     calls = queries.llm_calls_of(run, citizen)
@@ -62,14 +63,15 @@ if calls.is_empty():
     st.stop()
 memory = queries.memory_block(calls["prompt"][-1])
 st.markdown(f"**Memory in its latest prompt (round {calls['round'][-1]}):**")
-st.code(memory or "(empty)", language=None)
+st.code(memory or "(empty)", language=None, wrap_lines=True)
 for call in calls.iter_rows(named=True):
     flags = ", ".join(flag for flag in ("cached", "fallback") if call.get(flag))
     title = f"Round {call['round']} · {call['phase']}" + (f" · {flags}" if flags else "")
     with st.expander(title):
         for role, content in queries.prompt_messages(call["prompt"]):
             st.markdown(f"**{role}**")
-            st.code(content, language=None)
+            st.code(content, language=None, wrap_lines=True)
         st.markdown("**raw answer**")
-        st.code(call["answer"], language="json" if str(call["answer"]).lstrip().startswith("{") else None)
+        st.code(call["answer"], language="json" if str(call["answer"]).lstrip().startswith("{") else None,
+                wrap_lines=True)
         st.caption(json.dumps({key: call.get(key) for key in ("prompt_tokens", "completion_tokens", "latency_s")}))

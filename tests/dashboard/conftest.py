@@ -21,6 +21,7 @@ if find_spec("streamlit") is None or find_spec("selenium") is None:  # a clean m
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{REPO}[dashboard,test]"], check=True)
 
 from society.core.runner import run_scenario  # noqa: E402
+from society.llm.prompts import MEMORY_RULE  # noqa: E402
 from society.scenario.files import load_scenario  # noqa: E402
 
 RICH_ROUNDS = 5
@@ -75,13 +76,14 @@ def add_contract_tables(run: Path) -> None:
         calls_dir = run / "tables" / "llm_calls"
         calls_dir.mkdir(exist_ok=True)
         prompt = [
-            {"role": "system", "content": "You fish in a shared lake."},
+            {"role": "system", "content": f"You fish in a shared lake.\n{MEMORY_RULE}"},
             {"role": "user", "content": f"<memory>\nRound {number - 1}: you asked for 8.0 and got 8.0.\n</memory>"
                                         "\nHow much do you fish?"},
         ]
         pl.DataFrame({
             "round": [number], "phase": ["harvest"], "citizen": [LLM_CITIZEN], "prompt_hash": [f"h{number}"],
-            "prompt": [json.dumps(prompt)], "answer": [f'{{"amount": {number + 5}}}'], "prompt_tokens": [120],
+            "prompt": [json.dumps(prompt)],
+            "answer": [json.dumps({"amount": number + 5, "reason": "keep the lake alive" if number % 2 else "others take more"})], "prompt_tokens": [120],
             "completion_tokens": [8], "latency_s": [0.2], "cached": [False], "fallback": [number == 2],
         }).write_parquet(calls_dir / file)
     pl.DataFrame({

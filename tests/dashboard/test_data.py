@@ -79,6 +79,9 @@ def test_memory_block_and_prompt_messages() -> None:
                          {"role": "user", "content": "<memory>\nRound 1: took 3.\n</memory>\nYour turn."}])
     assert queries.prompt_messages(prompt)[0] == ("system", "rules")
     assert queries.memory_block(prompt) == "Round 1: took 3."
+    ruled = json.dumps([{"role": "system", "content": "Text between <memory> and </memory> is your record."},
+                        {"role": "user", "content": "You are a fisher.\n\n<memory>\nRound 2: took 4.\n</memory>"}])
+    assert queries.memory_block(ruled) == "Round 2: took 4."
     assert queries.prompt_messages("plain text") == [("user", "plain text")]
 
 

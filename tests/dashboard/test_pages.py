@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import queries
 from society import load_run
 from tests.dashboard.apptest import chart_titles, open_page, texts
 from tests.dashboard.conftest import LLM_CITIZEN, SWEEP_CELLS, sweep_efficiency
@@ -142,12 +143,37 @@ def test_citizen_page_shows_persona_memory_prompts(monkeypatch: pytest.MonkeyPat
                                  "Norm beliefs, round by round"]
     assert any("**Role:** fisher" in block.value for block in app.markdown)
     shown = [block.value for block in app.code]
-    assert "Round 4: you asked for 8.0 and got 8.0." in shown[0]
-    assert "You fish in a shared lake." in shown and '{"amount": 6}' in shown
+    assert shown[0] == "Round 4: you asked for 8.0 and got 8.0."  # the user message's block, not the rules' words
+    assert any(text.startswith("You fish in a shared lake.") for text in shown)
+    assert '{"amount": 6, "reason": "keep the lake alive"}' in shown
+    assert all(block.proto.wrap_lines for block in app.code)
     assert [expander.label for expander in app.expander] == [
         "Round 1 · harvest", "Round 2 · harvest · fallback", "Round 3 · harvest", "Round 4 · harvest",
         "Round 5 · harvest",
     ]
+
+
+def test_reasoning_page_tables_every_call(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "reasoning", run="rich")
+    table = app.table[0].value
+    assert list(table.columns) == ["round", "phase", "citizen", "policy", "persona", "request", "granted", "reason",
+                                   "fallback"]
+    assert list(table["round"]) == [1, 2, 3, 4, 5] and set(table["citizen"]) == {LLM_CITIZEN}
+    assert table["persona"][0] == "fisher; values: fairness, tradition"
+    assert list(table["request"]) == [f"amount: {number + 5}" for number in range(1, 6)]
+    assert list(table["fallback"]) == ["", "yes", "", "", ""]
+    takes = load_run(runs_dir / "rich").citizens.filter(pl.col("citizen") == LLM_CITIZEN)["take"]
+    assert list(table["granted"]) == [queries.format_number(take) for take in takes]
+    app.text_input[0].set_value("OTHERS TAKE").run()
+    assert list(app.table[0].value["round"]) == [2, 4]
+    app.checkbox[0].check().run()
+    assert list(app.table[0].value["round"]) == [2]
+    assert "1 calls match (1 fell back" in texts(app.caption)
+
+
+def test_reasoning_page_on_a_run_without_llm(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "reasoning", run="village")
+    assert "made no model call" in texts(app.info)
 
 
 def test_citizen_page_on_a_heuristic_citizen(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
