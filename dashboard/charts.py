@@ -130,16 +130,20 @@ def blocked_actions(counts: pl.DataFrame) -> alt.Chart:
 def network(nodes: pl.DataFrame, edges: pl.DataFrame, colour: str, colouring: str, title: str) -> alt.LayerChart:
     """The (sampled) social graph, citizens coloured by `colour`.
 
-    `colouring` is `ratio` (take over sustainable share: green at or below 1, red above), `amount`, or
+    `colouring` is `ratio` (take over sustainable share on a diverging scale centred on 1: green below, white at
+    1, red above), `amount`, or
     `category`.
     """
     hidden = alt.Axis(labels=False, ticks=False, grid=False, domain=False, title=None)
     links = alt.Chart(edges).mark_rule(color="#bbbbbb", opacity=0.35, strokeWidth=0.6).encode(
         x=alt.X("x:Q", axis=hidden), y=alt.Y("y:Q", axis=hidden), x2="x2:Q", y2="y2:Q"
     )
+    values = nodes[colour].drop_nulls() if colour in nodes.columns else pl.Series([], dtype=pl.Float64)
+    low = min(float(values.min()), 0.99) if colouring == "ratio" and values.len() else 0.0
+    high = max(float(values.max()), 1.01) if colouring == "ratio" and values.len() else 2.0
     scales = {
-        "ratio": alt.Color(f"{colour}:Q", title=colour, scale=alt.Scale(scheme="redyellowgreen", reverse=True,
-                                                                       domainMid=1.0)),
+        "ratio": alt.Color(f"{colour}:Q", title="take ÷ sustainable share", scale=alt.Scale(
+            domain=[low, 1.0, high], range=["#1a9850", "#f7f7f7", "#d73027"], interpolate="lab")),
         "amount": alt.Color(f"{colour}:Q", title=colour, scale=alt.Scale(scheme="viridis")),
         "category": alt.Color(f"{colour}:N", title=colour, scale=alt.Scale(scheme="category10")),
     }

@@ -101,12 +101,12 @@ def sweep_efficiency(cost: int, capacity: int, seed: int) -> float:
     return 0.1 * cost + capacity / 10000 + 0.01 * seed
 
 
-def collapse_every_patch(run: Path, by: int) -> None:
-    """Rewrite a run's rounds so that one patch collapses in round 1 and every patch by round `by`."""
+def collapse_every_patch(run: Path, first: int, every: int) -> None:
+    """Rewrite a run's rounds so that one patch collapses in round `first` and every patch by round `every`."""
     for file in sorted((run / "tables" / "rounds").glob("*.parquet")):
         row = pl.read_parquet(file)
         number, patches = row["round"][0], row["stock"].list.len()[0]
-        collapsed = patches if number >= by else 1
+        collapsed = patches if number >= every else 1 if number >= first else 0
         row.with_columns(collapsed_patches=pl.lit(collapsed, row.schema["collapsed_patches"])).write_parquet(file)
 
 
@@ -136,15 +136,15 @@ def write_sweep(folder: Path, cell_run: Path) -> None:
 
 @pytest.fixture(scope="session")
 def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """village (real), fishery (real), rich (village + contract tables), collapsed (rich, every patch collapsed by
-    round 2), grid (sweep), empty, broken (bad manifest), damaged (a cut Parquet file), partial (still running)."""
+    """village (real), fishery (real), rich (village + contract tables), collapsed (rich, a patch collapsed in
+    round 3, every patch by round 4), grid (sweep), empty, broken (bad manifest), damaged (a cut Parquet file), partial (still running)."""
     root = tmp_path_factory.mktemp("runs")
     village = real_run("village_10k.yaml", root / "village", f"rounds={RICH_ROUNDS}", "population.size=200")
     real_run("govsim_fishery.yaml", root / "fishery", "rounds=6")
     shutil.copytree(village, root / "rich")
     add_contract_tables(root / "rich")
     shutil.copytree(root / "rich", root / "collapsed")
-    collapse_every_patch(root / "collapsed", by=2)
+    collapse_every_patch(root / "collapsed", first=3, every=4)
     write_sweep(root / "grid", root / "fishery")
     (root / "empty").mkdir()
     (root / "broken").mkdir()
