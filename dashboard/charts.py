@@ -127,6 +127,26 @@ def blocked_actions(counts: pl.DataFrame) -> alt.Chart:
     )
 
 
+def actions_by_type(counts: pl.DataFrame) -> alt.Chart:
+    """Leaders' decisions by type over the run: taken and blocked side by side."""
+    long = counts.unpivot(index="action", on=["taken", "blocked"], variable_name="outcome", value_name="count")
+    return alt.Chart(long, title="Leader actions by type: taken and blocked").mark_bar().encode(
+        x=alt.X("count:Q", title="decisions"), y=alt.Y("action:N", title="action"), yOffset="outcome:N",
+        color=alt.Color("outcome:N", title=None, scale=alt.Scale(domain=["taken", "blocked"],
+                                                                  range=["#1f77b4", "#d62728"])),
+        tooltip=["action:N", "outcome:N", "count:Q"],
+    )
+
+
+def ppi_lines(frame: pl.DataFrame, collapses: pl.DataFrame | None = None) -> alt.LayerChart:
+    """The cumulative PPI with and without blocked attempts, on a 0–1 axis, with collapse markers."""
+    lines = alt.Chart(frame).mark_line(point=frame["round"].n_unique() <= 30).encode(
+        x=ROUND, y=alt.Y("ppi:Q", title="PPI (0 public, 1 self-serving)", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("series:N", title=None), tooltip=["round:Q", "series:N", alt.Tooltip("ppi:Q", format=".3f")],
+    )
+    return _with_collapses(lines, collapses).properties(title="Power-Preservation Index (cumulative)")
+
+
 def network(nodes: pl.DataFrame, edges: pl.DataFrame, colour: str, colouring: str, title: str) -> alt.LayerChart:
     """The (sampled) social graph, citizens coloured by `colour`.
 

@@ -13,6 +13,7 @@ import polars as pl
 from scipy import stats
 
 from dashboard.files import keyed_on_files
+from institutions.power import SELF_SERVING, SEVERITY
 from society.rundir.layout import (
     GRAPH,
     PERSONAS,
@@ -36,6 +37,7 @@ NORM_COLUMNS = ("norm_dispersion", "compliance", "sanction_norm_agreement", "coo
 POWER_COLUMNS = ("ppi", "ppi_cumulative", "incumbency_rate", "turnover", "entrenchment_attempts",
                  "entrenchment_successes", "policy_stability")
 MEMORY_OPEN, MEMORY_CLOSE = "<memory>", "</memory>"
+JURY = "jury"  # a block by the jury acquits some targets of a sanction; the sanction itself went through
 
 
 def _rows_of_citizen(run: Path, table: Table, citizen: int) -> pl.DataFrame:
@@ -225,26 +227,71 @@ def vote_shares(elections: pl.DataFrame) -> pl.DataFrame:
         except json.JSONDecodeError:
             data = {}
         tally = data.get("tally") if isinstance(data.get("tally"), dict) else {}
+        kinds = data.get("kinds") if isinstance(data.get("kinds"), dict) else {}
         shares = data.get("shares") or data.get("vote_shares")
         if not isinstance(shares, dict):
             total = sum(float(votes) for votes in tally.values()) or 1.0
             shares = {candidate: float(votes) / total for candidate, votes in tally.items()}
         for candidate, share in shares.items():
             votes = tally.get(candidate, tally.get(str(candidate)))
-            rows.append({"round": number, "winner": str(winner), "candidate": str(candidate),
+            rows.append({"round": number, "winner": _labelled(winner, kinds), "candidate": _labelled(candidate, kinds),
                          "share": float(share), "votes": None if votes is None else float(votes)})
     schema = {"round": pl.Int64, "winner": pl.Utf8, "candidate": pl.Utf8, "share": pl.Float64, "votes": pl.Float64}
     return pl.DataFrame(rows, schema=schema)
 
 
-def blocked_by_rule(blocked: pl.DataFrame) -> pl.DataFrame:
-    """Blocked leader actions counted by (action, rule) from their JSON detail."""
-    parsed = blocked.select(
-        "round",
+def _labelled(candidate: Any, kinds: dict[str, Any]) -> str:
+    """A candidate as `id (kind)` when the election recorded its politician kind."""
+    kind = kinds.get(str(candidate))
+    return f"{candidate} ({kind})" if kind else str(candidate)
+
+
+def leader_actions(actions: pl.DataFrame, blocked: pl.DataFrame) -> pl.DataFrame:
+    """Leaders' decisions per round and type: round, action, attempted, blocked (by a charter rule), taken."""
+    schema = {"round": pl.Int64, "action": pl.Utf8, "attempted": pl.Int64, "blocked": pl.Int64, "taken": pl.Int64}
+    if actions.is_empty():
+        return pl.DataFrame(schema=schema)
+    tried = actions.select(pl.col("round").cast(pl.Int64),
+                           pl.col("detail").str.json_path_match("$.action").fill_null("unknown").alias("action")
+                           ).group_by("round", "action").agg(attempted=pl.len().cast(pl.Int64))
+    refused = blocked_rules(blocked).filter(pl.col("rule") != JURY).group_by("round", "action").agg(
+        blocked=pl.len().cast(pl.Int64)) if not blocked.is_empty() else pl.DataFrame(
+        schema={"round": pl.Int64, "action": pl.Utf8, "blocked": pl.Int64})
+    return tried.join(refused, on=["round", "action"], how="left").with_columns(
+        blocked=pl.min_horizontal(pl.col("blocked").fill_null(0), pl.col("attempted"))
+    ).with_columns(taken=pl.col("attempted") - pl.col("blocked")).sort("round", "action").select(list(schema))
+
+
+def ppi_over_rounds(decisions: pl.DataFrame, numbers: list[int]) -> pl.DataFrame:
+    """The cumulative Power-Preservation Index after each round, counting every attempt (as the run records it)
+    and counting only the decisions that went through: round, series, ppi."""
+    weight = pl.col("action").replace_strict(SEVERITY, default=1.0, return_dtype=pl.Float64)
+    serving = pl.col("action").is_in(list(SELF_SERVING)).cast(pl.Float64)
+    rows = pl.DataFrame({"round": numbers}, schema={"round": pl.Int64})
+    out = []
+    for series, count in (("with blocked attempts", "attempted"), ("without blocked attempts", "taken")):
+        per_round = decisions.group_by("round").agg(
+            served=(weight * serving * pl.col(count)).sum(), weighed=(weight * pl.col(count)).sum())
+        cumulative = rows.join(per_round, on="round", how="left").sort("round").with_columns(
+            pl.col("served", "weighed").fill_null(0.0).cum_sum()
+        ).select("round", series=pl.lit(series), ppi=pl.when(pl.col("weighed") > 0)
+                 .then(pl.col("served") / pl.col("weighed")))
+        out.append(cumulative)
+    return pl.concat(out)
+
+
+def blocked_rules(blocked: pl.DataFrame) -> pl.DataFrame:
+    """Blocked events as round, action, rule (from their JSON detail)."""
+    return blocked.select(
+        pl.col("round").cast(pl.Int64),
         pl.col("detail").str.json_path_match("$.action").fill_null("unknown").alias("action"),
         pl.col("detail").str.json_path_match("$.rule").fill_null("unknown").alias("rule"),
     )
-    return parsed.group_by("action", "rule").agg(count=pl.len()).sort("count", descending=True)
+
+
+def blocked_by_rule(blocked: pl.DataFrame) -> pl.DataFrame:
+    """Blocked leader actions counted by (action, rule) from their JSON detail."""
+    return blocked_rules(blocked).group_by("action", "rule").agg(count=pl.len()).sort("count", descending=True)
 
 
 @dataclass(frozen=True)

@@ -60,12 +60,14 @@ def add_contract_tables(run: Path) -> None:
         extra = [
             ("norms", "message", 1, 2, None, "take no more than your share"),
             ("sanction", "fine", 7, 5, 2.0, None),
+            ("leader", "leader_action", 7, -1, None, json.dumps({"action": "set_policy", "quota": 10.0})),
             ("leader", "leader_action", 7, -1, None, json.dumps({"action": "postpone_election"})),
             ("charter", "blocked", 7, -1, None, json.dumps({"action": "postpone_election", "rule": "fixed_terms"})),
         ]
         if number in (1, 4):
             winner = 7 if number == 1 else 12
-            detail = {"tally": {"7": 60, "12": 40} if number == 1 else {"7": 30, "12": 70}}
+            detail = {"tally": {"7": 60, "12": 40} if number == 1 else {"7": 30, "12": 70},
+                      "kinds": {"7": "entrencher", "12": "populist"}}
             extra.append(("elections", "election", winner, -1, None, json.dumps(detail)))
         rows = pl.DataFrame(
             [{"round": number, "phase": p, "kind": k, "actor": a, "target": t, "cost": c, "impact": None,

@@ -110,11 +110,23 @@ def test_norms_page_says_plainly_what_a_core_run_lacks(monkeypatch: pytest.Monke
 def test_power_page_with_institutions_columns(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "power", run="rich")
     assert chart_titles(app) == [
-        "Power-Preservation Index", "Elections: vote shares (winner outlined)", "Leader by round",
-        "Entrenchment attempts and successes", "Blocked actions by rule", "Incumbency, turnover and policy stability",
+        "Power-Preservation Index (cumulative)", "Elections: vote shares (winner outlined)", "Leader by round",
+        "Leader actions by type: taken and blocked", "Entrenchment attempts and successes", "Blocked actions by rule",
+        "Incumbency and policy stability", "Turnover",
     ]
+    assert any("blocked ones included" in block.value for block in app.markdown)  # PPI defined on the page
+    ppi = {(row["series"], row["round"]): row["ppi"] for row in chart_data(app, 0)}
+    # each round: set_policy (weight 1) went through, postpone_election (weight 3, self-serving) was blocked
+    assert ppi[("with blocked attempts", 5)] == pytest.approx(0.75)
+    assert ppi[("without blocked attempts", 5)] == 0.0
     elections = json.loads(app.get("vega_lite_chart")[1].proto.spec)
     assert elections["layer"][1]["transform"] == [{"filter": "datum.candidate == datum.winner"}]
+    assert {row["candidate"] for row in chart_data(app, 1)} == {"7 (entrencher)", "12 (populist)"}
+    actions = {(row["action"], row["outcome"]): row["count"] for row in chart_data(app, 3)}
+    assert actions == {("postpone_election", "taken"): 0, ("postpone_election", "blocked"): 5,
+                       ("set_policy", "taken"): 5, ("set_policy", "blocked"): 0}
+    turnover = json.loads(app.get("vega_lite_chart")[7].proto.spec)
+    assert turnover["layer"][0]["encoding"]["y"]["title"] == "changes of leader"
 
 
 def test_power_page_says_plainly_what_a_core_run_lacks(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
