@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
+from society.core.runner import run_scenario
+from society.llm.prompts import MEMORY_RULE
+from society.scenario.files import load_scenario
+
 REPO = Path(__file__).parents[2]
 SCENARIOS = REPO / "scenarios"
-
-if find_spec("streamlit") is None or find_spec("selenium") is None:  # a clean machine without the extras
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{REPO}[dashboard,test]"], check=True)
-
-from society.core.runner import run_scenario  # noqa: E402
-from society.llm.prompts import MEMORY_RULE  # noqa: E402
-from society.scenario.files import load_scenario  # noqa: E402
 
 RICH_ROUNDS = 5
 LLM_CITIZEN = 3
