@@ -18,8 +18,15 @@ from society.scenario.files import load_scenario
 REPO = Path(__file__).parents[2]
 SCENARIOS = REPO / "scenarios"
 
+SCREENSHOTS = pytest.StashKey[Path]()  # where the browser test saved its screenshots
 RICH_ROUNDS = 5
 LLM_CITIZEN = 3
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Name the folder of the browser test's screenshots, for a person to look at."""
+    if SCREENSHOTS in config.stash:
+        terminalreporter.write_line(f"dashboard screenshots: {config.stash[SCREENSHOTS]}")
 
 
 def real_run(scenario: str, out: Path, *overrides: str) -> Path:

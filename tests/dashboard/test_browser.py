@@ -19,6 +19,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.dashboard.conftest import SCREENSHOTS
+
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000")
@@ -102,10 +104,8 @@ def heading(driver: WebDriver) -> str:
 def screenshots(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Path]:
     """One folder holding a screenshot of every page; its path is printed when the tests end."""
     folder = tmp_path_factory.mktemp("screenshots")
+    request.config.stash[SCREENSHOTS] = folder
     yield folder
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"dashboard screenshots: {folder}")
 
 
 @pytest.mark.parametrize("page", list(PAGES))
