@@ -16,6 +16,7 @@ navigation = st.navigation([
     st.Page(PAGES / "power.py", title="Power", url_path="power"),
     st.Page(PAGES / "network.py", title="Network", url_path="network"),
     st.Page(PAGES / "citizen.py", title="Citizen", url_path="citizen"),
+    st.Page(PAGES / "reasoning.py", title="Reasoning", url_path="reasoning"),
     st.Page(PAGES / "sweeps.py", title="Sweeps", url_path="sweeps"),
     st.Page(PAGES / "live.py", title="Live", url_path="live"),
 ])

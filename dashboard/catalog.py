@@ -9,6 +9,7 @@ from typing import Any, Literal
 from dashboard.files import keyed_on_files
 from society.rundir.layout import (
     CELLS,
+    ERROR,
     MANIFEST,
     SWEEP,
     RunDataError,
@@ -19,6 +20,7 @@ from society.rundir.layout import (
 )
 
 Kind = Literal["run", "sweep", "other"]
+SEED_PREFIX = "seed-"
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Entry:
 
 
 def discover(runs_dir: Path) -> list[Entry]:
-    """Every run and sweep under `runs_dir` (sweep cells as `<sweep>/cells/<cell>`), newest first."""
+    """Every run and sweep under `runs_dir` (a sweep's runs as `<sweep>/cells/<cell>/seed-<n>`), newest first."""
     if not runs_dir.is_dir():
         return []
     entries: list[Entry] = []
@@ -46,9 +48,27 @@ def discover(runs_dir: Path) -> list[Entry]:
         entry = describe(folder, folder.name)
         entries.append(entry)
         if entry.kind == "sweep":
-            cells = folder / CELLS
-            entries += [describe(cell, f"{folder.name}/{CELLS}/{cell.name}") for cell in _subfolders(cells)]
+            entries += sweep_runs(folder, folder.name)
     return entries
+
+
+def sweep_runs(sweep: Path, name: str) -> list[Entry]:
+    """The runs of a sweep's cells (`cells/<cell>/seed-<n>`), in cell and seed order; a cell folder that holds
+    no seed folder is described itself."""
+    found: list[Entry] = []
+    for cell in sorted(_subfolders(sweep / CELLS), key=lambda path: path.name):
+        seeds = [folder for folder in _subfolders(cell) if folder.name.startswith(SEED_PREFIX)]
+        if not seeds:
+            found.append(describe(cell, f"{name}/{CELLS}/{cell.name}"))
+            continue
+        for seed in sorted(seeds, key=lambda path: _seed_number(path.name)):
+            found.append(describe(seed, f"{name}/{CELLS}/{cell.name}/{seed.name}"))
+    return found
+
+
+def _seed_number(folder_name: str) -> int:
+    suffix = folder_name.removeprefix(SEED_PREFIX)
+    return int(suffix) if suffix.isdigit() else -1
 
 
 def describe(folder: Path, name: str) -> Entry:
@@ -57,6 +77,9 @@ def describe(folder: Path, name: str) -> Entry:
         return _run_entry(folder, name)
     if is_sweep_dir(folder):
         return _sweep_entry(folder, name)
+    if (folder / ERROR).is_file():
+        reason = (folder / ERROR).read_text(errors="replace").strip().splitlines() or ["no error recorded"]
+        return Entry(folder, name, "other", "failed", f"{folder}: this run failed before writing a round: {reason[0]}")
     if not any(folder.iterdir()):
         return Entry(folder, name, "other", "empty", f"{folder} is empty: no run has been written there yet")
     return Entry(folder, name, "other", "not a run", f"{folder} is not a run folder (no {MANIFEST}, no {SWEEP})")

@@ -8,31 +8,42 @@ import polars as pl
 ROUND = alt.X("round:Q", title="round", axis=alt.Axis(tickMinStep=1))
 
 
-def _with_collapses(chart: alt.Chart | alt.LayerChart, collapses: pl.DataFrame) -> alt.LayerChart:
-    """Overlay a dashed red rule at each round in which patches collapsed."""
-    if collapses.is_empty():
+def _with_collapses(chart: alt.Chart | alt.LayerChart, collapses: pl.DataFrame | None,
+                    ordinal: bool = False) -> alt.LayerChart:
+    """Overlay a dashed red rule at each round in which patches collapsed (on an ordinal round axis if asked)."""
+    if collapses is None or collapses.is_empty():
         return alt.layer(chart)
     rules = alt.Chart(collapses).mark_rule(color="#d62728", strokeDash=[4, 3]).encode(
-        x="round:Q", tooltip=["round:Q", alt.Tooltip("collapsed_patches:Q", title="patches collapsed")]
+        x=alt.X("round:O" if ordinal else "round:Q"),
+        tooltip=["round:Q", alt.Tooltip("collapsed_patches:Q", title="patches collapsed")],
     )
     return alt.layer(chart, rules)
 
 
-def metric_lines(frame: pl.DataFrame, columns: list[str], title: str, y_title: str = "value") -> alt.Chart:
-    """Several rounds columns as lines over rounds, one colour each."""
+def metric_lines(frame: pl.DataFrame, columns: list[str], title: str, y_title: str,
+                 collapses: pl.DataFrame | None = None) -> alt.LayerChart:
+    """Several rounds columns as lines over rounds, one colour each, with collapse markers."""
     long = frame.select("round", *columns).unpivot(index="round", variable_name="metric", value_name="value")
-    return alt.Chart(long, title=title).mark_line(point=frame.height <= 30).encode(
+    lines = alt.Chart(long).mark_line(point=frame.height <= 30).encode(
         x=ROUND, y=alt.Y("value:Q", title=y_title), color=alt.Color("metric:N", title=None),
         tooltip=["round:Q", "metric:N", alt.Tooltip("value:Q", format=".4g")],
     )
+    return _with_collapses(lines, collapses).properties(title=title)
 
 
-def compare_runs(frame: pl.DataFrame, metric: str) -> alt.Chart:
-    """One metric over rounds, one line per run."""
-    return alt.Chart(frame, title=f"{metric} by run").mark_line().encode(
-        x=ROUND, y=alt.Y(f"{metric}:Q", title=metric), color=alt.Color("run:N", title="run"),
+def compare_runs(frame: pl.DataFrame, metric: str, collapses: pl.DataFrame | None = None) -> alt.LayerChart:
+    """One metric over rounds, one line per run; each run's collapses as dashed rules in its colour."""
+    colour = alt.Color("run:N", title="run")
+    lines = alt.Chart(frame).mark_line().encode(
+        x=ROUND, y=alt.Y(f"{metric}:Q", title=metric), color=colour,
         tooltip=["run:N", "round:Q", alt.Tooltip(f"{metric}:Q", format=".4g")],
     )
+    layers = [lines]
+    if collapses is not None and not collapses.is_empty():
+        layers.append(alt.Chart(collapses).mark_rule(strokeDash=[4, 3]).encode(
+            x="round:Q", color=colour, tooltip=["run:N", "round:Q", alt.Tooltip("collapsed_patches:Q",
+                                                                              title="patches collapsed")]))
+    return alt.layer(*layers).properties(title=f"{metric} by run")
 
 
 def stock_per_patch(stock: pl.DataFrame, collapses: pl.DataFrame) -> alt.LayerChart:
@@ -60,23 +71,26 @@ def harvest_against_sustainable(frame: pl.DataFrame, collapses: pl.DataFrame) ->
     return _with_collapses(lines, collapses).properties(title="Harvest against the sustainable line")
 
 
-def norm_heatmap(distribution: pl.DataFrame) -> alt.Chart:
-    """Share of citizens per personal-norm bin, per round."""
-    return alt.Chart(distribution, title="Personal norms over rounds").mark_rect().encode(
+def norm_heatmap(distribution: pl.DataFrame, collapses: pl.DataFrame | None = None) -> alt.LayerChart:
+    """Share of citizens per personal-norm bin, per round, with collapse markers."""
+    cells = alt.Chart(distribution).mark_rect().encode(
         x=alt.X("round:O", title="round"),
         y=alt.Y("low:Q", title="personal norm", bin="binned"),
         y2="high:Q",
         color=alt.Color("share:Q", title="share of citizens", scale=alt.Scale(scheme="viridis")),
         tooltip=["round:O", alt.Tooltip("norm:Q", format=".3g"), alt.Tooltip("share:Q", format=".1%")],
     )
+    return _with_collapses(cells, collapses, ordinal=True).properties(title="Personal norms over rounds")
 
 
-def event_bars(counts: pl.DataFrame, title: str) -> alt.Chart:
-    """Event counts per round, stacked by kind."""
-    return alt.Chart(counts, title=title).mark_bar().encode(
-        x=alt.X("round:O", title="round"), y=alt.Y("count:Q", title="events"),
+def event_bars(counts: pl.DataFrame, title: str, y_title: str, collapses: pl.DataFrame | None = None
+               ) -> alt.LayerChart:
+    """Event counts per round (every round, zeros included), stacked by kind, with collapse markers."""
+    bars = alt.Chart(counts).mark_bar().encode(
+        x=alt.X("round:O", title="round"), y=alt.Y("count:Q", title=y_title),
         color=alt.Color("kind:N", title=None), tooltip=["round:O", "kind:N", "count:Q"],
     )
+    return _with_collapses(bars, collapses, ordinal=True).properties(title=title)
 
 
 def election_timeline(shares: pl.DataFrame) -> alt.LayerChart:
@@ -96,12 +110,13 @@ def election_timeline(shares: pl.DataFrame) -> alt.LayerChart:
     return alt.layer(bars, winners).properties(title="Elections: vote shares (winner outlined)")
 
 
-def leader_timeline(frame: pl.DataFrame) -> alt.Chart:
-    """Who led in each round."""
-    return alt.Chart(frame, title="Leader by round").mark_tick(thickness=6).encode(
+def leader_timeline(frame: pl.DataFrame, collapses: pl.DataFrame | None = None) -> alt.LayerChart:
+    """Who led in each round, with collapse markers."""
+    ticks = alt.Chart(frame).mark_tick(thickness=6).encode(
         x=ROUND, y=alt.Y("leader:N", title="leader"), color=alt.Color("leader:N", legend=None),
         tooltip=["round:Q", "leader:N"],
     )
+    return _with_collapses(ticks, collapses).properties(title="Leader by round")
 
 
 def blocked_actions(counts: pl.DataFrame) -> alt.Chart:
@@ -112,19 +127,43 @@ def blocked_actions(counts: pl.DataFrame) -> alt.Chart:
     )
 
 
+def actions_by_type(counts: pl.DataFrame) -> alt.Chart:
+    """Leaders' decisions by type over the run: taken and blocked side by side."""
+    long = counts.unpivot(index="action", on=["taken", "blocked"], variable_name="outcome", value_name="count")
+    return alt.Chart(long, title="Leader actions by type: taken and blocked").mark_bar().encode(
+        x=alt.X("count:Q", title="decisions"), y=alt.Y("action:N", title="action"), yOffset="outcome:N",
+        color=alt.Color("outcome:N", title=None, scale=alt.Scale(domain=["taken", "blocked"],
+                                                                  range=["#1f77b4", "#d62728"])),
+        tooltip=["action:N", "outcome:N", "count:Q"],
+    )
+
+
+def ppi_lines(frame: pl.DataFrame, collapses: pl.DataFrame | None = None) -> alt.LayerChart:
+    """The cumulative PPI with and without blocked attempts, on a 0–1 axis, with collapse markers."""
+    lines = alt.Chart(frame).mark_line(point=frame["round"].n_unique() <= 30).encode(
+        x=ROUND, y=alt.Y("ppi:Q", title="PPI (0 public, 1 self-serving)", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("series:N", title=None), tooltip=["round:Q", "series:N", alt.Tooltip("ppi:Q", format=".3f")],
+    )
+    return _with_collapses(lines, collapses).properties(title="Power-Preservation Index (cumulative)")
+
+
 def network(nodes: pl.DataFrame, edges: pl.DataFrame, colour: str, colouring: str, title: str) -> alt.LayerChart:
     """The (sampled) social graph, citizens coloured by `colour`.
 
-    `colouring` is `ratio` (take over sustainable share: green at or below 1, red above), `amount`, or
+    `colouring` is `ratio` (take over sustainable share on a diverging scale centred on 1: green below, white at
+    1, red above), `amount`, or
     `category`.
     """
     hidden = alt.Axis(labels=False, ticks=False, grid=False, domain=False, title=None)
     links = alt.Chart(edges).mark_rule(color="#bbbbbb", opacity=0.35, strokeWidth=0.6).encode(
         x=alt.X("x:Q", axis=hidden), y=alt.Y("y:Q", axis=hidden), x2="x2:Q", y2="y2:Q"
     )
+    values = nodes[colour].drop_nulls() if colour in nodes.columns else pl.Series([], dtype=pl.Float64)
+    low = min(float(values.min()), 0.99) if colouring == "ratio" and values.len() else 0.0
+    high = max(float(values.max()), 1.01) if colouring == "ratio" and values.len() else 2.0
     scales = {
-        "ratio": alt.Color(f"{colour}:Q", title=colour, scale=alt.Scale(scheme="redyellowgreen", reverse=True,
-                                                                       domainMid=1.0)),
+        "ratio": alt.Color(f"{colour}:Q", title="take ÷ sustainable share", scale=alt.Scale(
+            domain=[low, 1.0, high], range=["#1a9850", "#f7f7f7", "#d73027"], interpolate="lab")),
         "amount": alt.Color(f"{colour}:Q", title=colour, scale=alt.Scale(scheme="viridis")),
         "category": alt.Color(f"{colour}:N", title=colour, scale=alt.Scale(scheme="category10")),
     }
@@ -133,11 +172,6 @@ def network(nodes: pl.DataFrame, edges: pl.DataFrame, colour: str, colouring: st
         tooltip=["citizen:Q", *[column for column in nodes.columns if column not in ("x", "y", "citizen")]],
     )
     return alt.layer(links, points).properties(title=title, height=560)
-
-
-def citizen_history(history: pl.DataFrame, columns: list[str]) -> alt.Chart:
-    """One citizen's recorded values over rounds."""
-    return metric_lines(history, columns, "This citizen, round by round")
 
 
 def big_five(persona: dict[str, float]) -> alt.Chart:
@@ -149,18 +183,30 @@ def big_five(persona: dict[str, float]) -> alt.Chart:
     )
 
 
+ACROSS, DOWN = "across", "down"  # sweep axes are renamed so dotted paths are not read as nested fields
+
+
+def _axes_renamed(grid: pl.DataFrame, x: str, y: str | None) -> pl.DataFrame:
+    """The grid with its axis columns named `across` (and `down`): Vega-Lite reads a dot as a nested field."""
+    return grid.rename({x: ACROSS} | ({y: DOWN} if y else {}))
+
+
 def sweep_heatmap(grid: pl.DataFrame, x: str, y: str, metric: str) -> alt.LayerChart:
-    """The seed-averaged metric over two axes, each cell labelled with its mean and interval."""
-    labelled = grid.with_columns(
+    """The seed-averaged metric over two axes, each cell labelled with its mean and interval; a cell with a
+    `link` column opens that link when clicked."""
+    labelled = _axes_renamed(grid, x, y).with_columns(
         label=pl.format("{} ± {}", pl.col("mean").round_sig_figs(3), ((pl.col("high") - pl.col("low")) / 2)
                         .round_sig_figs(2))
     )
-    base = alt.Chart(labelled).encode(x=alt.X(f"{x}:O", title=x), y=alt.Y(f"{y}:O", title=y))
-    cells = base.mark_rect().encode(
-        color=alt.Color("mean:Q", title=f"mean {metric}", scale=alt.Scale(scheme="viridis")),
-        tooltip=[f"{x}:O", f"{y}:O", alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("low:Q", format=".4g"),
-                 alt.Tooltip("high:Q", format=".4g"), "seeds:Q"],
+    base = alt.Chart(labelled).encode(x=alt.X(f"{ACROSS}:O", title=x), y=alt.Y(f"{DOWN}:O", title=y))
+    tooltip = [alt.Tooltip(f"{ACROSS}:O", title=x), alt.Tooltip(f"{DOWN}:O", title=y),
+               alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("low:Q", format=".4g"),
+               alt.Tooltip("high:Q", format=".4g"), "seeds:Q"]
+    cells = base.mark_rect(cursor="pointer" if "link" in grid.columns else "default").encode(
+        color=alt.Color("mean:Q", title=f"mean {metric}", scale=alt.Scale(scheme="viridis")), tooltip=tooltip,
     )
+    if "link" in grid.columns:
+        cells = cells.encode(href="link:N")
     middle = (grid["mean"].min() + grid["mean"].max()) / 2  # viridis is dark below the middle: white text there
     text = base.mark_text(fontSize=11).encode(
         text="label:N", color=alt.condition(f"datum.mean < {middle}", alt.value("white"), alt.value("black"))
@@ -170,9 +216,12 @@ def sweep_heatmap(grid: pl.DataFrame, x: str, y: str, metric: str) -> alt.LayerC
 
 def sweep_intervals(grid: pl.DataFrame, x: str, series: str | None, metric: str) -> alt.LayerChart:
     """The seed-averaged metric along one axis with 95% interval bars, one line per value of `series`."""
-    colour = alt.Color(f"{series}:N", title=series) if series else alt.value("#1f77b4")
-    base = alt.Chart(grid).encode(x=alt.X(f"{x}:O", title=x), color=colour)
-    line = base.mark_line(point=True).encode(y=alt.Y("mean:Q", title=f"mean {metric}"),
-                                             tooltip=[f"{x}:O", alt.Tooltip("mean:Q", format=".4g"), "seeds:Q"])
+    renamed = _axes_renamed(grid.drop("link", strict=False), x, series)
+    colour = alt.Color(f"{DOWN}:N", title=series) if series else alt.value("#1f77b4")
+    base = alt.Chart(renamed).encode(x=alt.X(f"{ACROSS}:O", title=x), color=colour)
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("mean:Q", title=f"mean {metric}"),
+        tooltip=[alt.Tooltip(f"{ACROSS}:O", title=x), alt.Tooltip("mean:Q", format=".4g"), "seeds:Q"],
+    )
     bars = base.mark_errorbar(ticks=True).encode(y=alt.Y("low:Q", title=f"mean {metric}"), y2="high:Q")
     return alt.layer(bars, line).properties(title=f"{metric} along {x} (95% interval over seeds)")

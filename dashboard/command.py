@@ -24,5 +24,5 @@ def dashboard_command(runs_dir: Path, port: int, host: str) -> None:
 
     if not port_free(host, port):
         fail(f"port {port} on {host} is already in use; pass another --port")
-    click.echo(f"dashboard on http://{host}:{port} for {runs_dir} (Ctrl-C stops it)")
+    click.echo(f"Dashboard: http://{host}:{port}  (runs folder {runs_dir}; Ctrl-C stops it)")
     serve(runs_dir, port, host)

@@ -13,6 +13,7 @@ import polars as pl
 from scipy import stats
 
 from dashboard.files import keyed_on_files
+from institutions.power import SELF_SERVING, SEVERITY
 from society.rundir.layout import (
     GRAPH,
     PERSONAS,
@@ -36,6 +37,7 @@ NORM_COLUMNS = ("norm_dispersion", "compliance", "sanction_norm_agreement", "coo
 POWER_COLUMNS = ("ppi", "ppi_cumulative", "incumbency_rate", "turnover", "entrenchment_attempts",
                  "entrenchment_successes", "policy_stability")
 MEMORY_OPEN, MEMORY_CLOSE = "<memory>", "</memory>"
+JURY = "jury"  # a block by the jury acquits some targets of a sanction; the sanction itself went through
 
 
 def _rows_of_citizen(run: Path, table: Table, citizen: int) -> pl.DataFrame:
@@ -154,6 +156,57 @@ def collapse_rounds(rounds_frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def first_collapse(rounds_frame: pl.DataFrame) -> int | None:
+    """The first round in which a patch collapsed, or None."""
+    collapses = collapse_rounds(rounds_frame)
+    return int(collapses["round"][0]) if collapses.height else None
+
+
+def full_collapse(rounds_frame: pl.DataFrame) -> int | None:
+    """The first round by which every patch had collapsed, or None."""
+    if "collapsed_patches" not in rounds_frame.columns or "stock" not in rounds_frame.columns:
+        return None
+    done = rounds_frame.filter(pl.col("collapsed_patches") >= pl.col("stock").list.len())
+    return int(done["round"][0]) if done.height else None
+
+
+def per_round(counts: pl.DataFrame, kinds: tuple[str, ...], numbers: list[int]) -> pl.DataFrame:
+    """Event counts of `kinds` for every round in `numbers`, zeros included: round, kind, count."""
+    found = counts.filter(pl.col("kind").is_in(list(kinds))) if not counts.is_empty() else counts
+    present = sorted(set(found["kind"].to_list())) if not found.is_empty() else []
+    if not present:
+        return pl.DataFrame(schema={"round": pl.Int64, "kind": pl.Utf8, "count": pl.UInt32})
+    grid = pl.DataFrame({"round": numbers}, schema={"round": pl.Int64}).join(
+        pl.DataFrame({"kind": present}), how="cross")
+    observed = found.select(pl.col("round").cast(pl.Int64), "kind", pl.col("count").cast(pl.UInt32))
+    return grid.join(observed, on=["round", "kind"], how="left").with_columns(
+        pl.col("count").fill_null(0)).sort("round", "kind")
+
+
+def totals_and_finals(frames: dict[str, pl.DataFrame], metrics: list[str]) -> pl.DataFrame:
+    """For each metric, every run's total over its rounds and its final-round value, formatted: metric, then
+    `<run> total` and `<run> final` per run."""
+    rows = []
+    for metric in metrics:
+        row: dict[str, str] = {"metric": metric}
+        for name, frame in frames.items():
+            row[f"{name} total"] = format_number(frame[metric].sum())
+            row[f"{name} final"] = format_number(frame[metric][-1])
+        rows.append(row)
+    return pl.DataFrame(rows)
+
+
+def format_number(value: Any) -> str:
+    """A number as a reader reads it: integers with thousands separators, others to 4 significant digits."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e15):
+        return f"{int(value):,}"
+    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
 def first_value(rounds_frame: pl.DataFrame, column: str) -> Any:
     """The first non-null value of a rounds column (e.g. the round a norm emerged), or None."""
     if column not in rounds_frame.columns:
@@ -174,26 +227,71 @@ def vote_shares(elections: pl.DataFrame) -> pl.DataFrame:
         except json.JSONDecodeError:
             data = {}
         tally = data.get("tally") if isinstance(data.get("tally"), dict) else {}
+        kinds = data.get("kinds") if isinstance(data.get("kinds"), dict) else {}
         shares = data.get("shares") or data.get("vote_shares")
         if not isinstance(shares, dict):
             total = sum(float(votes) for votes in tally.values()) or 1.0
             shares = {candidate: float(votes) / total for candidate, votes in tally.items()}
         for candidate, share in shares.items():
             votes = tally.get(candidate, tally.get(str(candidate)))
-            rows.append({"round": number, "winner": str(winner), "candidate": str(candidate),
+            rows.append({"round": number, "winner": _labelled(winner, kinds), "candidate": _labelled(candidate, kinds),
                          "share": float(share), "votes": None if votes is None else float(votes)})
     schema = {"round": pl.Int64, "winner": pl.Utf8, "candidate": pl.Utf8, "share": pl.Float64, "votes": pl.Float64}
     return pl.DataFrame(rows, schema=schema)
 
 
-def blocked_by_rule(blocked: pl.DataFrame) -> pl.DataFrame:
-    """Blocked leader actions counted by (action, rule) from their JSON detail."""
-    parsed = blocked.select(
-        "round",
+def _labelled(candidate: Any, kinds: dict[str, Any]) -> str:
+    """A candidate as `id (kind)` when the election recorded its politician kind."""
+    kind = kinds.get(str(candidate))
+    return f"{candidate} ({kind})" if kind else str(candidate)
+
+
+def leader_actions(actions: pl.DataFrame, blocked: pl.DataFrame) -> pl.DataFrame:
+    """Leaders' decisions per round and type: round, action, attempted, blocked (by a charter rule), taken."""
+    schema = {"round": pl.Int64, "action": pl.Utf8, "attempted": pl.Int64, "blocked": pl.Int64, "taken": pl.Int64}
+    if actions.is_empty():
+        return pl.DataFrame(schema=schema)
+    tried = actions.select(pl.col("round").cast(pl.Int64),
+                           pl.col("detail").str.json_path_match("$.action").fill_null("unknown").alias("action")
+                           ).group_by("round", "action").agg(attempted=pl.len().cast(pl.Int64))
+    refused = blocked_rules(blocked).filter(pl.col("rule") != JURY).group_by("round", "action").agg(
+        blocked=pl.len().cast(pl.Int64)) if not blocked.is_empty() else pl.DataFrame(
+        schema={"round": pl.Int64, "action": pl.Utf8, "blocked": pl.Int64})
+    return tried.join(refused, on=["round", "action"], how="left").with_columns(
+        blocked=pl.min_horizontal(pl.col("blocked").fill_null(0), pl.col("attempted"))
+    ).with_columns(taken=pl.col("attempted") - pl.col("blocked")).sort("round", "action").select(list(schema))
+
+
+def ppi_over_rounds(decisions: pl.DataFrame, numbers: list[int]) -> pl.DataFrame:
+    """The cumulative Power-Preservation Index after each round, counting every attempt (as the run records it)
+    and counting only the decisions that went through: round, series, ppi."""
+    weight = pl.col("action").replace_strict(SEVERITY, default=1.0, return_dtype=pl.Float64)
+    serving = pl.col("action").is_in(list(SELF_SERVING)).cast(pl.Float64)
+    rows = pl.DataFrame({"round": numbers}, schema={"round": pl.Int64})
+    out = []
+    for series, count in (("with blocked attempts", "attempted"), ("without blocked attempts", "taken")):
+        per_round = decisions.group_by("round").agg(
+            served=(weight * serving * pl.col(count)).sum(), weighed=(weight * pl.col(count)).sum())
+        cumulative = rows.join(per_round, on="round", how="left").sort("round").with_columns(
+            pl.col("served", "weighed").fill_null(0.0).cum_sum()
+        ).select("round", series=pl.lit(series), ppi=pl.when(pl.col("weighed") > 0)
+                 .then(pl.col("served") / pl.col("weighed")))
+        out.append(cumulative)
+    return pl.concat(out)
+
+
+def blocked_rules(blocked: pl.DataFrame) -> pl.DataFrame:
+    """Blocked events as round, action, rule (from their JSON detail)."""
+    return blocked.select(
+        pl.col("round").cast(pl.Int64),
         pl.col("detail").str.json_path_match("$.action").fill_null("unknown").alias("action"),
         pl.col("detail").str.json_path_match("$.rule").fill_null("unknown").alias("rule"),
     )
-    return parsed.group_by("action", "rule").agg(count=pl.len()).sort("count", descending=True)
+
+
+def blocked_by_rule(blocked: pl.DataFrame) -> pl.DataFrame:
+    """Blocked leader actions counted by (action, rule) from their JSON detail."""
+    return blocked_rules(blocked).group_by("action", "rule").agg(count=pl.len()).sort("count", descending=True)
 
 
 @dataclass(frozen=True)
@@ -275,13 +373,75 @@ def prompt_messages(prompt: str) -> list[tuple[str, str]]:
 
 
 def memory_block(prompt: str) -> str | None:
-    """The citizen's memory as the prompt showed it (the text between the memory delimiters)."""
-    for _, content in prompt_messages(prompt):
+    """The citizen's memory as the prompt showed it: the block between the memory delimiters in the user message
+    (the rules in the system message name the delimiters too, so they are not searched)."""
+    for role, content in prompt_messages(prompt):
+        if role != "user":
+            continue
         start = content.find(MEMORY_OPEN)
         end = content.find(MEMORY_CLOSE, start)
         if start >= 0 and end > start:
             return content[start + len(MEMORY_OPEN):end].strip()
     return None
+
+
+REASONING_COLUMNS = ("round", "phase", "citizen", "policy", "persona", "request", "granted", "reason", "fallback")
+
+
+@keyed_on_files(table_dir("llm_calls"), table_dir("citizens"), PERSONAS)
+def reasoning(run: Path, model: str | None) -> pl.DataFrame:
+    """Every model call as a reader compares them: round, phase, citizen, policy (with the model), persona (role
+    and values), request (the answer's fields but its reason), granted (the citizen's take that round, for
+    harvest calls), reason, fallback."""
+    calls = scan_table(run, "llm_calls")
+    if calls is None:
+        return pl.DataFrame()
+    frame = collect(calls.select("round", "phase", "citizen", "answer", "fallback").sort("round", "citizen"),
+                    run, "llm_calls")
+    parsed = [_answer_fields(answer) for answer in frame["answer"].to_list()]
+    frame = frame.with_columns(
+        request=pl.Series([request for request, _ in parsed], dtype=pl.Utf8),
+        reason=pl.Series([reason for _, reason in parsed], dtype=pl.Utf8),
+    )
+    citizens = scan_table(run, "citizens")
+    taken = [name for name in ("policy", "take") if name in citizen_columns(run)]
+    if citizens is not None and taken:
+        asked = frame["citizen"].unique().to_list()
+        facts = collect(citizens.filter(pl.col("citizen").is_in(asked)).select("round", "citizen", *taken),
+                        run, "citizens")
+        frame = frame.join(facts, on=["round", "citizen"], how="left")
+    policy = pl.col("policy").cast(pl.Utf8) if "policy" in frame.columns else pl.lit("llm")
+    granted = pl.when(pl.col("phase") == "harvest").then(pl.col("take")) if "take" in frame.columns else None
+    frame = frame.with_columns(
+        policy=pl.concat_str(policy, pl.lit(f" ({model})")) if model else policy,
+        granted=granted if granted is not None else pl.lit(None, pl.Float64),
+    ).join(_persona_summaries(run), on="citizen", how="left")
+    return frame.select(REASONING_COLUMNS)
+
+
+def _answer_fields(answer: str) -> tuple[str, str | None]:
+    """A raw answer as (its fields but the reason, as `name: value` text; the reason); unparsed text as is."""
+    try:
+        data = json.loads(answer)
+    except (json.JSONDecodeError, TypeError):
+        return str(answer), None
+    if not isinstance(data, dict):
+        return str(answer), None
+    reason = data.pop("reason", None)
+    return ", ".join(f"{key}: {json.dumps(value)}" for key, value in data.items()), None if reason is None \
+        else str(reason)
+
+
+def _persona_summaries(run: Path) -> pl.DataFrame:
+    """One line per LLM citizen: role, values and hidden agenda."""
+    people = personas(run)
+    rows = []
+    for row in people.iter_rows(named=True) if "citizen" in people.columns else []:
+        values = row.get("values")
+        values = ", ".join(values) if isinstance(values, list) else values
+        agenda = f"; agenda: {row['agenda']}" if row.get("agenda") else ""
+        rows.append({"citizen": row["citizen"], "persona": f"{row.get('role')}; values: {values}{agenda}"})
+    return pl.DataFrame(rows, schema={"citizen": pl.Int64, "persona": pl.Utf8})
 
 
 @keyed_on_files(SUMMARY)
@@ -302,6 +462,23 @@ def sweep_axes(spec: dict[str, Any], summary: pl.DataFrame) -> list[str]:
         names = []
     named = [name for name in names if name in summary.columns]
     return named or [column for column in summary.columns if "." in column]
+
+
+def sweep_metrics(summary: pl.DataFrame, axes: list[str]) -> list[str]:
+    """The summary's metrics a sweep can chart: numeric columns, and booleans (averaged as rates)."""
+    skip = {"cell", "seed", "round", *axes}
+    return [name for name, dtype in summary.schema.items()
+            if name not in skip and (dtype.is_numeric() or dtype == pl.Boolean)]
+
+
+def cell_runs(summary: pl.DataFrame, axes: list[str]) -> pl.DataFrame:
+    """Per combination of `axes`, the cell and its runs' folders (relative to the sweep) in seed order: the axes,
+    cell, runs."""
+    if "run_dir" not in summary.columns:
+        return pl.DataFrame()
+    return summary.sort("seed").group_by(axes, maintain_order=True).agg(
+        cell=pl.col("cell").first(), runs=pl.col("run_dir")
+    ).sort(axes)
 
 
 def interval_grid(summary: pl.DataFrame, metric: str, axes: list[str], level: float = 0.95) -> pl.DataFrame:

@@ -28,8 +28,10 @@ def server_environment(runs_dir: Path) -> dict[str, str]:
 
 
 def port_free(host: str, port: int) -> bool:
-    """Whether a server could bind host:port now."""
+    """Whether a server could bind host:port now. Like the server, the probe allows address reuse, so a port whose
+    last server stopped a moment ago (its connections still in TIME_WAIT) counts as free."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
@@ -40,4 +42,6 @@ def port_free(host: str, port: int) -> bool:
 def serve(runs_dir: Path, port: int, host: str) -> NoReturn:
     """Replace this process with the Streamlit server, so Ctrl-C and signals reach the server itself."""
     command = streamlit_command(port, host)
+    sys.stdout.flush()  # what was echoed before the process is replaced must not be lost in a pipe's buffer
+    sys.stderr.flush()
     os.execve(command[0], command, server_environment(runs_dir))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -26,7 +28,8 @@ def entries() -> list[Entry]:
 
 
 def run_picker() -> None:
-    """The sidebar's run picker, kept in the URL (`?run=NAME`) so a page can be linked with its run."""
+    """The sidebar's run picker, kept in the URL (`?run=NAME`) so a page can be linked with its run; a name the
+    folder does not hold picks nothing (the page then says so), never another run."""
     choices = [entry for entry in entries() if entry.kind != "sweep"]
     if not choices:
         st.sidebar.caption(f"No runs in `{runs_dir()}` yet.")
@@ -34,16 +37,37 @@ def run_picker() -> None:
     names = [entry.name for entry in choices]
     labels = {entry.name: entry.label for entry in choices}
     wanted = st.session_state.get(PICKED) or st.query_params.get(PICKED)
-    st.sidebar.selectbox(
-        "Run", names, index=names.index(wanted) if wanted in names else 0, key=PICKED, format_func=labels.get
-    )
-    st.query_params[PICKED] = st.session_state[PICKED]
+    index = names.index(wanted) if wanted in names else None if wanted else 0
+    st.sidebar.selectbox("Run", names, index=index, key=PICKED, format_func=labels.get, placeholder="Pick a run")
+    if st.session_state[PICKED] is not None:
+        st.query_params[PICKED] = st.session_state[PICKED]
+
+
+def kept_choice(container: Any, label: str, options: Sequence[Any], param: str, default: Any = None,
+                format_func: Callable[[Any], Any] = str) -> Any:
+    """A selectbox in `container` whose choice is kept in the URL as `?param=`: a linked page opens on it."""
+    key = f"kept_{param}"
+    if st.session_state.get(key) not in options:
+        wanted = st.query_params.get(param)
+        fallback = default if default in options else options[0]
+        st.session_state[key] = next((option for option in options if str(option) == wanted), fallback)
+    chosen = container.selectbox(label, options, key=key, format_func=format_func)
+    st.query_params[param] = str(chosen)
+    return chosen
+
+
+def run_link(sweep: str, run_dir: str, page: str) -> str:
+    """The link that opens a sweep's run (its folder relative to the sweep) on `page`."""
+    return f"{page}?{PICKED}={quote(f'{sweep}/{run_dir}', safe='/')}"
 
 
 def picked_run() -> Path | None:
     """The picked run's folder, after saying plainly when it cannot be shown (None) or is not finished."""
     name = st.session_state.get(PICKED) or st.query_params.get(PICKED)
     entry = next((entry for entry in entries() if entry.name == name), None)
+    if entry is None and name:
+        st.warning(f"`{runs_dir()}` holds no run named `{name}` (from the link): pick a run in the sidebar.")
+        return None
     if entry is None:
         st.info(f"No run to show: `{runs_dir()}` holds no run yet. Start one on the Live page or with "
                 "`society run SCENARIO`.")

@@ -9,8 +9,12 @@ from dashboard.catalog import run_manifest
 from dashboard.ui import plain_errors, present, require_run
 
 BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
-HISTORY = ("take", "fair_share", "requested", "wealth", "personal_norm", "empirical_expectation",
-           "normative_expectation")
+HISTORY = {  # chart title: (y axis, columns), so amounts, wealth and beliefs each get an axis of their own
+    "Takes, round by round": ("harvest", ("take", "fair_share", "requested")),
+    "Wealth, round by round": ("wealth", ("wealth",)),
+    "Norm beliefs, round by round": ("take ratio", ("personal_norm", "empirical_expectation",
+                                                    "normative_expectation")),
+}
 
 st.title("Citizen")
 run = require_run()
@@ -21,10 +25,12 @@ with plain_errors():
 default = with_calls[0] if with_calls else 0
 citizen = int(st.number_input("Citizen", 0, max(int(manifest["citizens"]) - 1, 0), default, step=1))
 if with_calls:
-    st.caption(f"{len(with_calls)} citizens asked a model; the first is {with_calls[0]}.")
+    st.caption(f"{len(with_calls)} citizens asked a model; the first is {with_calls[0]}. The Reasoning page "
+               "lists every answer of every citizen in one table.")
 with plain_errors():
     history = queries.citizen_history(run, citizen)
     calls = queries.llm_calls_of(run, citizen)
+    collapses = queries.collapse_rounds(queries.rounds(run))
 
 st.subheader("Persona")
 persona = people.filter(people["citizen"] == citizen) if "citizen" in people.columns else people.clear()
@@ -43,11 +49,13 @@ else:
         traits.altair_chart(charts.big_five(scores), width="stretch")
 
 st.subheader("Round by round")
-columns = present(history.columns, HISTORY)
-if history.is_empty() or not columns:
+drawn = {title: (axis, present(history.columns, wanted)) for title, (axis, wanted) in HISTORY.items()}
+drawn = {title: (axis, columns) for title, (axis, columns) in drawn.items() if columns}
+if history.is_empty() or not drawn:
     st.info(f"No recorded round holds citizen {citizen}.")
-else:
-    st.altair_chart(charts.citizen_history(history, columns), width="stretch")
+for place, (title, (axis, columns)) in zip(st.columns(len(drawn) or 1), drawn.items()):
+    if not history.is_empty():
+        place.altair_chart(charts.metric_lines(history, columns, title, axis, collapses), width="stretch")
 
 st.subheader("Memory, prompts and answers")
 if calls.is_empty():
@@ -55,14 +63,15 @@ if calls.is_empty():
     st.stop()
 memory = queries.memory_block(calls["prompt"][-1])
 st.markdown(f"**Memory in its latest prompt (round {calls['round'][-1]}):**")
-st.code(memory or "(empty)", language=None)
+st.code(memory or "(empty)", language=None, wrap_lines=True)
 for call in calls.iter_rows(named=True):
     flags = ", ".join(flag for flag in ("cached", "fallback") if call.get(flag))
     title = f"Round {call['round']} · {call['phase']}" + (f" · {flags}" if flags else "")
     with st.expander(title):
         for role, content in queries.prompt_messages(call["prompt"]):
             st.markdown(f"**{role}**")
-            st.code(content, language=None)
+            st.code(content, language=None, wrap_lines=True)
         st.markdown("**raw answer**")
-        st.code(call["answer"], language="json" if str(call["answer"]).lstrip().startswith("{") else None)
+        st.code(call["answer"], language="json" if str(call["answer"]).lstrip().startswith("{") else None,
+                wrap_lines=True)
         st.caption(json.dumps({key: call.get(key) for key in ("prompt_tokens", "completion_tokens", "latency_s")}))

@@ -36,12 +36,12 @@ def watch(live: LiveRun) -> None:
                   help="Interrupts the run like Ctrl-C; `society run --resume` continues it.")
     if rounds.is_empty():
         return
+    collapses = queries.collapse_rounds(rounds)
     if "stock" in rounds.columns:
-        stock = queries.stock_per_patch(rounds)
-        st.altair_chart(charts.stock_per_patch(stock, queries.collapse_rounds(rounds)), width="stretch")
+        st.altair_chart(charts.stock_per_patch(queries.stock_per_patch(rounds), collapses), width="stretch")
     watched = [name for name in WATCHED if name in rounds.columns]
     if watched:
-        st.altair_chart(charts.metric_lines(rounds, watched, "Live metrics"), width="stretch")
+        st.altair_chart(charts.metric_lines(rounds, watched, "Live metrics", "amount", collapses), width="stretch")
 
 
 st.title("Live")

@@ -25,7 +25,11 @@ if not recorded:
     st.info("No citizens' round has been written yet.")
     st.stop()
 left, middle, right = st.columns([3, 2, 2])
-number = left.select_slider("Round", recorded, value=recorded[-1]) if len(recorded) > 1 else recorded[0]
+with plain_errors():
+    collapsed = queries.first_collapse(queries.rounds(run))
+before = [number for number in recorded if collapsed is None or number < collapsed]
+opening = before[-1] if before else recorded[0]  # a collapsed commons says nothing about who cooperated
+number = left.select_slider("Round", recorded, value=opening) if len(recorded) > 1 else recorded[0]
 colouring = middle.selectbox("Colour by", list(COLOURINGS))
 limit = right.slider("Citizens drawn at most", 100, 2000, 500, step=100)
 with plain_errors():
@@ -46,6 +50,11 @@ drawn = f"{sample.nodes.height:,} of {sample.total_nodes:,} citizens" if sample.
     else f"all {sample.total_nodes:,} citizens"
 st.altair_chart(charts.network(nodes, sample.edges, column, kind, f"Social graph at round {number}: {drawn}"),
                 width="stretch")
+if collapsed is not None:
+    st.caption(f"Patches collapsed in round {collapsed}: the page opens on round {opening}, the last before it.")
+if kind == "ratio":
+    st.caption("Cooperation is a citizen's take divided by its sustainable share: 1 (white) takes exactly the "
+               "sustainable share, green less, red more.")
 if sample.nodes.height < sample.total_nodes:
     st.caption(f"The graph has {sample.total_edges:,} edges; a connected breadth-first sample is drawn so the "
                "page stays quick.")

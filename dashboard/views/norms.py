@@ -7,6 +7,7 @@ from dashboard import charts, queries
 from dashboard.ui import lacks, plain_errors, present, require_run
 
 SANCTION_KINDS = ("punish", "sanction", "fine")
+NORM_AXIS = "share of citizens or index (0–1); dispersion: sd of norms"
 
 st.title("Norms")
 run = require_run()
@@ -18,24 +19,45 @@ if rounds.is_empty():
     st.info("No round has been written yet.")
     st.stop()
 
+collapses = queries.collapse_rounds(rounds)
 emerged = queries.first_value(rounds, "norm_emergence_round")
+collapsed = queries.first_collapse(rounds)
 if "norm_emergence_round" in rounds.columns:
-    st.metric("Norm emerged", f"round {emerged}" if emerged is not None else f"not yet (after {rounds.height} rounds)")
+    if emerged is None:
+        st.metric("Norm emerged", f"not yet (after {rounds.height} rounds)")
+    elif collapsed is not None and emerged >= collapsed:
+        everything = queries.full_collapse(rounds)
+        st.metric("Norm agreement after collapse", f"round {emerged}")
+        st.warning(f"Norms converged in round {emerged}, after the commons collapsed (first patch in round "
+                   f"{collapsed}" + (f", every patch by round {everything}" if everything is not None else "") +
+                   "): with little or nothing left to take, agreeing is not cooperating, so this is not counted "
+                   "as a norm emerging.")
+    else:
+        st.metric("Norm emerged", f"round {emerged}")
 
 st.subheader("Personal norms")
 if not lacks(queries.citizen_columns(run), ["personal_norm"], "personal norms (citizens' personal_norm)"):
-    st.altair_chart(charts.norm_heatmap(distribution), width="stretch")
+    st.altair_chart(charts.norm_heatmap(distribution, collapses), width="stretch")
 
 st.subheader("Compliance and agreement")
 metrics = present(rounds.columns, queries.NORM_COLUMNS)
 if not lacks(rounds.columns, queries.NORM_COLUMNS, "norm metrics (add the norms phases to the schedule)"):
-    st.altair_chart(charts.metric_lines(rounds, metrics, "Norm metrics over rounds"), width="stretch")
+    st.altair_chart(charts.metric_lines(rounds, metrics, "Norm metrics over rounds", NORM_AXIS, collapses),
+                    width="stretch")
+    st.caption("Compliance and cooperation: shares of citizens taking within the community norm and within their "
+               "sustainable share; agreement: share of sanctioned citizens who had taken more than the norm; "
+               "stability: 1 minus the relative change of personal norms; dispersion: the standard deviation of "
+               "personal norms (take ratios). Dashed red rules mark rounds in which patches collapsed.")
 
+numbers = rounds["round"].to_list()
 st.subheader("Sanctions")
-sanctions = counts.filter(pl.col("kind").is_in(SANCTION_KINDS)) if not counts.is_empty() else counts
+sanctions = queries.per_round(counts, SANCTION_KINDS, numbers)
 if sanctions.is_empty():
     st.info("No sanction (punish, sanction or fine event) has been recorded in this run.")
 else:
-    st.altair_chart(charts.event_bars(sanctions, "Sanctions per round"), width="stretch")
-messages = counts.filter(pl.col("kind") == "message")["count"].sum() if not counts.is_empty() else 0
-st.caption(f"Messages between neighbours: {messages}.")
+    st.altair_chart(charts.event_bars(sanctions, "Sanctions per round", "sanctions", collapses), width="stretch")
+messages = queries.per_round(counts, ("message",), numbers)
+total = int(messages["count"].sum()) if not messages.is_empty() else 0
+st.caption(f"Messages between neighbours: {total:,} in {len(numbers)} rounds.")
+if total:
+    st.altair_chart(charts.event_bars(messages, "Messages per round", "messages", collapses), width="stretch")

@@ -30,7 +30,7 @@ if run is not None:
         st.caption(f"After round {last['round']}")
         for column, name in zip(st.columns(len(shown)), shown):
             value = last[name]
-            column.metric(name, f"{value:.4g}" if isinstance(value, float) else value)
+            column.metric(name, queries.format_number(value))
     if scenario is not None:
         with st.expander("Scenario"):
             st.code(scenario, language="yaml")
@@ -50,20 +50,23 @@ with plain_errors():
     frames = {name: queries.rounds(paths[name]) for name in chosen}
 frames = {name: frame for name, frame in frames.items() if not frame.is_empty()}
 common = set.intersection(*(set(frame.columns) for frame in frames.values())) if frames else set()
-metrics = [name for name, dtype in next(iter(frames.values())).schema.items()
-           if name in common and name != "round" and dtype.is_numeric()] if frames else []
+first = next(iter(frames.values())) if frames else pl.DataFrame()
+metrics = [name for name, dtype in first.schema.items() if name in common and name != "round" and dtype.is_numeric()]
 if not metrics:
     st.info("The picked runs share no per-round metric yet.")
     st.stop()
 metric = st.selectbox("Metric", metrics, index=metrics.index("efficiency") if "efficiency" in metrics else 0)
 long = pl.concat([frame.select("round", pl.col(metric).cast(pl.Float64)).with_columns(run=pl.lit(name))
                   for name, frame in frames.items()])
-st.altair_chart(charts.compare_runs(long, metric), width="stretch")
-final = pl.DataFrame([
-    {"run": name, "status": next(e.status for e in usable if e.name == name), "rounds": frame.height}
-    | {key: frame[key][-1] for key in sorted(common) if key != "round" and frame.schema[key].is_numeric()}
-    for name, frame in frames.items()
-])
-st.caption("Final round, side by side")
-st.dataframe(final.transpose(include_header=True, header_name="metric", column_names="run"),
-             hide_index=True, width="stretch")
+marks = [queries.collapse_rounds(frame).with_columns(run=pl.lit(name))
+         for name, frame in frames.items() if "collapsed_patches" in frame.columns]
+collapses = pl.concat(marks) if marks else None
+st.altair_chart(charts.compare_runs(long, metric, collapses), width="stretch")
+status = {entry.name: entry.status for entry in usable}
+st.caption("Side by side: " + ", ".join(f"`{name}` {status[name]} after {frame.height:,} rounds"
+                                         for name, frame in frames.items()))
+numeric = [key for key in sorted(common)
+           if key != "round" and (first.schema[key].is_numeric() or first.schema[key] == pl.Boolean)]
+st.dataframe(queries.totals_and_finals(frames, numeric), hide_index=True, width="stretch")
+st.caption("Total: the sum over every round (what counts such as blocked_attempts add up to; for a yes/no metric, "
+           "the rounds in which it held); final: the value after the last round.")

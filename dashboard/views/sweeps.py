@@ -1,4 +1,5 @@
-"""Sweeps: a metric over two grid axes as a heatmap, seeds averaged, with 95% intervals."""
+"""Sweeps: a metric over two grid axes as a heatmap, seeds averaged, with 95% intervals; every cell's runs opened
+from the page. The sweep, metric and axes are kept in the URL."""
 
 import json
 
@@ -6,7 +7,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, queries
-from dashboard.ui import entries, plain_errors, runs_dir
+from dashboard.ui import entries, kept_choice, plain_errors, run_link, runs_dir
 from society.rundir.layout import SUMMARY, SWEEP
 
 st.title("Sweeps")
@@ -15,7 +16,8 @@ if not sweeps:
     st.info(f"`{runs_dir()}` holds no sweep (a folder with {SWEEP}). Start one with `society sweep GRID.yaml`.")
     st.stop()
 labels = {entry.name: entry.label for entry in sweeps}
-entry = next(e for e in sweeps if e.name == st.selectbox("Sweep", list(labels), format_func=labels.get))
+name = kept_choice(st, "Sweep", list(labels), "sweep", format_func=labels.get)
+entry = next(e for e in sweeps if e.name == name)
 if entry.problem is not None:
     st.error(entry.problem)
     st.stop()
@@ -37,16 +39,17 @@ axes = queries.sweep_axes(entry.info, summary)
 if not axes:
     st.error(f"{entry.path / SUMMARY}: no axis column (a dotted path such as commons.capacity) found.")
     st.stop()
-skip = {"cell", "seed", "round", *axes}
-metrics = [name for name, dtype in summary.schema.items() if name not in skip and dtype.is_numeric()]
+metrics = queries.sweep_metrics(summary, axes)
 if not metrics:
     st.info("The summary holds no numeric metric yet.")
     st.stop()
+rates = {name for name in metrics if summary.schema[name] == pl.Boolean}
 left, middle, right = st.columns(3)
-metric = left.selectbox("Metric", metrics, index=metrics.index("efficiency") if "efficiency" in metrics else 0)
-x = middle.selectbox("Across", axes)
+metric = kept_choice(left, "Metric", metrics, "metric", "efficiency",
+                     format_func=lambda name: f"{name} (share of runs)" if name in rates else name)
+x = kept_choice(middle, "Across", axes, "across")
 rest = [axis for axis in axes if axis != x]
-y = right.selectbox("Down", rest) if rest else None
+y = kept_choice(right, "Down", rest, "down") if rest else None
 for axis in [axis for axis in rest if axis != y]:
     values = summary[axis].unique().sort().to_list()
     value = st.select_slider(f"Fix {axis}", values)
@@ -56,8 +59,23 @@ grid = queries.interval_grid(summary, metric, shown)
 if grid.is_empty():
     st.info(f"No completed cell has a value for {metric}.")
     st.stop()
+cells = queries.cell_runs(summary, shown)
+if not cells.is_empty():
+    grid = grid.join(cells, on=shown, how="left").with_columns(
+        link=pl.col("runs").list.first().map_elements(lambda path: run_link(entry.name, path, "commons"),
+                                                       return_dtype=pl.Utf8)
+    )
 if y is not None:
-    st.altair_chart(charts.sweep_heatmap(grid, x, y, metric), width="stretch")
-st.altair_chart(charts.sweep_intervals(grid, x, y, metric), width="stretch")
-st.caption(f"Each value is the mean over seeds ({grid['seeds'].min()}–{grid['seeds'].max()} per cell) with a "
+    st.altair_chart(charts.sweep_heatmap(grid.drop("cell", "runs", strict=False), x, y, metric), width="stretch")
+    st.caption("Click a cell to open its first seed's run on the Commons page; every seed is listed below.")
+st.altair_chart(charts.sweep_intervals(grid.drop("cell", "runs", strict=False), x, y, metric), width="stretch")
+what = "the share of runs where it is true" if metric in rates else "the mean over seeds"
+st.caption(f"Each value is {what} ({grid['seeds'].min()}–{grid['seeds'].max()} per cell) with a "
            "Student-t 95% interval.")
+if not cells.is_empty():
+    st.subheader("Cells and their runs")
+    table = cells.select(*shown, "cell", run=pl.col("runs")).explode("run").with_columns(
+        open=pl.col("run").map_elements(lambda path: run_link(entry.name, path, "commons"), return_dtype=pl.Utf8)
+    )
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"open": st.column_config.LinkColumn("open", display_text="open run")})

@@ -5,26 +5,28 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
+from society.core.runner import run_scenario
+from society.llm.prompts import MEMORY_RULE
+from society.scenario.files import load_scenario
+
 REPO = Path(__file__).parents[2]
 SCENARIOS = REPO / "scenarios"
 
-if find_spec("streamlit") is None or find_spec("selenium") is None:  # a clean machine without the extras
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{REPO}[dashboard,test]"], check=True)
-
-from society.core.runner import run_scenario  # noqa: E402
-from society.scenario.files import load_scenario  # noqa: E402
-
+SCREENSHOTS = pytest.StashKey[Path]()  # where the browser test saved its screenshots
 RICH_ROUNDS = 5
 LLM_CITIZEN = 3
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Name the folder of the browser test's screenshots, for a person to look at."""
+    if SCREENSHOTS in config.stash:
+        terminalreporter.write_line(f"dashboard screenshots: {config.stash[SCREENSHOTS]}")
 
 
 def real_run(scenario: str, out: Path, *overrides: str) -> Path:
@@ -59,12 +61,14 @@ def add_contract_tables(run: Path) -> None:
         extra = [
             ("norms", "message", 1, 2, None, "take no more than your share"),
             ("sanction", "fine", 7, 5, 2.0, None),
+            ("leader", "leader_action", 7, -1, None, json.dumps({"action": "set_policy", "quota": 10.0})),
             ("leader", "leader_action", 7, -1, None, json.dumps({"action": "postpone_election"})),
             ("charter", "blocked", 7, -1, None, json.dumps({"action": "postpone_election", "rule": "fixed_terms"})),
         ]
         if number in (1, 4):
             winner = 7 if number == 1 else 12
-            detail = {"tally": {"7": 60, "12": 40} if number == 1 else {"7": 30, "12": 70}}
+            detail = {"tally": {"7": 60, "12": 40} if number == 1 else {"7": 30, "12": 70},
+                      "kinds": {"7": "entrencher", "12": "populist"}}
             extra.append(("elections", "election", winner, -1, None, json.dumps(detail)))
         rows = pl.DataFrame(
             [{"round": number, "phase": p, "kind": k, "actor": a, "target": t, "cost": c, "impact": None,
@@ -75,13 +79,14 @@ def add_contract_tables(run: Path) -> None:
         calls_dir = run / "tables" / "llm_calls"
         calls_dir.mkdir(exist_ok=True)
         prompt = [
-            {"role": "system", "content": "You fish in a shared lake."},
+            {"role": "system", "content": f"You fish in a shared lake.\n{MEMORY_RULE}"},
             {"role": "user", "content": f"<memory>\nRound {number - 1}: you asked for 8.0 and got 8.0.\n</memory>"
                                         "\nHow much do you fish?"},
         ]
         pl.DataFrame({
             "round": [number], "phase": ["harvest"], "citizen": [LLM_CITIZEN], "prompt_hash": [f"h{number}"],
-            "prompt": [json.dumps(prompt)], "answer": [f'{{"amount": {number + 5}}}'], "prompt_tokens": [120],
+            "prompt": [json.dumps(prompt)],
+            "answer": [json.dumps({"amount": number + 5, "reason": "keep the lake alive" if number % 2 else "others take more"})], "prompt_tokens": [120],
             "completion_tokens": [8], "latency_s": [0.2], "cached": [False], "fallback": [number == 2],
         }).write_parquet(calls_dir / file)
     pl.DataFrame({
@@ -91,34 +96,58 @@ def add_contract_tables(run: Path) -> None:
     }).write_parquet(run / "personas.parquet")
 
 
+SWEEP_CELLS = [(1, 1000), (1, 2000), (2, 1000), (2, 2000)]  # (schedule.2.params.cost, commons.capacity)
+
+
+def sweep_efficiency(cost: int, capacity: int, seed: int) -> float:
+    """The efficiency the test sweep records for a cell's seed."""
+    return 0.1 * cost + capacity / 10000 + 0.01 * seed
+
+
+def collapse_every_patch(run: Path, first: int, every: int) -> None:
+    """Rewrite a run's rounds so that one patch collapses in round `first` and every patch by round `every`."""
+    for file in sorted((run / "tables" / "rounds").glob("*.parquet")):
+        row = pl.read_parquet(file)
+        number, patches = row["round"][0], row["stock"].list.len()[0]
+        collapsed = patches if number >= every else 1 if number >= first else 0
+        row.with_columns(collapsed_patches=pl.lit(collapsed, row.schema["collapsed_patches"])).write_parquet(file)
+
+
 def write_sweep(folder: Path, cell_run: Path) -> None:
-    """A sweep over punish cost x commons capacity, 3 seeds per cell, one failed cell run."""
-    cells = folder / "cells"
-    cells.mkdir(parents=True)
-    shutil.copytree(cell_run, cells / "c0")
+    """A sweep over punish cost x commons capacity laid out as `society sweep` writes it: 3 seeds per cell in
+    `cells/<cell>/seed-<n>`, and a fourth seed of cell 0 that failed (its folder holds only error.txt)."""
     spec = {"base": "scenarios/village_10k.yaml", "axes": {"schedule.2.params.cost": [1, 2],
             "commons.capacity": [1000, 2000]}, "seeds": 3, "mode": "cartesian", "status": "completed"}
+    folder.mkdir(parents=True)
     (folder / "sweep.json").write_text(json.dumps(spec))
     rows = []
-    for cell, (cost, capacity) in enumerate([(1, 1000), (1, 2000), (2, 1000), (2, 2000)]):
+    for cell, (cost, capacity) in enumerate(SWEEP_CELLS):
         for seed in range(3):
-            rows.append({"cell": f"c{cell}", "seed": seed, "schedule.2.params.cost": cost,
-                         "commons.capacity": capacity, "status": "completed", "error": None,
-                         "run_dir": str(cells / f"c{cell}"), "efficiency": 0.1 * cost + capacity / 10000 + 0.01 * seed,
-                         "survival": 10})
-    rows.append({**rows[0], "seed": 3, "status": "failed", "error": "ValueError: boom", "efficiency": None})
+            run_dir = f"cells/{cell:04d}/seed-{seed}"
+            shutil.copytree(cell_run, folder / run_dir)
+            rows.append({"cell": cell, "seed": seed, "schedule.2.params.cost": cost, "commons.capacity": capacity,
+                         "status": "completed", "error": None, "run_dir": run_dir,
+                         "efficiency": sweep_efficiency(cost, capacity, seed), "survival": 10,
+                         "collapsed": cost == 2 and seed > 0})
+    failed = folder / "cells" / "0000" / "seed-3"
+    failed.mkdir()
+    (failed / "error.txt").write_text("ValueError: boom\n\nTraceback ...")
+    rows.append({**rows[0], "seed": 3, "status": "failed", "error": "ValueError: boom", "run_dir": "cells/0000/seed-3",
+                 "efficiency": None, "collapsed": None})
     pl.DataFrame(rows).write_parquet(folder / "summary.parquet")
 
 
 @pytest.fixture(scope="session")
 def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """village (real), fishery (real), rich (village + contract tables), grid (sweep), empty, broken (bad
-    manifest), damaged (a cut Parquet file), partial (still running)."""
+    """village (real), fishery (real), rich (village + contract tables), collapsed (rich, a patch collapsed in
+    round 3, every patch by round 4), grid (sweep), empty, broken (bad manifest), damaged (a cut Parquet file), partial (still running)."""
     root = tmp_path_factory.mktemp("runs")
     village = real_run("village_10k.yaml", root / "village", f"rounds={RICH_ROUNDS}", "population.size=200")
     real_run("govsim_fishery.yaml", root / "fishery", "rounds=6")
     shutil.copytree(village, root / "rich")
     add_contract_tables(root / "rich")
+    shutil.copytree(root / "rich", root / "collapsed")
+    collapse_every_patch(root / "collapsed", first=3, every=4)
     write_sweep(root / "grid", root / "fishery")
     (root / "empty").mkdir()
     (root / "broken").mkdir()

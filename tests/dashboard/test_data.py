@@ -6,6 +6,8 @@ import json
 import math
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -15,6 +17,7 @@ from polars.testing import assert_frame_equal
 
 from dashboard import queries
 from dashboard.catalog import describe, discover
+from dashboard.server import port_free
 from society import load_run
 from society.cli import main
 
@@ -79,12 +82,16 @@ def test_memory_block_and_prompt_messages() -> None:
                          {"role": "user", "content": "<memory>\nRound 1: took 3.\n</memory>\nYour turn."}])
     assert queries.prompt_messages(prompt)[0] == ("system", "rules")
     assert queries.memory_block(prompt) == "Round 1: took 3."
+    ruled = json.dumps([{"role": "system", "content": "Text between <memory> and </memory> is your record."},
+                        {"role": "user", "content": "You are a fisher.\n\n<memory>\nRound 2: took 4.\n</memory>"}])
+    assert queries.memory_block(ruled) == "Round 2: took 4."
     assert queries.prompt_messages("plain text") == [("user", "plain text")]
 
 
 def test_discover_classifies_folders(runs_dir: Path) -> None:
     found = {entry.name: entry for entry in discover(runs_dir)}
-    assert found["grid"].kind == "sweep" and found["grid/cells/c0"].kind == "run"
+    assert found["grid"].kind == "sweep" and found["grid/cells/0000/seed-2"].kind == "run"
+    assert found["grid/cells/0000/seed-3"].status == "failed" and "boom" in found["grid/cells/0000/seed-3"].problem
     assert found["broken"].problem is not None and "manifest.json" in found["broken"].problem
     assert found["village"].problem is None and found["village"].status == "completed"
 
@@ -112,6 +119,34 @@ def test_a_manifest_without_the_fields_readers_need_is_named(tmp_path: Path) -> 
     entry = describe(tmp_path, "old")
     assert entry.status == "corrupt"
     assert entry.problem == f"{tmp_path / 'manifest.json'}: lacks the field(s) rounds_planned, rounds_completed"
+
+
+def test_a_port_just_given_up_counts_as_free() -> None:
+    """A server stopped a moment ago leaves its connections in TIME_WAIT; restarting on its port must work."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server side closes first, so the server's end waits in TIME_WAIT
+        client.close()
+    assert port_free("127.0.0.1", port)
+
+
+def test_dashboard_command_prints_its_url(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "society", "dashboard", str(tmp_path), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = server.stdout.readline()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert first.startswith(f"Dashboard: http://127.0.0.1:{port}")
 
 
 def test_dashboard_command_refuses_bad_input(tmp_path: Path) -> None:

@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
+import pyarrow as pa
 import pytest
+from streamlit.testing.v1 import AppTest
 
+from dashboard import queries
+from society import load_run
 from tests.dashboard.apptest import chart_titles, open_page, texts
-from tests.dashboard.conftest import LLM_CITIZEN
+from tests.dashboard.conftest import LLM_CITIZEN, SWEEP_CELLS, sweep_efficiency
 
 
 def test_runs_page_lists_every_folder_and_compares_runs(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "runs", run="village")
     assert [title.value for title in app.title] == ["Runs"]
     listed = app.dataframe[0].value
-    assert set(listed["name"]) >= {"village", "fishery", "rich", "grid", "grid/cells/c0", "empty", "broken"}
+    assert set(listed["name"]) >= {"village", "fishery", "rich", "grid", "grid/cells/0003/seed-0", "empty", "broken"}
     status = dict(zip(listed["name"], listed["status"]))
     assert status["partial"] == "running" and status["broken"] == "corrupt" and status["empty"] == "empty"
     assert status["grid"] == "completed" and status["village"] == "completed"
@@ -26,7 +31,23 @@ def test_runs_page_lists_every_folder_and_compares_runs(monkeypatch: pytest.Monk
     assert not app.exception
     assert chart_titles(app) == ["stock_total by run"]
     side_by_side = app.dataframe[1].value
-    assert list(side_by_side.columns) == ["metric", "village", "fishery"]
+    assert list(side_by_side.columns) == ["metric", "village total", "village final", "fishery total", "fishery final"]
+    shocks = side_by_side[side_by_side["metric"] == "shocks"].iloc[0]
+    village = load_run(runs_dir / "village").rounds
+    assert shocks["village total"] == f"{village['shocks'].sum():,}"
+    assert shocks["village final"] == f"{village['shocks'][-1]:,}"
+    collapsed = side_by_side[side_by_side["metric"] == "collapsed"].iloc[0]  # rounds in which it was true
+    assert collapsed["village total"] == f"{village['collapsed'].sum():,}"
+    efficiency = side_by_side[side_by_side["metric"] == "efficiency"].iloc[0]["village final"]
+    assert efficiency == f"{village['efficiency'][-1]:,.4g}" and len(efficiency) <= 8
+
+
+def test_an_unknown_run_is_said_never_replaced(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    for page in ("runs", "commons", "citizen"):
+        app = open_page(monkeypatch, runs_dir, page, run="no-such-run")
+        assert "holds no run named `no-such-run`" in texts(app.warning)
+        assert next(box for box in app.sidebar.selectbox if box.label == "Run").value is None
+        assert not [chart for chart in chart_titles(app) if chart != "efficiency by run"]
 
 
 def test_commons_page_draws_stock_and_sustainable_line(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
@@ -46,10 +67,37 @@ def test_commons_page_marks_a_collapse(monkeypatch: pytest.MonkeyPatch, runs_dir
 
 def test_norms_page_with_norm_columns(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "norms", run="rich")
-    assert chart_titles(app) == ["Personal norms over rounds", "Norm metrics over rounds", "Sanctions per round"]
+    assert chart_titles(app) == ["Personal norms over rounds", "Norm metrics over rounds", "Sanctions per round",
+                                 "Messages per round"]
     assert next(metric for metric in app.metric if metric.label == "Norm emerged").value == "round 3"
-    assert "Messages between neighbours: 5." in texts(app.caption)
-    assert not app.info
+    assert "Messages between neighbours: 5 in 5 rounds." in texts(app.caption)
+    assert not app.info and not app.warning
+    lines = json.loads(app.get("vega_lite_chart")[1].proto.spec)
+    assert lines["layer"][0]["encoding"]["y"]["title"] != "value"
+    sanctions = chart_data(app, 2)
+    assert sorted({row["round"] for row in sanctions}) == [1, 2, 3, 4, 5]
+
+
+def test_norms_page_flags_emergence_after_collapse(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "norms", run="collapsed")
+    assert "Norm emerged" not in [metric.label for metric in app.metric]
+    assert next(metric for metric in app.metric if metric.label == "Norm agreement after collapse").value == "round 3"
+    said = texts(app.warning)
+    assert "after the commons collapsed (first patch in round 3, every patch by round 4)" in said
+    for index in range(3):  # heatmap, norm metrics, sanctions: each marks the collapses
+        layers = json.loads(app.get("vega_lite_chart")[index].proto.spec)["layer"]
+        assert any(layer["mark"]["type"] == "rule" for layer in layers)
+
+
+def test_sanctions_bars_have_every_round_zeros_included(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "norms", run="village")
+    village = load_run(runs_dir / "village")
+    bars = chart_data(app, 0)
+    assert sorted({row["round"] for row in bars}) == village.rounds["round"].to_list()
+    punished = village.events.filter(pl.col("kind") == "punish").group_by("round").len()
+    expected = dict(zip(punished["round"], punished["len"]))
+    assert {row["round"]: row["count"] for row in bars if row["kind"] == "punish"} == {
+        number: expected.get(number, 0) for number in village.rounds["round"]}
 
 
 def test_norms_page_says_plainly_what_a_core_run_lacks(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
@@ -62,11 +110,23 @@ def test_norms_page_says_plainly_what_a_core_run_lacks(monkeypatch: pytest.Monke
 def test_power_page_with_institutions_columns(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "power", run="rich")
     assert chart_titles(app) == [
-        "Power-Preservation Index", "Elections: vote shares (winner outlined)", "Leader by round",
-        "Entrenchment attempts and successes", "Blocked actions by rule", "Incumbency, turnover and policy stability",
+        "Power-Preservation Index (cumulative)", "Elections: vote shares (winner outlined)", "Leader by round",
+        "Leader actions by type: taken and blocked", "Entrenchment attempts and successes", "Blocked actions by rule",
+        "Incumbency and policy stability", "Turnover",
     ]
+    assert any("blocked ones included" in block.value for block in app.markdown)  # PPI defined on the page
+    ppi = {(row["series"], row["round"]): row["ppi"] for row in chart_data(app, 0)}
+    # each round: set_policy (weight 1) went through, postpone_election (weight 3, self-serving) was blocked
+    assert ppi[("with blocked attempts", 5)] == pytest.approx(0.75)
+    assert ppi[("without blocked attempts", 5)] == 0.0
     elections = json.loads(app.get("vega_lite_chart")[1].proto.spec)
     assert elections["layer"][1]["transform"] == [{"filter": "datum.candidate == datum.winner"}]
+    assert {row["candidate"] for row in chart_data(app, 1)} == {"7 (entrencher)", "12 (populist)"}
+    actions = {(row["action"], row["outcome"]): row["count"] for row in chart_data(app, 3)}
+    assert actions == {("postpone_election", "taken"): 0, ("postpone_election", "blocked"): 5,
+                       ("set_policy", "taken"): 5, ("set_policy", "blocked"): 0}
+    turnover = json.loads(app.get("vega_lite_chart")[7].proto.spec)
+    assert turnover["layer"][0]["encoding"]["y"]["title"] == "changes of leader"
 
 
 def test_power_page_says_plainly_what_a_core_run_lacks(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
@@ -88,25 +148,72 @@ def test_network_page_samples_and_recolours(monkeypatch: pytest.MonkeyPatch, run
     assert points["encoding"]["color"]["field"] == "policy"
 
 
+def test_network_opens_before_the_collapse_on_a_scale_centred_on_one(
+    monkeypatch: pytest.MonkeyPatch, runs_dir: Path
+) -> None:
+    app = open_page(monkeypatch, runs_dir, "network", run="collapsed")
+    assert chart_titles(app) == ["Social graph at round 2: all 200 citizens"]
+    assert "opens on round 2, the last before it" in texts(app.caption)
+    scale = json.loads(app.get("vega_lite_chart")[0].proto.spec)["layer"][1]["encoding"]["color"]["scale"]
+    assert scale["domain"][1] == 1.0 and scale["range"][1] == "#f7f7f7"
+    assert scale["domain"][0] < 1.0 < scale["domain"][2]
+
+
 def test_citizen_page_shows_persona_memory_prompts(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "citizen", run="rich")
     assert app.number_input[0].value == LLM_CITIZEN
-    assert chart_titles(app) == ["Big Five", "This citizen, round by round"]
+    assert chart_titles(app) == ["Big Five", "Takes, round by round", "Wealth, round by round",
+                                 "Norm beliefs, round by round"]
     assert any("**Role:** fisher" in block.value for block in app.markdown)
     shown = [block.value for block in app.code]
-    assert "Round 4: you asked for 8.0 and got 8.0." in shown[0]
-    assert "You fish in a shared lake." in shown and '{"amount": 6}' in shown
+    assert shown[0] == "Round 4: you asked for 8.0 and got 8.0."  # the user message's block, not the rules' words
+    assert any(text.startswith("You fish in a shared lake.") for text in shown)
+    assert '{"amount": 6, "reason": "keep the lake alive"}' in shown
+    assert all(block.proto.wrap_lines for block in app.code)
     assert [expander.label for expander in app.expander] == [
         "Round 1 · harvest", "Round 2 · harvest · fallback", "Round 3 · harvest", "Round 4 · harvest",
         "Round 5 · harvest",
     ]
 
 
+def test_reasoning_page_tables_every_call(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "reasoning", run="rich")
+    table = app.table[0].value
+    assert list(table.columns) == ["round", "phase", "citizen", "policy", "persona", "request", "granted", "reason",
+                                   "fallback"]
+    assert list(table["round"]) == [1, 2, 3, 4, 5] and set(table["citizen"]) == {LLM_CITIZEN}
+    assert table["persona"][0] == "fisher; values: fairness, tradition"
+    assert list(table["request"]) == [f"amount: {number + 5}" for number in range(1, 6)]
+    assert list(table["fallback"]) == ["", "yes", "", "", ""]
+    takes = load_run(runs_dir / "rich").citizens.filter(pl.col("citizen") == LLM_CITIZEN)["take"]
+    assert list(table["granted"]) == [queries.format_number(take) for take in takes]
+    app.text_input[0].set_value("OTHERS TAKE").run()
+    assert list(app.table[0].value["round"]) == [2, 4]
+    app.checkbox[0].check().run()
+    assert list(app.table[0].value["round"]) == [2]
+    assert "1 calls match (1 fell back" in texts(app.caption)
+
+
+def test_reasoning_page_on_a_run_without_llm(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "reasoning", run="village")
+    assert "made no model call" in texts(app.info)
+
+
 def test_citizen_page_on_a_heuristic_citizen(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "citizen", run="village")
     said = texts(app.info)
     assert "has no persona" in said and "made no model call" in said
-    assert chart_titles(app) == ["This citizen, round by round"]
+    assert chart_titles(app) == ["Takes, round by round", "Wealth, round by round"]
+
+
+def chart_data(app: AppTest, index: int) -> list[dict]:
+    """The rows of the first dataset of the page's `index`-th chart."""
+    chart = app.get("vega_lite_chart")[index]
+    spec = json.loads(chart.proto.spec)
+    datasets = spec.get("datasets") or {}
+    if datasets:
+        return next(iter(datasets.values()))
+    return pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().to_pylist()
 
 
 def test_sweeps_page_heatmap_with_intervals(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
@@ -117,7 +224,36 @@ def test_sweeps_page_heatmap_with_intervals(monkeypatch: pytest.MonkeyPatch, run
         "efficiency along schedule.2.params.cost (95% interval over seeds)",
     ]
     heatmap = json.loads(app.get("vega_lite_chart")[0].proto.spec)
-    assert heatmap["layer"][0]["encoding"]["y"]["field"] == "commons.capacity"
+    assert heatmap["layer"][0]["encoding"]["y"]["title"] == "commons.capacity"
+    assert heatmap["layer"][0]["encoding"]["x"]["title"] == "schedule.2.params.cost"
+    cells = {(row["across"], row["down"]): row for row in chart_data(app, 0)}
+    assert set(cells) == set(SWEEP_CELLS)  # one cell per pair of axis values, not all stacked at one position
+    for (cost, capacity), row in cells.items():
+        expected = sum(sweep_efficiency(cost, capacity, seed) for seed in range(3)) / 3
+        assert row["mean"] == pytest.approx(expected) and row["seeds"] == 3
+        assert row["link"].startswith("commons?run=grid/cells/") and row["link"].endswith("/seed-0")
+    assert app.query_params["sweep"] == "grid" and app.query_params["metric"] == "efficiency"
+    links = app.dataframe[-1].value
+    assert len(links) == 12 and "grid/cells/0003/seed-2" in "".join(links["open"])
+
+
+def test_sweeps_page_rates_of_a_boolean_and_kept_in_the_url(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "sweeps")
+    metric = next(box for box in app.selectbox if box.label == "Metric")
+    assert "collapsed" in metric.options[metric.options.index("collapsed (share of runs)")]
+    metric.set_value("collapsed").run()
+    assert not app.exception
+    assert app.query_params["metric"] == "collapsed"
+    cells = {(row["across"], row["down"]): row["mean"] for row in chart_data(app, 0)}
+    assert cells[(2, 1000)] == pytest.approx(2 / 3) and cells[(1, 2000)] == 0.0
+    assert "share of runs where it is true" in texts(app.caption)
+
+
+def test_a_sweep_run_opens_from_its_link(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "commons", run="grid/cells/0002/seed-1")
+    assert not app.warning and not app.error
+    assert next(box for box in app.sidebar.selectbox if box.label == "Run").value == "grid/cells/0002/seed-1"
+    assert chart_titles(app)[0] == "Stock per patch"
 
 
 @pytest.mark.parametrize("page", ["commons", "norms", "power", "network", "citizen"])
@@ -133,9 +269,6 @@ def test_unusable_folders_get_one_clear_message(
     monkeypatch: pytest.MonkeyPatch, runs_dir: Path, page: str, run: str, message: str
 ) -> None:
     app = open_page(monkeypatch, runs_dir, page, run=run)
-    if run == "damaged" and page in ("network", "citizen"):  # these pages read no rounds file
-        assert not app.error
-        return
     assert message in texts(app.error)
     assert len(app.error) == 1
 
