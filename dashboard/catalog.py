@@ -11,6 +11,7 @@ from society.rundir.layout import (
     CELLS,
     ERROR,
     MANIFEST,
+    SEED_PREFIX,
     SWEEP,
     RunDataError,
     is_run_dir,
@@ -20,7 +21,6 @@ from society.rundir.layout import (
 )
 
 Kind = Literal["run", "sweep", "other"]
-SEED_PREFIX = "seed-"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
 """Norms: personal norms over rounds, compliance and the other norm metrics, sanctions, time to emergence."""
 
-import polars as pl
 import streamlit as st
 
 from dashboard import charts, queries

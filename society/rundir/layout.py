@@ -105,9 +105,13 @@ def temporary_file(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp")
 
 
+SEED_PREFIX = "seed-"
+"""A sweep cell's run folders are named `seed-<seed>`."""
+
+
 def cell_run_dir(cell: int, seed: int) -> Path:
     """Where the run of a sweep's `cell` with `seed` lives, relative to the sweep folder."""
-    return Path(CELLS) / f"{cell:04d}" / f"seed-{seed}"
+    return Path(CELLS) / f"{cell:04d}" / f"{SEED_PREFIX}{seed}"
 
 
 def round_files(folder: Path) -> list[Path]:
