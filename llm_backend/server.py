@@ -46,6 +46,7 @@ class ServerConfig:
 
     model_dir: Path
     served_model_name: str = "smollm2-135m-instruct"
+    aliases: tuple[str, ...] = ()  # more names the same model answers to
     host: str = "127.0.0.1"
     port: int | None = None  # None: pick a free port at each start
     max_model_len: int = 2048
@@ -134,7 +135,7 @@ def server_command(config: ServerConfig, port: int) -> list[str]:
     cmd = [
         config.python, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(config.model_dir),
-        "--served-model-name", config.served_model_name,
+        "--served-model-name", config.served_model_name, *config.aliases,
         "--host", config.host,
         "--port", str(port),
         "--max-model-len", str(config.max_model_len),

@@ -170,8 +170,9 @@ class Society(mesa.Model):
             "citizen": np.arange(self.num_citizens, dtype=np.int64),
         }
         columns |= {name: state[name].copy() for name in state.recorded()}
-        frame = pl.DataFrame(columns)
-        return frame.with_columns(policy=policies.gather(frame["group"]))
+        frame = pl.DataFrame(columns).with_columns(policy=policies.gather(columns["group"]))
+        models = None if self.llm is None else self.llm.citizen_models()
+        return frame if models is None else frame.with_columns(models)
 
     def checkpoint(self) -> dict[str, Any]:
         """Everything needed to continue the run bit-identically from the end of this round."""

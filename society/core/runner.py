@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from society.core.model import Society
 from society.llm.backend import connect
-from society.rundir.layout import CHECKPOINT, LLM_CACHE, LLM_LOG, MANIFEST, SCENARIO
+from society.rundir.layout import CHECKPOINT, LLM_CACHE, MANIFEST, SCENARIO, llm_log
 from society.rundir.writer import RunDirectory
 from society.scenario.files import load_scenario
 from society.scenario.schema import Scenario
@@ -94,10 +94,19 @@ def _llm_connected(society: Society, run: RunDirectory, progress: bool) -> Itera
     recorded = run.manifest.get("llm", {})
     if progress and settings.cache != "replay" and settings.backend == "local":
         print("starting the local vLLM server (SmolLM2 on the CPU; about a minute)...", file=sys.stderr, flush=True)
-    with connect(settings, run.path / LLM_CACHE, recorded.get("model"), run.path / LLM_LOG) as connection:
-        run.update_manifest(llm=recorded | {"backend": settings.backend, "model": connection.model,
-                                            "cache": settings.cache})
-        society.llm.connection = connection
+    backends = society.llm.backends
+    recorded_models = recorded.get("models", [recorded.get("model")])
+    with contextlib.ExitStack() as stack:
+        connections = [
+            stack.enter_context(connect(backend, run.path / LLM_CACHE, recorded_models[k] if k < len(recorded_models)
+                                        else None, run.path / llm_log(k)))
+            for k, backend in enumerate(backends)
+        ]
+        models = {"model": connections[0].model}
+        if len(connections) > 1:
+            models["models"] = [connection.model for connection in connections]
+        run.update_manifest(llm=recorded | models | {"backend": settings.backend, "cache": settings.cache})
+        society.llm.connections = connections
         try:
             yield
         finally:

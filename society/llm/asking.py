@@ -129,13 +129,14 @@ class Asker:
         decision: type[Decision],
         schemas: Sequence[Mapping[str, Any]] | None = None,
         cohorts: Cohorts | None = None,
+        model: str | None = None,
     ) -> list[Decision | None]:
         """One decision per citizen (None where the answer failed) for its (system, user) prompt.
 
         `schemas` narrows the JSON schema per citizen; the answer is still validated against `decision`. With
         `cohorts`, citizens whose prompts and schemas are equal share one request sampled up to
-        `cohorts.max_samples` times, and each gets one of its answers by a seeded draw.
-        Raises FallbackRateExceeded when too many answers failed.
+        `cohorts.max_samples` times, and each gets one of its answers by a seeded draw. `model` names the model
+        in the call records (when the run seats several). Raises FallbackRateExceeded when too many answers failed.
         """
         reason = self.settings.reason
         answer_type = with_reason(decision, reason.max_chars) if reason.enabled else decision
@@ -164,10 +165,10 @@ class Asker:
         results = connection.complete(requests)
         parsed = [backend.parse_answer(answer_type, r.text)[0] if r.ok else None for r in results]
         if plan is None:
-            self._record(round_number, phase, citizens, messages, results, parsed)
+            self._record(round_number, phase, citizens, messages, results, parsed, None, model)
             return parsed
         results, decisions = plan.spread(results), plan.spread(parsed)
-        self._record(round_number, phase, citizens, messages, results, decisions, plan)
+        self._record(round_number, phase, citizens, messages, results, decisions, plan, model)
         return decisions
 
     def _record(
@@ -179,6 +180,7 @@ class Asker:
         results: list[Result],
         decisions: list[Decision | None],
         plan: CohortPlan | None = None,
+        model: str | None = None,
     ) -> None:
         """Keep the batch's call records and counts; stop the run when too many answers failed.
 
@@ -211,6 +213,8 @@ class Asker:
                 cohort_size=pl.Series(plan.sizes[plan.cohort], dtype=pl.Int64),
                 cohort_sample=pl.Series(np.asarray(plan.samples, dtype=np.int64)[plan.request_of], dtype=pl.Int64),
             )
+        if model is not None:
+            frame = frame.with_columns(model=pl.lit(model, pl.Utf8))
         self._calls.append(frame)
         counts = self._counts.setdefault(phase, [0, 0])
         counts[0] += citizens.size

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llm_backend.facade import BackendSpec, open_connection
-from society.scenario.schema import LLMSettings
+from society.scenario.schema import LLMPolicy, LLMSettings
 
 if TYPE_CHECKING:
     from llm_backend.facade import Connection
@@ -35,3 +35,10 @@ def connect(
     `model` is the served model name a replay's cache was recorded under (answers are keyed by it).
     """
     return open_connection(backend_spec(settings), cache_path, model, log_path)
+
+
+def group_settings(settings: LLMSettings, group: LLMPolicy) -> LLMSettings:
+    """The `llm` section as one LLM group sees it: with its own model and servers where it names them."""
+    changes = {name: value for name, value in (("model", group.model), ("base_urls", group.base_urls))
+               if value is not None}
+    return settings.model_copy(update=changes)

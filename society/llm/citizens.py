@@ -16,7 +16,7 @@ import polars as pl
 
 from society.llm import prompts
 from society.llm.asking import Asker, Cohorts
-from society.llm.backend import connect
+from society.llm.backend import connect, group_settings
 from society.llm.memory import RoundMemory, round_lines
 from society.llm.personas import sample_persona_table
 from society.phases.decisions import Decision
@@ -39,9 +39,33 @@ class LLMCitizens:
         self.position[self.members] = np.arange(self.members.size)
         self.personas = sample_persona_table(society, groups, self.members)
         self.memory = RoundMemory(self.members.size, self.settings.memory_rounds)
-        self.connection: Connection | None = None
+        by_group = {g: group_settings(self.settings, society.policy_specs[g]) for g in groups}
+        self.backends: list[LLMSettings] = []
+        """Each model the run seats, with how it is reached (one unless groups name their own)."""
+        for settings in by_group.values():
+            if settings not in self.backends:
+                self.backends.append(settings)
+        self.backend_of = np.zeros(self.members.size, dtype=np.int64)
+        for group, settings in by_group.items():
+            self.backend_of[self.position[society.group_members[group]]] = self.backends.index(settings)
+        self.connections: list[Connection | None] = [None] * len(self.backends)
         self._default_connection = contextlib.ExitStack()
         self._asker = Asker(self.settings, society.scenario.seed)
+
+    @property
+    def connection(self) -> Connection | None:
+        """The run's connection to its (first) model."""
+        return self.connections[0]
+
+    @connection.setter
+    def connection(self, connection: Connection | None) -> None:
+        """One connection answering for every model the run seats."""
+        self.connections = [connection] * len(self.backends)
+
+    @property
+    def model_names(self) -> list[str]:
+        """Each model's name as the scenario gives it (`default` where it names none)."""
+        return [settings.model or "default" for settings in self.backends]
 
     # ---- prompts --------------------------------------------------------------------------------------------
 
@@ -78,12 +102,32 @@ class LLMCitizens:
         rules = self.rules()
         pairs = [(rules, self.compose(int(c), text)) for c, text in zip(citizens, observations, strict=True)]
         cohorts = self.settings.cohorts
-        if not cohorts.enabled:
-            return self._asker.ask(self._connect(), self.society.round, phase, citizens, pairs, decision, schemas)
-        pairs = [(system, prompts.coarsened(user, cohorts.digits)) for system, user in pairs]
-        sharing = Cohorts(cohorts.max_samples, self.society.rng_tree("cohorts"))
-        return self._asker.ask(self._connect(), self.society.round, phase, citizens, pairs, decision, schemas,
-                               sharing)
+        sharing = Cohorts(cohorts.max_samples, self.society.rng_tree("cohorts")) if cohorts.enabled else None
+        if sharing is not None:
+            pairs = [(system, prompts.coarsened(user, cohorts.digits)) for system, user in pairs]
+        if len(self.backends) == 1:
+            return self._asker.ask(self._connect(0), self.society.round, phase, citizens, pairs, decision, schemas,
+                                   sharing)
+        answers: list[Decision | None] = [None] * citizens.size
+        which = self.backend_of[self.position[citizens]]
+        for k, name in enumerate(self.model_names):  # each model's citizens as one batch to that model
+            part = np.flatnonzero(which == k)
+            if part.size:
+                got = self._asker.ask(
+                    self._connect(k), self.society.round, phase, citizens[part], [pairs[i] for i in part], decision,
+                    None if schemas is None else [schemas[i] for i in part], sharing, model=name,
+                )
+                for i, answer in zip(part, got):
+                    answers[i] = answer
+        return answers
+
+    def citizen_models(self) -> pl.Series | None:
+        """Each citizen's model (None for heuristic citizens), when the run seats several; else None."""
+        if len(self.backends) == 1:
+            return None
+        models = np.full(self.society.num_citizens, None, dtype=object)
+        models[self.members] = np.array(self.model_names, dtype=object)[self.backend_of]
+        return pl.Series("model", models, dtype=pl.Utf8)
 
     # ---- the round ------------------------------------------------------------------------------------------
 
@@ -130,11 +174,11 @@ class LLMCitizens:
 
     # ---- the model ------------------------------------------------------------------------------------------
 
-    def _connect(self) -> Connection:
-        """The run's connection; used outside a run, the scenario's backend is opened (without a cache)."""
-        if self.connection is None:
-            self.connection = self._default_connection.enter_context(connect(self.settings))
-        return self.connection
+    def _connect(self, k: int) -> Connection:
+        """The connection to the run's `k`-th model; used outside a run, its backend is opened (without a cache)."""
+        if self.connections[k] is None:
+            self.connections[k] = self._default_connection.enter_context(connect(self.backends[k]))
+        return self.connections[k]
 
     def close(self) -> None:
         """Close a connection this object opened itself (a local server it started is stopped)."""

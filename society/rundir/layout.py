@@ -109,6 +109,11 @@ SEED_PREFIX = "seed-"
 """A sweep cell's run folders are named `seed-<seed>`."""
 
 
+def llm_log(model: int) -> str:
+    """The log of the managed server of the run's `model`-th model (the first one's is `vllm.log`)."""
+    return LLM_LOG if model == 0 else f"vllm-{model}.log"
+
+
 def cell_run_dir(cell: int, seed: int) -> Path:
     """Where the run of a sweep's `cell` with `seed` lives, relative to the sweep folder."""
     return Path(CELLS) / f"{cell:04d}" / f"{SEED_PREFIX}{seed}"

@@ -122,12 +122,32 @@ class PersonaSpec(Strict):
         return roles
 
 
+def http_urls(urls: list[str]) -> list[str]:
+    """`urls` without trailing slashes, if each is an http:// or https:// URL."""
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"expected http:// or https:// URLs, got {url!r}")
+    return [url.rstrip("/") for url in urls]
+
+
 class LLMPolicy(Strict):
-    """Decides through a language model, prompted with its persona, its memory and what it observes."""
+    """Decides through a language model, prompted with its persona, its memory and what it observes.
+
+    A group may name its own model (and servers), so one run can seat several models side by side.
+    """
 
     policy: Literal["llm"]
     fraction: float = Field(gt=0, le=1, description="share of the population following this policy")
     persona: PersonaSpec = Field(default_factory=PersonaSpec)
+    model: str | None = Field(
+        None, description="this group's model: a served name (server) or a model directory (local); None: llm.model"
+    )
+    base_urls: list[str] | None = Field(None, description="this group's servers (backend: server); None: llm's")
+
+    @field_validator("base_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str] | None) -> list[str] | None:
+        return None if urls is None else http_urls(urls)
 
 
 PolicySpec = Annotated[
@@ -353,10 +373,7 @@ class LLMSettings(Strict):
     @field_validator("base_urls")
     @classmethod
     def _http_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"expected http:// or https:// URLs, got {url!r}")
-        return [url.rstrip("/") for url in urls]
+        return http_urls(urls)
 
     @model_validator(mode="after")
     def _server_needs_urls(self) -> "LLMSettings":

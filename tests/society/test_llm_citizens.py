@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 import yaml
 from polars.testing import assert_frame_equal
@@ -22,6 +23,7 @@ from society.llm.backend import connect
 from society.llm.memory import MEMORY_CLOSE, MEMORY_OPEN
 from society.phases.decisions import HarvestDecision, PunishDecision, with_reason
 from society.scenario.schema import Scenario
+from tests.conftest import TWIN_MODEL
 
 pytestmark = pytest.mark.vllm
 
@@ -181,3 +183,25 @@ def test_in_process_engine_runs_the_fishery(tmp_path: Path) -> None:
     assert calls.height >= 5 and not calls["fallback"].any()
     for answer in calls["answer"]:
         with_reason(HarvestDecision, 100).model_validate_json(answer)  # the fishery asks for a reason
+
+
+def test_two_models_in_one_run_each_group_asks_its_own(vllm_server: ManagedServer, tmp_path: Path) -> None:
+    """Two LLM groups naming two models (the session's server answers to both names: the same weights, so this
+    checks that each group's requests go to its model and are recorded as its, not that the models differ)."""
+    data = llm_village(vllm_server, rounds=2)
+    data["population"]["policies"] = [
+        {"policy": "llm", "fraction": 1 / 3, "persona": {"roles": {"woodcutter": 1}}},
+        {"policy": "llm", "fraction": 1 / 3, "persona": {"roles": {"woodcutter": 1}}, "model": TWIN_MODEL},
+        {"policy": "greedy", "fraction": 1 / 3, "factor": 3},
+    ]
+    out = tmp_path / "two"
+    result = society("run", str(write(tmp_path, data)), "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    run = load_run(out)
+    calls, citizens = run.llm_calls, run.citizens.filter(pl.col("round") == 1)
+    twins = set(citizens.filter(pl.col("model") == TWIN_MODEL)["citizen"].to_list())
+    assert len(twins) == 4 and citizens.filter(pl.col("policy") == "greedy")["model"].is_null().all()
+    assert set(calls["model"].unique()) == {"default", TWIN_MODEL}
+    assert set(calls.filter(pl.col("model") == TWIN_MODEL)["citizen"].to_list()) == twins
+    assert run.manifest["llm"]["models"] == [vllm_server.model, TWIN_MODEL]
+    assert calls["fallback"].mean() < 0.5
