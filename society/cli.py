@@ -131,11 +131,13 @@ def validate(files: tuple[Path, ...]) -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def info(run_dir: Path) -> None:
     """Summarise the run in RUN_DIR: status, rounds, final metrics."""
+    from society.rundir.layout import check_tables
     from society.rundir.reader import load_run
 
     try:
         run = load_run(run_dir)
         manifest = run.manifest
+        check_tables(run.path)
         rounds = run.rounds
     except (FileNotFoundError, RunDataError) as error:
         fail(str(error))

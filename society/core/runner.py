@@ -88,7 +88,7 @@ def resume_run(run_dir: Path, progress: bool = False) -> Path:
     if not (run.path / SCENARIO).is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no {SCENARIO})")
     manifest = checked_manifest(run.path)
-    damaged = first_damaged_round(run.path)
+    damaged = first_damaged_round(run.path, manifest["rounds_completed"])
     if manifest["status"] == "completed" and damaged is None:
         return run.path
     society = Society(load_scenario(run.path / SCENARIO))
@@ -151,6 +151,7 @@ def _play(society: Society, run: RunDirectory, progress: bool) -> Path:
     try:
         with _llm_connected(society, run, progress):
             _play_rounds(society, run, bar)
+        run.flush()
     except KeyboardInterrupt:
         run.flush(raise_errors=False)
         _note_in_manifest(run, status="interrupted", rounds_completed=_last_checkpointed(run))
@@ -166,7 +167,6 @@ def _play(society: Society, run: RunDirectory, progress: bool) -> Path:
         raise
     finally:
         bar.close()
-    run.flush()
     timings = run.manifest.get("timings", {}) | {
         "rounds_s": round(time.perf_counter() - started, 3),
         "phases_s": {name: round(seconds, 3) for name, seconds in society.phase_seconds.items()},

@@ -138,8 +138,8 @@ def read_checkpoint(path: Path, template: dict[str, Any]) -> dict[str, Any]:
     if referenced != set(arrays):
         raise RunDataError(f"{arrays_file}: holds arrays {sorted(set(arrays))}, {path.name} names {sorted(referenced)}")
     checkpoint = decode(record["state"], arrays)
-    if not isinstance(checkpoint, dict):
-        raise RunDataError(f"{path}: its state is not a JSON object")
+    if not isinstance(checkpoint, dict) or checkpoint.get("round") != record["round"]:
+        raise RunDataError(f"{path}: its state is not a checkpoint of round {record['round']}")
     _check_arrays(path, _flat_arrays(checkpoint), _flat_arrays(template))
     return checkpoint
 

@@ -202,11 +202,20 @@ def readable_parquet(file: Path) -> bool:
     return True
 
 
-def first_damaged_round(run: Path) -> int | None:
-    """The first round with a table file cut short or damaged, or missing from the rounds table; None if none."""
+def check_tables(run: Path) -> None:
+    """A RunDataError naming the first table file that is cut short or damaged (footers only: cheap)."""
+    for table in TABLES:
+        for file in table_files(run, table):
+            if not readable_parquet(file):
+                raise RunDataError(f"{file}: not a readable Parquet file (damaged or cut short)")
+
+
+def first_damaged_round(run: Path, completed: int = 0) -> int | None:
+    """The first round with a table file cut short or damaged, or missing from the rounds table (which must hold
+    every round up to `completed`); None if there is none."""
     damaged = [int(file.stem) for table in TABLES for file in table_files(run, table) if not readable_parquet(file)]
     played = set(table_rounds(run, "rounds"))
-    damaged += [number for number in range(1, max(played, default=0) + 1) if number not in played]
+    damaged += [number for number in range(1, max(played | {completed}) + 1) if number not in played]
     return min(damaged, default=None)
 
 
