@@ -30,7 +30,7 @@ from society.core.runner import resume_run, run_scenario
 from society.rundir import layout, writer
 from society.rundir.checkpoint import read_checkpoint, write_checkpoint
 from society.rundir.layout import RunDataError
-from society.rundir.writer import RunWriteError, atomic_write
+from society.rundir.writer import atomic_write
 from tests.llm_recording import record_llm_run
 from tests.shipped_tables import SCENARIOS, SHRUNK, SchemaAnswers, scenario_names
 
@@ -225,7 +225,7 @@ def test_a_damaged_last_round_is_a_clear_error_then_replayed_on_resume(
     data = last.read_bytes()
     last.write_bytes(data[: len(data) - 20] if damage == "truncated" else payload(marker))
     with pytest.raises(RunDataError, match=re.escape(str(last)) + ": not a readable Parquet file"):
-        load_run(copy).citizens
+        _ = load_run(copy).citizens
     assert "citizens/000012.parquet: not a readable Parquet file" in one_error_line(invoke("info", str(copy)))
     result = invoke("run", "--resume", str(copy), "--quiet")
     assert result.exit_code == 0, result.output
