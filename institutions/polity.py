@@ -6,8 +6,7 @@ and kept in the society's checkpoints, so a resumed run continues the same histo
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from institutions.charter import Charter
@@ -49,11 +48,51 @@ class Polity:
         return 0 if self.leader is None else round_number - self.leader_since + 1
 
     def state_dict(self) -> dict[str, Any]:
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "charter"}
+        """Every field but the charter (fixed by the scenario) as JSON data: citizens as string keys."""
+        return {
+            "base": self.base.model_dump(),
+            "policy": self.policy.model_dump(),
+            "rule": self.rule,
+            "leader": _citizen(self.leader),
+            "leader_since": int(self.leader_since),
+            "consecutive_terms": int(self.consecutive_terms),
+            "term_limit": _citizen(self.term_limit),
+            "election_every": int(self.election_every),
+            "next_election": _citizen(self.next_election),
+            "treasury": float(self.treasury),
+            "rivals": [int(rival) for rival in self.rivals],
+            "briefing": {str(citizen): float(value) for citizen, value in self.briefing.items()},
+            "platforms": {str(citizen): policy.model_dump() for citizen, policy in self.platforms.items()},
+            "actions": [[int(a.round), int(a.leader), str(a.action), bool(a.blocked)] for a in self.actions],
+            "elections": [[int(e.round), _citizen(e.incumbent), int(e.winner)] for e in self.elections],
+            "policies": [list(policy) for policy in self.policies],
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            setattr(self, name, copy.deepcopy(value))
+        self.base = PolicyDecision.model_validate(state["base"])
+        self.policy = PolicyDecision.model_validate(state["policy"])
+        self.rule = str(state["rule"])
+        self.leader = _citizen(state["leader"])
+        self.leader_since = int(state["leader_since"])
+        self.consecutive_terms = int(state["consecutive_terms"])
+        self.term_limit = _citizen(state["term_limit"])
+        self.election_every = int(state["election_every"])
+        self.next_election = _citizen(state["next_election"])
+        self.treasury = float(state["treasury"])
+        self.rivals = [int(rival) for rival in state["rivals"]]
+        self.briefing = {int(citizen): float(value) for citizen, value in state["briefing"].items()}
+        self.platforms = {int(citizen): PolicyDecision.model_validate(policy)
+                          for citizen, policy in state["platforms"].items()}
+        self.actions = [ActionRecord(int(r), int(leader), str(name), bool(blocked))
+                        for r, leader, name, blocked in state["actions"]]
+        self.elections = [ElectionRecord(int(r), _citizen(incumbent), int(winner))
+                          for r, incumbent, winner in state["elections"]]
+        self.policies = [tuple(float(value) for value in policy) for policy in state["policies"]]
+
+
+def _citizen(value: Any) -> int | None:
+    """An optional whole number (a citizen, a round, a limit) as a plain int."""
+    return None if value is None else int(value)
 
 
 class InstitutionPhase(Phase):

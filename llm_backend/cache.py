@@ -42,6 +42,14 @@ class CacheMiss(LookupError):
     """A replay-mode lookup found no recorded answer."""
 
 
+class CacheFileError(ValueError):
+    """The cache file is not a response cache (damaged, or something else); one line naming it."""
+
+
+_COLUMNS = ["key", "model", "request", "text", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s",
+            "created_at"]
+
+
 @dataclass(frozen=True)
 class CachedAnswer:
     """One recorded answer and its accounting."""
@@ -91,20 +99,41 @@ class ResponseCache:
             raise CacheMiss(f"replay cache {self.path} does not exist; record a run first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(_SCHEMA)
-        self._conn.commit()
+        try:
+            self._conn.execute("PRAGMA trusted_schema=OFF")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(_SCHEMA)
+            self._conn.commit()
+            self._check()
+        except (sqlite3.DatabaseError, CacheFileError) as error:
+            self.close()
+            if isinstance(error, CacheFileError):
+                raise
+            raise CacheFileError(f"{self.path}: not a readable LLM response cache ({error})") from None
+
+    def _check(self) -> None:
+        """Refuse a file whose `answers` table is not ours, or that carries triggers or views."""
+        assert self._conn is not None
+        columns = [row[1] for row in self._conn.execute("PRAGMA table_info(answers)")]
+        if columns != _COLUMNS:
+            raise CacheFileError(f"{self.path}: not an LLM response cache (its answers table has {columns})")
+        extra = self._conn.execute("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view')").fetchall()
+        if extra:
+            raise CacheFileError(f"{self.path}: not an LLM response cache (it holds {extra[0][0]} {extra[0][1]!r})")
 
     def get(self, key: str, payload: Mapping[str, Any] | None = None) -> CachedAnswer | None:
         """Return the answer for ``key``; None on a miss, or CacheMiss in replay mode."""
         if self._conn is None:
             return None
-        row = self._conn.execute(
-            "SELECT text, finish_reason, prompt_tokens, completion_tokens, latency_s "
-            "FROM answers WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self._conn.execute(
+                "SELECT text, finish_reason, prompt_tokens, completion_tokens, latency_s "
+                "FROM answers WHERE key = ?", (key,)).fetchone()
+        except sqlite3.DatabaseError as error:
+            raise CacheFileError(f"{self.path}: the LLM response cache is damaged ({error})") from None
         if row is not None:
-            return CachedAnswer(*row)
+            return _answer(self.path, row)
         if self.mode is CacheMode.REPLAY:
             raise CacheMiss(_miss_message(self.path, key, payload))
         return None
@@ -145,6 +174,16 @@ class ResponseCache:
                  tb: TracebackType | None) -> None:
         """Close the cache."""
         self.close()
+
+
+def _answer(path: Path, row: tuple[Any, ...]) -> CachedAnswer:
+    """A recorded row as an answer, its types checked."""
+    text, finish_reason, prompt_tokens, completion_tokens, latency_s = row
+    if (not isinstance(text, str) or not isinstance(finish_reason, str | None)
+            or not all(isinstance(n, int) for n in (prompt_tokens, completion_tokens))
+            or not isinstance(latency_s, float | int)):
+        raise CacheFileError(f"{path}: a recorded answer has values of the wrong types; the cache is damaged")
+    return CachedAnswer(*row)
 
 
 def _miss_message(path: Path, key: str, payload: Mapping[str, Any] | None) -> str:

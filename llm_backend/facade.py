@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from llm_backend.schemas import json_schema, parse_answer
 
 if TYPE_CHECKING:
-    from llm_backend.cache import CacheMiss
+    from llm_backend.cache import CacheFileError, CacheMiss
     from llm_backend.client import ChatRequest, ClientConfig, Result, Sampling
     from llm_backend.connection import Connection, UnreachableServerError
     from llm_backend.recovery import TRANSPORT_ERRORS
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 
 _LAZY = {
-    "CacheMiss": "cache",
+    "CacheFileError": "cache", "CacheMiss": "cache",
     "ChatRequest": "client", "ClientConfig": "client", "Result": "client", "Sampling": "client",
     "Connection": "connection", "UnreachableServerError": "connection",
     "TRANSPORT_ERRORS": "recovery",

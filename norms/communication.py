@@ -204,7 +204,9 @@ class CommunicatePhase(Phase):
         return self._row
 
     def state_dict(self) -> dict[str, Any]:
-        return {"inbox": (self.inbox.sender.copy(), self.inbox.receiver.copy(), self.inbox.text.copy())}
+        inbox = self.inbox
+        texts = [str(text) for text in inbox.text]
+        return {"sender": inbox.sender.copy(), "receiver": inbox.receiver.copy(), "text": texts}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.inbox = Inbox(*state["inbox"])
+        self.inbox = Inbox(state["sender"].copy(), state["receiver"].copy(), np.array(state["text"], dtype=object))

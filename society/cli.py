@@ -75,8 +75,9 @@ def run(
     replay: Path | None, quiet: bool,
 ) -> None:
     """Run SCENARIO headless and write its tables to a run directory."""
-    from llm_backend.facade import CacheMiss, ServerError, UnreachableServerError, WeightsError
+    from llm_backend.facade import CacheFileError, CacheMiss, ServerError, UnreachableServerError, WeightsError
     from society.llm.asking import FallbackRateExceeded
+    from society.rundir.writer import RunWriteError
 
     try:
         if resume is not None:
@@ -90,7 +91,7 @@ def run(
             path = run_scenario(load_scenario(scenario, settings), out, progress=not quiet, replay=replay)
     except ScenarioError as error:
         fail(f"invalid scenario\n{error}")
-    except (FileExistsError, FileNotFoundError, ReplayError, RunDataError) as error:
+    except (FileExistsError, FileNotFoundError, ReplayError, RunDataError, RunWriteError, CacheFileError) as error:
         fail(str(error))
     except (ServerError, WeightsError, UnreachableServerError) as error:
         fail(f"{error}\n(fix the llm section of the scenario, or the server, then continue with --resume)")
@@ -129,25 +130,27 @@ def validate(files: tuple[Path, ...]) -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def info(run_dir: Path) -> None:
     """Summarise the run in RUN_DIR: status, rounds, final metrics."""
+    from society.rundir.layout import check_tables
     from society.rundir.reader import load_run
 
     try:
         run = load_run(run_dir)
         manifest = run.manifest
+        check_tables(run.path)
+        rounds = run.rounds
     except (FileNotFoundError, RunDataError) as error:
         fail(str(error))
     click.echo(f"run        {run.path}")
-    click.echo(f"scenario   {manifest['name']}  (seed {manifest['seed']}, {manifest['citizens']} citizens)")
+    click.echo(f"scenario   {manifest['name']}  (seed {manifest.get('seed')}, {manifest.get('citizens')} citizens)")
     click.echo(f"status     {manifest['status']}  ({manifest['rounds_completed']}/{manifest['rounds_planned']} rounds)")
     if manifest.get("ended_by") == "collapse":
         click.echo(f"collapse   round {manifest['collapse_round']}")
-    graph = manifest.get("graph", {})
-    if graph:
+    graph = manifest.get("graph")
+    if isinstance(graph, dict) and {"edges", "mean_degree", "average_clustering"} <= set(graph):
         click.echo(
             f"graph      {graph['edges']} edges, mean degree {graph['mean_degree']:.2f}, "
             f"clustering {graph['average_clustering']:.3f}"
         )
-    rounds = run.rounds
     if rounds.height:
         last = rounds.row(-1, named=True)
         skip = {"round", "stock"}

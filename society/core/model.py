@@ -175,7 +175,10 @@ class Society(mesa.Model):
         return frame if models is None else frame.with_columns(models)
 
     def checkpoint(self) -> dict[str, Any]:
-        """Everything needed to continue the run bit-identically from the end of this round."""
+        """Everything needed to continue the run bit-identically from the end of this round.
+
+        Only JSON data (string keys) and numpy arrays of plain dtypes, so it is stored without pickle.
+        """
         return {
             "round": self.round,
             "running": self.running,
@@ -183,7 +186,7 @@ class Society(mesa.Model):
             "state": self.state.snapshot(),
             "rngs": self.rng_tree.state(),
             "mesa_rng": self.rng.bit_generator.state,
-            "mesa_random": self.random.getstate(),
+            "mesa_random": list(self.random.getstate()),
             "commons": None if self.commons is None else self.commons.state_dict(),
             "phases": [phase.state_dict() for phase in self.phases],
             "slots": {_slot_key(kind): shared.state_dict() for kind, shared in self.slots.items()
@@ -199,7 +202,8 @@ class Society(mesa.Model):
         self.state.restore(checkpoint["state"])
         self.rng_tree.restore(checkpoint["rngs"])
         self.rng.bit_generator.state = checkpoint["mesa_rng"]
-        self.random.setstate(checkpoint["mesa_random"])
+        version, internal, gauss = checkpoint["mesa_random"]
+        self.random.setstate((version, tuple(internal), gauss))
         if self.commons is not None:
             self.commons.load_state_dict(checkpoint["commons"])
         for phase, phase_state in zip(self.phases, checkpoint["phases"], strict=True):

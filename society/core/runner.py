@@ -9,13 +9,23 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from society.core.model import Society
 from society.llm.backend import connect
-from society.rundir.layout import CHECKPOINT, LLM_CACHE, MANIFEST, SCENARIO, llm_log
-from society.rundir.writer import RunDirectory
+from society.rundir.checkpoint import checkpoint_files, checkpoint_round, read_checkpoint
+from society.rundir.layout import (
+    LLM_CACHE,
+    MANIFEST,
+    SCENARIO,
+    RunDataError,
+    checked_manifest,
+    first_damaged_round,
+    llm_log,
+)
+from society.rundir.writer import RunDirectory, RunWriteError
 from society.scenario.files import load_scenario
 from society.scenario.schema import Scenario
 
@@ -70,18 +80,48 @@ def _replaying(scenario: Scenario, replay: Path) -> Scenario:
 
 
 def resume_run(run_dir: Path, progress: bool = False) -> Path:
-    """Continue an interrupted run from its last checkpoint; a finished run is left as it is."""
+    """Continue an interrupted run from its last checkpoint; a finished run is left as it is.
+
+    A round whose table file is cut short or damaged is played again, from a checkpoint taken before it.
+    """
     run = RunDirectory(run_dir)
     if not (run.path / SCENARIO).is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no {SCENARIO})")
-    if run.manifest["status"] == "completed":
+    manifest = checked_manifest(run.path)
+    damaged = first_damaged_round(run.path, manifest["rounds_completed"])
+    if manifest["status"] == "completed" and damaged is None:
         return run.path
     society = Society(load_scenario(run.path / SCENARIO))
-    if (run.path / CHECKPOINT).is_file():
-        society.restore(run.load_checkpoint())
+    _restore_latest(society, run.path, damaged)
     run.drop_rounds_after(society.round)
     run.update_manifest(status="running", rounds_completed=society.round)
     return _play(society, run, progress)
+
+
+def _restore_latest(society: Society, run: Path, damaged: int | None) -> None:
+    """Restore the latest readable checkpoint taken before round `damaged` (none: the society starts afresh).
+
+    A checkpoint that cannot be read is passed over for the previous one; when none is left, its error is raised.
+    """
+    files = checkpoint_files(run)
+    template = society.checkpoint()
+    errors: list[RunDataError] = []
+    for file in files:
+        try:
+            if damaged is not None and checkpoint_round(file) >= damaged:
+                continue
+            checkpoint = read_checkpoint(file, template)
+        except RunDataError as error:
+            errors.append(error)
+            continue
+        try:
+            society.restore(checkpoint)
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            raise RunDataError(f"{file}: does not fit this run's scenario ({type(error).__name__}: {error})") \
+                from None
+        return
+    if errors:
+        raise errors[0]
 
 
 @contextlib.contextmanager
@@ -120,17 +160,22 @@ def _play(society: Society, run: RunDirectory, progress: bool) -> Path:
     try:
         with _llm_connected(society, run, progress):
             _play_rounds(society, run, bar)
+        run.flush()
     except KeyboardInterrupt:
         run.flush(raise_errors=False)
-        run.update_manifest(status="interrupted", rounds_completed=_last_checkpointed(run))
+        _note_in_manifest(run, status="interrupted", rounds_completed=_last_checkpointed(run))
         raise RunInterrupted(run.path) from None
+    except RunWriteError as error:
+        run.flush(raise_errors=False)
+        _note_in_manifest(run, status="failed", error=f"{type(error).__name__}: {error}")
+        raise RunWriteError(f"{error}; the run stopped after its last whole round: free space, then continue "
+                            f"with: society run --resume {run.path}") from None
     except BaseException as error:
         run.flush(raise_errors=False)
-        run.update_manifest(status="failed", error=f"{type(error).__name__}: {error}")
+        _note_in_manifest(run, status="failed", error=f"{type(error).__name__}: {error}")
         raise
     finally:
         bar.close()
-    run.flush()
     timings = run.manifest.get("timings", {}) | {
         "rounds_s": round(time.perf_counter() - started, 3),
         "phases_s": {name: round(seconds, 3) for name, seconds in society.phase_seconds.items()},
@@ -155,5 +200,15 @@ def _play_rounds(society: Society, run: RunDirectory, bar: tqdm) -> None:
             bar.set_postfix(stock=f"{society.commons.stock.sum():.4g}", refresh=False)
 
 
+def _note_in_manifest(run: RunDirectory, **changes: Any) -> None:
+    """Record why the run stopped, if the disk still takes the manifest (a full one may not)."""
+    with contextlib.suppress(RunWriteError, RunDataError):
+        run.update_manifest(**changes)
+
+
 def _last_checkpointed(run: RunDirectory) -> int:
-    return run.load_checkpoint()["round"] if (run.path / CHECKPOINT).is_file() else 0
+    """The round of the run's latest readable checkpoint (0 when it has none)."""
+    for file in checkpoint_files(run.path):
+        with contextlib.suppress(RunDataError):
+            return checkpoint_round(file)
+    return 0

@@ -76,11 +76,20 @@ class RoundMemory:
         return "\n".join(lines)
 
     def state_dict(self) -> dict:
-        return {"lines": [list(lines) for lines in self._lines], "notes": [dict(n) for n in self._notes],
-                "count": self._count, "pending": dict(self._pending)}
+        """The buffer as JSON data (citizens as string keys, notes as [label, text] pairs)."""
+        return {"lines": [list(lines) for lines in self._lines], "notes": [_notes_out(n) for n in self._notes],
+                "count": self._count, "pending": _notes_out(self._pending)}
 
     def load_state_dict(self, state: dict) -> None:
         self._lines = [list(lines) for lines in state["lines"]]
-        self._notes = [dict(n) for n in state["notes"]]
-        self._count = state["count"]
-        self._pending = dict(state["pending"])
+        self._notes = [_notes_in(n) for n in state["notes"]]
+        self._count = int(state["count"])
+        self._pending = _notes_in(state["pending"])
+
+
+def _notes_out(notes: Mapping[int, list[tuple[str, str]]]) -> dict[str, list[list[str]]]:
+    return {str(citizen): [[label, text] for label, text in pairs] for citizen, pairs in notes.items()}
+
+
+def _notes_in(notes: Mapping[str, list[list[str]]]) -> dict[int, list[tuple[str, str]]]:
+    return {int(citizen): [(str(label), str(text)) for label, text in pairs] for citizen, pairs in notes.items()}

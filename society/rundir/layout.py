@@ -7,7 +7,8 @@ A run folder `runs/<name>/` holds:
     graph.parquet                      the social graph as an edge list
     personas.parquet                   the LLM citizens' personas (only with LLM citizens)
     llm_cache.sqlite, vllm.log         the response cache and the local server's log (only with LLM citizens)
-    checkpoint.pkl                     the state to resume from
+    checkpoint.json                    the state to resume from: JSON, its arrays in checkpoint-<digest>.npz
+    checkpoint-previous.json           the checkpoint before it (to replay a round whose tables were damaged)
     tables/<table>/<round:06d>.parquet one file per round of each table in `TABLES`
     error.txt                          why the run failed (sweep runs only)
 
@@ -18,10 +19,13 @@ per cell and seed. Every file is written to a hidden temporary name beside it, t
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal, TypedDict, get_args
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
 SCENARIO = "scenario.yaml"
@@ -30,7 +34,10 @@ GRAPH = "graph.parquet"
 PERSONAS = "personas.parquet"
 LLM_CACHE = "llm_cache.sqlite"
 LLM_LOG = "vllm.log"
-CHECKPOINT = "checkpoint.pkl"
+CHECKPOINT = "checkpoint.json"
+PREVIOUS_CHECKPOINT = "checkpoint-previous.json"
+CHECKPOINT_ARRAYS = "checkpoint-*.npz"
+LEGACY_CHECKPOINT = "checkpoint.pkl"
 ERROR = "error.txt"
 TABLES_DIR = "tables"
 ROUND_FILES = "*.parquet"
@@ -114,6 +121,16 @@ def llm_log(model: int) -> str:
     return LLM_LOG if model == 0 else f"vllm-{model}.log"
 
 
+def checkpoint_arrays_file(digest: str) -> str:
+    """The name of a checkpoint's array file, from the SHA-256 (hex) of its bytes."""
+    return f"checkpoint-{digest[:16]}.npz"
+
+
+def is_checkpoint_arrays_name(name: str) -> bool:
+    """Whether `name` is a checkpoint array file's name (and so names no other file or folder)."""
+    return re.fullmatch(r"checkpoint-[0-9a-f]{16}\.npz", name) is not None
+
+
 def cell_run_dir(cell: int, seed: int) -> Path:
     """Where the run of a sweep's `cell` with `seed` lives, relative to the sweep folder."""
     return Path(CELLS) / f"{cell:04d}" / f"{SEED_PREFIX}{seed}"
@@ -185,6 +202,32 @@ def read_parquet(file: Path) -> pl.DataFrame:
         raise _unreadable([file], error) from None
 
 
+def readable_parquet(file: Path) -> bool:
+    """Whether a Parquet file is whole: its footer (the metadata written last) reads."""
+    try:
+        pq.read_metadata(file)
+    except (pa.ArrowException, OSError):
+        return False
+    return True
+
+
+def check_tables(run: Path) -> None:
+    """A RunDataError naming the first table file that is cut short or damaged (footers only: cheap)."""
+    for table in TABLES:
+        for file in table_files(run, table):
+            if not readable_parquet(file):
+                raise RunDataError(f"{file}: not a readable Parquet file (damaged or cut short)")
+
+
+def first_damaged_round(run: Path, completed: int = 0) -> int | None:
+    """The first round with a table file cut short or damaged, or missing from the rounds table (which must hold
+    every round up to `completed`); None if there is none."""
+    damaged = [int(file.stem) for table in TABLES for file in table_files(run, table) if not readable_parquet(file)]
+    played = set(table_rounds(run, "rounds"))
+    damaged += [number for number in range(1, max(played | {completed}) + 1) if number not in played]
+    return min(damaged, default=None)
+
+
 def read_graph(run: Path) -> pl.DataFrame:
     """The social graph as an edge list: source, target (source < target)."""
     return read_parquet(run / GRAPH)
@@ -215,6 +258,21 @@ def read_manifest(run: Path) -> Manifest:
     return read_json(run / MANIFEST)  # type: ignore[return-value]
 
 
+def checked_manifest(run: Path) -> Manifest:
+    """The run's manifest, its required fields present and of their types (else a RunDataError naming it)."""
+    path = run / MANIFEST
+    manifest = read_manifest(run)
+    missing = missing_manifest_fields(manifest)
+    if missing:
+        raise RunDataError(f"{path}: lacks the fields {missing}; the file is damaged")
+    if manifest["status"] not in STATUSES or not isinstance(manifest["name"], str):
+        raise RunDataError(f"{path}: its name or status is not one this program writes; the file is damaged")
+    counts = (manifest["rounds_planned"], manifest["rounds_completed"])
+    if not all(type(count) is int and count >= 0 for count in counts):
+        raise RunDataError(f"{path}: its round counts are not whole numbers; the file is damaged")
+    return manifest
+
+
 def missing_manifest_fields(manifest: dict[str, Any]) -> list[str]:
     """The required fields a manifest lacks, in the order `Manifest` names them."""
     return [key for key in REQUIRED_MANIFEST_FIELDS if key not in manifest]
@@ -222,12 +280,25 @@ def missing_manifest_fields(manifest: dict[str, Any]) -> list[str]:
 
 def read_scenario_text(run: Path) -> str:
     """The resolved scenario YAML the run used."""
-    return (run / SCENARIO).read_text()
+    path = run / SCENARIO
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RunDataError(f"{path}: not UTF-8 text; the file is damaged") from None
+    except OSError as error:
+        raise RunDataError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
 def read_scenario(run: Path) -> dict[str, Any]:
     """The resolved scenario the run used, as plain data."""
-    return yaml.safe_load(read_scenario_text(run))
+    path = run / SCENARIO
+    try:
+        data = yaml.safe_load(read_scenario_text(run))
+    except yaml.YAMLError as error:
+        raise RunDataError(f"{path}: not valid YAML ({str(error).splitlines()[0]}); the file is damaged") from None
+    if not isinstance(data, dict):
+        raise RunDataError(f"{path}: expected a YAML mapping, found {type(data).__name__}")
+    return data
 
 
 def _unreadable(files: list[Path], error: Exception) -> RunDataError:

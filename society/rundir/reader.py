@@ -11,8 +11,8 @@ import polars as pl
 from society.rundir.layout import (
     MANIFEST,
     Manifest,
+    checked_manifest,
     read_graph,
-    read_manifest,
     read_personas,
     read_scenario,
     read_table,
@@ -64,7 +64,7 @@ class Run:
 
     @cached_property
     def manifest(self) -> Manifest:
-        return read_manifest(self.path)
+        return checked_manifest(self.path)
 
     @cached_property
     def scenario(self) -> dict[str, Any]:
@@ -73,8 +73,10 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
-    """Open the run directory at `path`."""
+    """Open the run directory at `path` (its manifest read and checked now; a RunDataError names a damaged file)."""
     path = Path(path)
     if not (path / MANIFEST).is_file():
         raise FileNotFoundError(f"{path} is not a run directory (no {MANIFEST})")
-    return Run(path)
+    run = Run(path)
+    run.manifest  # noqa: B018  (read and checked now, so a damaged manifest is an error here)
+    return run

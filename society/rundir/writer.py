@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import pickle
 import platform
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,8 +16,8 @@ from typing import Any
 import polars as pl
 
 from society.core.model import Society
+from society.rundir.checkpoint import write_checkpoint
 from society.rundir.layout import (
-    CHECKPOINT,
     GRAPH,
     MANIFEST,
     PERSONAS,
@@ -37,18 +37,31 @@ from society.scenario.schema import Scenario
 from society.world.graph import graph_stats
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename it over `path`."""
-    temporary = temporary_file(path)
-    with open(temporary, "wb") as handle:
+class RunWriteError(RuntimeError):
+    """A run folder's file cannot be written (read-only, not a folder, disk full); one line naming it and why."""
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """The write layer: put `data` in the file `path` (every file of a run folder is written through here)."""
+    with open(path, "wb") as handle:
         handle.write(data)
-    os.replace(temporary, path)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename it over `path` (a RunWriteError when the disk refuses)."""
+    temporary = temporary_file(path)
+    try:
+        write_file(temporary, data)
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise RunWriteError(f"{path}: cannot be written ({error.strerror or error})") from None
 
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    temporary = temporary_file(path)
-    frame.write_parquet(temporary, compression="lz4")
-    os.replace(temporary, path)
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="lz4")
+    atomic_write(path, buffer.getvalue())
 
 
 def versions() -> dict[str, str]:
@@ -82,10 +95,15 @@ class RunDirectory:
     def create(cls, path: Path, scenario: Scenario, society: Society) -> RunDirectory:
         """Start a new run directory for `society` (refuses a folder that already holds files)."""
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunWriteError(f"{path}: exists and is not a folder; pass another --out")
         if path.exists() and any(path.iterdir()):
             raise FileExistsError(f"{path} already holds files; pass another --out, or --resume {path}")
-        for table in TABLES:
-            (path / table_dir(table)).mkdir(parents=True, exist_ok=True)
+        try:
+            for table in TABLES:
+                (path / table_dir(table)).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunWriteError(f"{path}: cannot create the run folder ({error.strerror or error})") from None
         run = cls(path)
         atomic_write(path / SCENARIO, scenario_to_yaml(scenario).encode())
         u, v = society.graph.edges()
@@ -141,7 +159,11 @@ class RunDirectory:
         for table, frame in files:
             _write_parquet(frame, round_file(self.path, table, number))
         if checkpoint is not None:
-            atomic_write(self.path / CHECKPOINT, pickle.dumps(checkpoint, protocol=5))
+            try:
+                write_checkpoint(self.path, checkpoint, atomic_write)
+            except OSError as error:
+                raise RunWriteError(f"{self.path}: the checkpoint cannot be written ({error.strerror or error})") \
+                    from None
 
     def flush(self, raise_errors: bool = True) -> None:
         """Wait until every queued round is on disk (re-raising a write error unless told not to).
@@ -156,10 +178,6 @@ class RunDirectory:
             except BaseException:
                 if raise_errors:
                     raise
-
-    def load_checkpoint(self) -> dict[str, Any]:
-        with open(self.path / CHECKPOINT, "rb") as handle:
-            return pickle.load(handle)
 
     def drop_rounds_after(self, number: int) -> None:
         """Remove table files of rounds after `number` (written after the last checkpoint) and half-written ones."""

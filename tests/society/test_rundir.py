@@ -21,7 +21,7 @@ LAYOUT = REPO / "society" / "rundir" / "layout.py"
 ROUNDS = 3
 
 NAMES = (layout.SCENARIO, layout.MANIFEST, layout.GRAPH, layout.PERSONAS, layout.LLM_CACHE, layout.LLM_LOG,
-         layout.CHECKPOINT, layout.ERROR, layout.SWEEP, layout.SUMMARY, layout.ROUND_FILES, layout.TEMPORARY_FILES,
+         layout.CHECKPOINT, layout.PREVIOUS_CHECKPOINT, layout.LEGACY_CHECKPOINT, layout.ERROR, layout.SWEEP, layout.SUMMARY, layout.ROUND_FILES, layout.TEMPORARY_FILES,
          ".parquet")
 
 
@@ -63,7 +63,10 @@ def test_a_written_run_holds_exactly_the_layouts_files(run_dir: Path) -> None:
     rounds = load_run(run_dir).manifest["rounds_completed"]
     tables = {str(layout.round_file(run_dir, table, number).relative_to(run_dir))
               for table in ("rounds", "citizens", "events") for number in range(1, rounds + 1)}
-    assert files == {layout.SCENARIO, layout.MANIFEST, layout.GRAPH, layout.CHECKPOINT} | tables
+    arrays = {path.name for path in run_dir.glob(layout.CHECKPOINT_ARRAYS)}
+    assert len(arrays) == 2 and all(layout.is_checkpoint_arrays_name(name) for name in arrays)
+    checkpoints = {layout.CHECKPOINT, layout.PREVIOUS_CHECKPOINT} | arrays
+    assert files == {layout.SCENARIO, layout.MANIFEST, layout.GRAPH} | checkpoints | tables
     assert {path.name for path in (run_dir / layout.TABLES_DIR).iterdir()} == set(layout.TABLES)
 
 
