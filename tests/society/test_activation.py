@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
 from society import ScenarioError, Society, load_scenario
+from society.rundir.checkpoint import read_checkpoint, write_checkpoint
+from society.rundir.layout import CHECKPOINT
 from tests.shipped_tables import SCENARIOS, SchemaAnswers
 
 
-def village(probability: float, rounds: int = 8, by_role: dict | None = None) -> Society:
+def village(probability: float, rounds: int = 8, by_role: dict | None = None, cohorts: bool = False) -> Society:
     overrides = ["population.size=120", f"rounds={rounds}", "commons.on_collapse=continue",
-                 f"llm.activation.probability={probability}"]
+                 f"llm.activation.probability={probability}", f"llm.cohorts.enabled={str(cohorts).lower()}"]
     if by_role:
         overrides.append(f"llm.activation.by_role={by_role}")
     society = Society(load_scenario(SCENARIOS / "village_llm.yaml", overrides))
@@ -83,15 +86,16 @@ def test_without_activation_nothing_is_drawn_or_recorded() -> None:
     assert "llm_inactive" not in society.round_row and "activation" not in society.rng_tree.state()
 
 
-def test_a_resumed_run_with_activation_equals_an_uninterrupted_one() -> None:
-    whole = village(0.4, rounds=6)
+def test_a_resumed_run_with_activation_and_cohorts_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+    """Through the checkpoint files a run folder keeps (JSON and arrays), with activation and cohorts both on."""
+    whole = village(0.4, rounds=6, cohorts=True)
     rows, calls, _ = play(whole)
-    cut = village(0.4, rounds=6)
+    cut = village(0.4, rounds=6, cohorts=True)
     for _ in range(3):
         cut.step()
-    checkpoint = cut.checkpoint()
-    resumed = village(0.4, rounds=6)
-    resumed.restore(checkpoint)
+    write_checkpoint(tmp_path, cut.checkpoint(), lambda path, data: path.write_bytes(data))
+    resumed = village(0.4, rounds=6, cohorts=True)
+    resumed.restore(read_checkpoint(tmp_path / CHECKPOINT, resumed.checkpoint()))
     later_rows, later_calls, _ = play(resumed)
     assert later_rows == rows[3:]
     assert later_calls.equals(calls.filter(pl.col("round") > 3))
