@@ -12,7 +12,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from society.scenario.files import Problem, ScenarioError, apply_overrides, read_yaml, resolve_extends, validate
+from society.scenario.files import (
+    Problem,
+    ScenarioError,
+    apply_overrides,
+    confined,
+    confinement_rule,
+    file_problem,
+    override_keys,
+    read_yaml,
+    resolve_extends,
+    scenario_roots,
+    validate,
+)
+from society.scenario.origins import Origins
 from society.scenario.schema import Scenario
 
 RANGE_KEYS = ("from", "to", "step", "num")
@@ -143,32 +156,40 @@ class SweepSpec(BaseModel):
         combos = zip(*columns, strict=True) if self.mode == "zip" else itertools.product(*columns)
         return [Cell(index, dict(zip(paths, combo, strict=True))) for index, combo in enumerate(combos)]
 
+    def overrides(self, cell: Cell, seed: int) -> list[str]:
+        """What a cell run with `seed` sets on the base scenario: `set`, then the cell's values, then the seed."""
+        fixed = [f"{path}={json.dumps(value)}" for path, value in self.set.items()]
+        return [*fixed, *cell.overrides(), f"seed={seed}"]
+
     def scenario_data(self, cell: Cell, seed: int) -> dict[str, Any]:
         """The scenario mapping of `cell` run with `seed` (base, then `set`, then the cell's values)."""
-        data = copy.deepcopy(self.base_scenario)
-        fixed = [f"{path}={json.dumps(value)}" for path, value in self.set.items()]
-        return apply_overrides(data, [*fixed, *cell.overrides(), f"seed={seed}"], self.source)
+        return apply_overrides(copy.deepcopy(self.base_scenario), self.overrides(cell, seed), self.source)
 
-    def scenarios(self) -> dict[int, Scenario]:
-        """Every cell's typed scenario (first seed), or a ScenarioError listing each distinct problem once."""
+    def scenarios(self, origins: Origins | None = None) -> dict[int, Scenario]:
+        """Every cell's typed scenario (first seed), or a ScenarioError listing each distinct problem once.
+
+        `origins`: the base scenario's values, from files the user did not name, that problems must not echo.
+        """
         cells = self.cells()
-        found: dict[tuple[str, str], list[Cell]] = {}
+        found: dict[tuple[str, str, str], list[Cell]] = {}
         scenarios: dict[int, Scenario] = {}
         for cell in cells:
+            overrides = self.overrides(cell, self.seeds[0])
+            shown = (origins or Origins()).overridden(override_keys(overrides))
             try:
-                scenario, problems = validate(self.scenario_data(cell, self.seeds[0]), self.source)
+                scenario, problems = validate(self.scenario_data(cell, self.seeds[0]), self.source, shown)
             except ScenarioError as error:
                 scenario, problems = None, error.problems
             for problem in problems:
-                found.setdefault((problem.field, problem.message), []).append(cell)
+                found.setdefault((problem.file, problem.field, problem.message), []).append(cell)
             if scenario is not None:
                 scenarios[cell.index] = scenario
         if found:
             raise ScenarioError(
                 [
-                    Problem(self.source, field, f"{message} (in {len(hit)} of {len(cells)} cells; "
+                    Problem(file, field, f"{message} (in {len(hit)} of {len(cells)} cells; "
                             f"first: cell {hit[0].index} with {hit[0].label()})")
-                    for (field, message), hit in found.items()
+                    for (file, field, message), hit in found.items()
                 ]
             )
         return scenarios
@@ -177,17 +198,22 @@ class SweepSpec(BaseModel):
 def load_grid(path: str | Path) -> SweepSpec:
     """Read a grid file and its base scenario, and check every cell's scenario; raise ScenarioError if not."""
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError([Problem(str(path), "", "no such grid file")])
+    problem = file_problem(path, "grid")
+    if problem is not None:
+        raise ScenarioError([Problem(str(path), "", problem)])
     data = read_yaml(path)
     try:
         grid = GridFile.model_validate(data)
     except ValidationError as error:
         raise ScenarioError(_grid_problems(error, str(path))) from None
     base_path = path.parent / grid.base
-    if not base_path.is_file():
-        raise ScenarioError([Problem(str(path), "base", f"no such scenario file: {base_path}")])
-    base = resolve_extends(base_path)
+    roots = scenario_roots(path)
+    if not confined(base_path, roots):
+        raise ScenarioError([Problem(str(path), "base", confinement_rule(roots, "base"))])
+    problem = file_problem(base_path, "scenario")
+    if problem is not None:
+        raise ScenarioError([Problem(str(path), "base", f"{problem}: {base_path}")])
+    base, origins = resolve_extends(base_path, roots, named=False)
     base.setdefault("name", base_path.stem)
     if grid.mode == "zip":
         lengths = {axis: len(values) for axis, values in grid.axes.items()}
@@ -204,7 +230,7 @@ def load_grid(path: str | Path) -> SweepSpec:
         mode=grid.mode,
         seeds=grid.seeds,
     )
-    spec.scenarios()
+    spec.scenarios(origins)
     return spec
 
 
