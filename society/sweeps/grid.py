@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from society.scenario.bounds import MAX_SEED
 from society.scenario.files import (
     Problem,
     ScenarioError,
@@ -29,6 +30,8 @@ from society.scenario.origins import Origins
 from society.scenario.schema import Scenario
 
 RANGE_KEYS = ("from", "to", "step", "num")
+MAX_AXIS_VALUES = 100_000
+"""The most values a range may expand to, seeds a grid may list, and cells it may have."""
 
 
 def _axis_values(value: Any) -> Any:
@@ -46,21 +49,23 @@ def expand_range(spec: dict[str, Any]) -> list[int | float]:
     if unknown:
         raise ValueError(f"unknown range keys {unknown}; expected from, to and one of step or num")
     start, stop, step, num = (spec.get(key) for key in RANGE_KEYS)
-    if not all(_is_number(x) for x in (start, stop)):
-        raise ValueError("a range needs numbers `from` and `to`")
+    if not all(_is_number(x) and math.isfinite(x) for x in (start, stop)):
+        raise ValueError("a range needs finite numbers `from` and `to`")
     if (step is None) == (num is None):
         raise ValueError("a range needs exactly one of `step` (spacing) or `num` (number of values)")
     if num is not None:
-        if not isinstance(num, int) or isinstance(num, bool) or num < 2:
-            raise ValueError(f"`num` must be an integer >= 2, got {num!r}")
+        if not isinstance(num, int) or isinstance(num, bool) or not 2 <= num <= MAX_AXIS_VALUES:
+            raise ValueError(f"`num` must be an integer from 2 to {MAX_AXIS_VALUES}, got {num!r}")
         values = [start + (stop - start) * i / (num - 1) for i in range(num)]
         if _all_ints(start, stop) and (stop - start) % (num - 1) == 0:
             return [int(v) for v in values]
         return [_tidy(v) for v in values]
-    if not _is_number(step) or step <= 0:
-        raise ValueError(f"`step` must be a number > 0, got {step!r}")
+    if not _is_number(step) or not 0 < step < math.inf:
+        raise ValueError(f"`step` must be a finite number > 0, got {step!r}")
     if stop < start:
         raise ValueError(f"`to` ({stop}) is below `from` ({start})")
+    if (stop - start) / step >= MAX_AXIS_VALUES:
+        raise ValueError(f"a range may have at most {MAX_AXIS_VALUES} values; use a larger `step`")
     count = math.floor((stop - start) / step + 1e-9) + 1
     if _all_ints(start, stop, step):
         return list(range(start, start + count * step, step))
@@ -83,14 +88,14 @@ def _tidy(x: float) -> float:
 def _seed_list(value: Any) -> Any:
     """A seed count n means seeds 0 .. n-1."""
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            raise ValueError(f"expected a count >= 1 or a list of seeds, got {value}")
+        if not 1 <= value <= MAX_AXIS_VALUES:
+            raise ValueError(f"expected a count from 1 to {MAX_AXIS_VALUES} or a list of seeds, got {value}")
         return list(range(value))
     return value
 
 
 AxisValues = Annotated[list[Any], BeforeValidator(_axis_values)]
-Seeds = Annotated[list[Annotated[int, Field(ge=0)]], BeforeValidator(_seed_list), Field(min_length=1)]
+Seeds = Annotated[list[Annotated[int, Field(ge=0, le=MAX_SEED)]], BeforeValidator(_seed_list), Field(min_length=1)]
 
 
 class GridFile(BaseModel):
@@ -215,6 +220,9 @@ def load_grid(path: str | Path) -> SweepSpec:
         raise ScenarioError([Problem(str(path), "base", f"{problem}: {base_path}")])
     base, origins = resolve_extends(base_path, roots, named=False)
     base.setdefault("name", base_path.stem)
+    cells = math.prod(len(values) for values in grid.axes.values()) if grid.mode == "cartesian" else 0
+    if cells > MAX_AXIS_VALUES:
+        raise ScenarioError([Problem(str(path), "axes", f"{cells} cells; a grid may have at most {MAX_AXIS_VALUES}")])
     if grid.mode == "zip":
         lengths = {axis: len(values) for axis, values in grid.axes.items()}
         if len(set(lengths.values())) > 1:
