@@ -19,7 +19,16 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from society.phases import registered_phases
-from society.scenario.bounds import MAX_AMOUNT, MAX_CITIZENS, MAX_FACTOR, MAX_ROUNDS, MAX_SECONDS, MAX_SEED
+from society.scenario.bounds import (
+    MAX_AMOUNT,
+    MAX_CITIZENS,
+    MAX_FACTOR,
+    MAX_NOISE,
+    MAX_ROUNDS,
+    MAX_SECONDS,
+    MAX_SEED,
+    MAX_UNITS,
+)
 
 
 class Strict(BaseModel):
@@ -38,7 +47,7 @@ Ratio = Annotated[float, Field(ge=0, le=MAX_FACTOR)]
 
 class _PolicyShare(Strict):
     fraction: float = Field(gt=0, le=1, description="share of the population following this policy")
-    noise: float = Field(0.0, ge=0, le=MAX_FACTOR, description="sd of multiplicative Gaussian noise on each request")
+    noise: float = Field(0.0, ge=0, le=MAX_NOISE, description="sd of multiplicative Gaussian noise on each request")
 
 
 class SustainablePolicy(_PolicyShare):
@@ -271,9 +280,12 @@ class Commons(Strict):
     unit: str = Field("units", min_length=1, description="what LLM citizens are told a unit of it is")
 
     @model_validator(mode="after")
-    def _stock_within_capacity(self) -> "Commons":
+    def _stock_within_bounds(self) -> "Commons":
         if self.initial_stock is not None and self.initial_stock > self.capacity:
             raise ValueError(f"initial_stock {self.initial_stock:g} exceeds capacity {self.capacity:g}")
+        if self.allocation == "random_units" and self.capacity * self.patches > MAX_UNITS:
+            raise ValueError(f"random_units hands out one unit at a time: capacity x patches may be at most "
+                             f"{MAX_UNITS:g} units (use allocation: proportional for larger stocks)")
         return self
 
 
