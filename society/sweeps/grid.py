@@ -89,7 +89,7 @@ def _seed_list(value: Any) -> Any:
     """A seed count n means seeds 0 .. n-1."""
     if isinstance(value, int) and not isinstance(value, bool):
         if not 1 <= value <= MAX_AXIS_VALUES:
-            raise ValueError(f"expected a count from 1 to {MAX_AXIS_VALUES} or a list of seeds, got {value}")
+            raise ValueError(f"expected a count >= 1 and <= {MAX_AXIS_VALUES} or a list of seeds, got {value}")
         return list(range(value))
     return value
 
