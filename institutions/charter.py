@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from institutions.power import PowerActionName
+from society.scenario.bounds import MAX_CITIZENS, MAX_FACTOR
 
 
 class Charter(BaseModel):
@@ -20,14 +21,16 @@ class Charter(BaseModel):
     Index), which voters weigh by `mediation_weight`.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     forbid: list[PowerActionName] = Field(default_factory=list)
     jury_for_sanctions: bool = False
-    jury_size: int = Field(7, ge=1, description="odd, so a majority always exists")
+    jury_size: int = Field(7, ge=1, le=MAX_CITIZENS, description="odd, so a majority always exists")
     max_tax: float | None = Field(None, ge=0, le=1)
     min_redistribution: float | None = Field(None, ge=0, le=1)
     mediation: bool = False
-    mediation_weight: float = Field(2.0, ge=0, description="weight voters give a candidate's record PPI")
+    mediation_weight: float = Field(
+        2.0, ge=0, le=MAX_FACTOR, description="weight voters give a candidate's record PPI"
+    )
 
     @field_validator("jury_size")
     @classmethod

@@ -45,6 +45,7 @@ from institutions.polity import InstitutionPhase
 from institutions.power import ElectionRecord, incumbency_rate, turnover
 from society.core.build import group_counts
 from society.phases.deciding import Fallback, Question
+from society.scenario.bounds import MAX_CITIZENS, MAX_FACTOR, MAX_ROUNDS
 from society.scenario.schema import Scenario
 
 RULE = (
@@ -75,25 +76,25 @@ HOW = {
 
 
 class Politicians(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: PoliticianKind = Field(description="heuristic kind, or llm: a politician on an LLM citizen")
-    count: int = Field(1, ge=1)
+    count: int = Field(1, ge=1, le=MAX_CITIZENS)
 
 
 class ElectionsParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    every: int = Field(4, ge=1, description="term length: rounds between elections")
-    first: int = Field(1, ge=1, description="round of the first election")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    every: int = Field(4, ge=1, le=MAX_ROUNDS, description="term length: rounds between elections")
+    first: int = Field(1, ge=1, le=MAX_ROUNDS, description="round of the first election")
     rule: voting.RuleName = "plurality"
-    term_limit: int | None = Field(None, ge=1, description="most consecutive terms a leader may serve")
+    term_limit: int | None = Field(None, ge=1, le=MAX_ROUNDS, description="most consecutive terms a leader may serve")
     politicians: list[Politicians] = Field(min_length=1)
     broadcast: Literal["all", "neighbours"] = Field("all", description="who hears campaign statements")
-    platform_weight: float = Field(1.0, ge=0)
-    neighbour_affinity: float = Field(0.5, ge=0)
-    record_weight: float = Field(1.0, ge=0)
-    grievance: float = Field(1.0, ge=0)
-    smear_penalty: float = Field(1.0, ge=0)
-    noise: float = Field(0.3, ge=0)
+    platform_weight: float = Field(1.0, ge=0, le=MAX_FACTOR)
+    neighbour_affinity: float = Field(0.5, ge=0, le=MAX_FACTOR)
+    record_weight: float = Field(1.0, ge=0, le=MAX_FACTOR)
+    grievance: float = Field(1.0, ge=0, le=MAX_FACTOR)
+    smear_penalty: float = Field(1.0, ge=0, le=MAX_FACTOR)
+    noise: float = Field(0.3, ge=0, le=MAX_FACTOR)
     ballot_events: bool = Field(True, description="record one `ballot` event per voter")
     statement_chars: int = Field(240, ge=20, le=2000, description="longest campaign statement of an LLM candidate")
 

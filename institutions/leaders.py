@@ -22,7 +22,7 @@ import math
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from institutions.charter import Blocked, bound_policy, forbids, jury_verdicts
 from institutions.decisions import (
@@ -41,17 +41,27 @@ from institutions.polity import InstitutionPhase
 from institutions.power import ActionRecord, entrenchment, policy_stability, ppi
 from institutions.voting import RULES
 from society.phases.deciding import Fallback, Question
+from society.scenario.bounds import MAX_AMOUNT, MAX_CITIZENS
 
 
 class LeaderParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     base: PolicyDecision = Field(
         default_factory=lambda: PolicyDecision(quota=1.0, fine=5.0, tax=0.1, redistribution=1.0),
         description="the policy without a leader, and the one honest leaders keep",
     )
-    sanction_amount: float = Field(5.0, ge=0, description="what a leader's sanction takes from a citizen")
-    max_targets: int = Field(5, ge=1, description="most critics a leader sanctions in a round")
+    sanction_amount: float = Field(
+        5.0, ge=0, le=MAX_AMOUNT, description="what a leader's sanction takes from a citizen"
+    )
+    max_targets: int = Field(5, ge=1, le=MAX_CITIZENS, description="most critics a leader sanctions in a round")
     llm_max_actions: int = Field(3, ge=0, le=8, description="most power actions an LLM leader may take in a round")
+
+    @field_validator("base")
+    @classmethod
+    def _bounded_fine(cls, base: PolicyDecision) -> PolicyDecision:
+        if not base.fine <= MAX_AMOUNT:
+            raise ValueError(f"fine: expected a number at most {MAX_AMOUNT:g}")
+        return base
 
 
 RULE = (

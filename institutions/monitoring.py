@@ -11,7 +11,7 @@ from society.phases import Phase
 
 
 class MonitoringParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     mode: Literal["random", "neighbours"] = Field(
         "random", description="random: each harvest seen with `probability`; neighbours: seen when at least one "
                               "neighbour sees it, each with `probability`",

@@ -20,16 +20,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from institutions.polity import InstitutionPhase
 from society import sanctioning
+from society.scenario.bounds import MAX_AMOUNT, MAX_CITIZENS, MAX_FACTOR, MAX_ROUNDS
 from society.scenario.schema import POLICY_NAMES
 
 
 class ThirdParty(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     punishers: list[str] = Field(default_factory=lambda: ["sustainable", "conditional"])
-    witnesses: int = Field(3, ge=1, description="citizens drawn at random to witness each detected violation")
+    witnesses: int = Field(
+        3, ge=1, le=MAX_CITIZENS, description="citizens drawn at random to witness each detected violation"
+    )
     probability: float = Field(1.0, ge=0, le=1)
-    cost: float = Field(1.0, ge=0)
-    impact: float = Field(3.0, ge=0)
+    cost: float = Field(1.0, ge=0, le=MAX_AMOUNT)
+    impact: float = Field(3.0, ge=0, le=MAX_AMOUNT)
 
     @field_validator("punishers")
     @classmethod
@@ -41,13 +44,17 @@ class ThirdParty(BaseModel):
 
 
 class SanctionsParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    quota: float | None = Field(None, ge=0, description="fixed quota (x sustainable share); None: the policy's")
-    fine: float | None = Field(None, ge=0, description="fixed first-offence fine; None: the policy's")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    quota: float | None = Field(
+        None, ge=0, le=MAX_FACTOR, description="fixed quota (x sustainable share); None: the policy's"
+    )
+    fine: float | None = Field(None, ge=0, le=MAX_AMOUNT, description="fixed first-offence fine; None: the policy's")
     central: bool = Field(True, description="charge graduated fines into the treasury")
-    escalation: float = Field(2.0, ge=1, description="each prior offence multiplies the fine by this")
-    max_multiplier: float = Field(8.0, ge=1)
-    forgive_after: int = Field(0, ge=0, description="clean rounds after which offences are forgotten (0: never)")
+    escalation: float = Field(2.0, ge=1, le=MAX_FACTOR, description="each prior offence multiplies the fine by this")
+    max_multiplier: float = Field(8.0, ge=1, le=MAX_FACTOR)
+    forgive_after: int = Field(
+        0, ge=0, le=MAX_ROUNDS, description="clean rounds after which offences are forgotten (0: never)"
+    )
     third_party: ThirdParty | None = None
 
     @model_validator(mode="after")

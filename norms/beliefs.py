@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from norms import metrics
 from norms.state import ensure_norm_columns
 from society.phases import Phase
+from society.scenario.bounds import MAX_FACTOR
 from society.world.graph import neighbor_mean
 
 RULE = (
@@ -28,12 +29,16 @@ RULE = (
 
 
 class BeliefsParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     observation: float = Field(0.5, ge=0, le=1, description="weight of this round's observed takes in E")
     internalization: float = Field(0.2, ge=0, le=1, description="how far the personal norm moves each round")
     normative_weight: float = Field(0.5, ge=0, le=1, description="share of N (vs E) in what the norm moves toward")
-    tolerance: float = Field(0.05, ge=0, description="a take ratio within norm x (1 + tolerance) complies")
-    emergence_threshold: float = Field(0.1, gt=0, description="dispersion under which a norm counts as emerged")
+    tolerance: float = Field(
+        0.05, ge=0, le=MAX_FACTOR, description="a take ratio within norm x (1 + tolerance) complies"
+    )
+    emergence_threshold: float = Field(
+        0.1, gt=0, le=MAX_FACTOR, description="dispersion under which a norm counts as emerged"
+    )
 
 
 def update_empirical(

@@ -45,7 +45,7 @@ UNIVERSALIZATION = (
 
 
 class CommunicateParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     mode: Literal["neighbours", "meeting"] = "neighbours"
     proposal: Literal["median", "sustainable"] = Field("median", description="what a meeting agrees on")
     universalization: bool = Field(False, description="state at most what the commons sustains if all did it")

@@ -26,6 +26,7 @@ from norms.state import act_on_norms, check_policies, ensure_norm_columns, polic
 from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import Decision
+from society.scenario.bounds import MAX_FACTOR
 from society.scenario.schema import POLICY_NAMES
 
 MAX_SHOWN = 8
@@ -43,11 +44,13 @@ NEIGHBOUR = "- citizen {citizen} took {ratio:.2f} times its sustainable share an
 
 
 class LearningParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     imitation: float = Field(1.0, ge=0, le=1, description="scale of the chance to copy a better-paid neighbour")
     conformity: float = Field(0.1, ge=0, le=1, description="weight of the neighbours' median norm")
     who: list[str] = Field(default_factory=lambda: list(POLICY_NAMES), description="policies whose norms learn")
-    max_norm: float = Field(3.0, gt=0, description="the highest norm an LLM citizen may state when it reflects")
+    max_norm: float = Field(
+        3.0, gt=0, le=MAX_FACTOR, description="the highest norm an LLM citizen may state when it reflects"
+    )
 
     @field_validator("who")
     @classmethod

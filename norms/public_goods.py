@@ -29,6 +29,7 @@ from society import sanctioning
 from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
+from society.scenario.bounds import MAX_AMOUNT, MAX_CITIZENS, MAX_FACTOR
 from society.scenario.schema import ConditionalPolicy, FixedPolicy, GreedyPolicy, ImitatorPolicy, SustainablePolicy
 
 RULE = (
@@ -47,16 +48,16 @@ PUNISHMENT = (
 
 
 class PublicGoodsParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    group_size: int = Field(4, ge=2)
-    endowment: float = Field(20.0, gt=0, description="tokens each citizen gets per round")
-    mpcr: float = Field(0.4, gt=0, description="what each token put in returns to every group member")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    group_size: int = Field(4, ge=2, le=MAX_CITIZENS)
+    endowment: float = Field(20.0, gt=0, le=MAX_AMOUNT, description="tokens each citizen gets per round")
+    mpcr: float = Field(0.4, gt=0, le=MAX_FACTOR, description="what each token put in returns to every group member")
     matching: Literal["stranger", "partner"] = "stranger"
     punishment: bool = Field(False, description="play the punishment stage")
-    cost: float = Field(1.0, ge=0, description="what one punishment point costs the punisher")
-    impact: float = Field(3.0, ge=0, description="what one punishment point removes from the target")
-    rate: float = Field(0.5, ge=0, description="points per token a target gave below its group's mean")
-    max_points: float = Field(10.0, ge=0, description="most points one punisher assigns one target")
+    cost: float = Field(1.0, ge=0, le=MAX_AMOUNT, description="what one punishment point costs the punisher")
+    impact: float = Field(3.0, ge=0, le=MAX_AMOUNT, description="what one punishment point removes from the target")
+    rate: float = Field(0.5, ge=0, le=MAX_FACTOR, description="points per token a target gave below its group's mean")
+    max_points: float = Field(10.0, ge=0, le=MAX_AMOUNT, description="most points one punisher assigns one target")
     match: float = Field(0.9, ge=0, le=1, description="share of the others' mean a conditional cooperator gives")
     initial: tuple[float, float] = Field((0.3, 0.8), description="range of conditional cooperators' first share")
     sanction_response: float = Field(

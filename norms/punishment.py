@@ -22,6 +22,7 @@ from society import sanctioning
 from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import PunishDecision
+from society.scenario.bounds import MAX_AMOUNT, MAX_CITIZENS, MAX_FACTOR
 from society.scenario.schema import POLICY_NAMES
 
 RULE = (
@@ -40,12 +41,14 @@ FALLBACK_RULE = "fallback: norm_rule"
 
 
 class NormPunishParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    cost: float = Field(1.0, ge=0, description="what one act of punishment costs the punisher")
-    impact: float = Field(3.0, ge=0, description="what one act of punishment takes from the target")
-    tolerance: float = Field(0.1, ge=0, description="a take ratio above norm x (1 + tolerance) is punished")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    cost: float = Field(1.0, ge=0, le=MAX_AMOUNT, description="what one act of punishment costs the punisher")
+    impact: float = Field(3.0, ge=0, le=MAX_AMOUNT, description="what one act of punishment takes from the target")
+    tolerance: float = Field(
+        0.1, ge=0, le=MAX_FACTOR, description="a take ratio above norm x (1 + tolerance) is punished"
+    )
     probability: float = Field(1.0, ge=0, le=1, description="chance a punisher acts on each violating neighbour")
-    max_targets: int = Field(0, ge=0, description="most acts per punisher per round (0: no limit)")
+    max_targets: int = Field(0, ge=0, le=MAX_CITIZENS, description="most acts per punisher per round (0: no limit)")
     punishers: list[str] = Field(default_factory=lambda: list(POLICY_NAMES), description="policies that punish")
     llm_fallback: Literal["nobody", "norm_rule"] = Field(
         "nobody", description="whom an LLM punisher punishes when its answer is missing or invalid"

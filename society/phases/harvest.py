@@ -31,7 +31,7 @@ UNIVERSALIZATION = (
 
 
 class HarvestParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     reputation_memory: float = Field(0.8, ge=0, le=1, description="weight of past reputation in its moving average")
     universalization: bool = Field(False, description="GovSim's prompt: LLM citizens weigh everyone doing the same")
     fallback: Literal["sustainable", "nothing"] = Field(

@@ -12,6 +12,7 @@ from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
 from society.phases.harvest import record_takes
 from society.policies.heuristics import requested_takes
+from society.scenario.bounds import MAX_AMOUNT
 from society.world import commons_kernels as kernels
 
 RULE = (
@@ -26,11 +27,11 @@ OBSERVATION = (
 
 
 class InvestParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    endowment: float = Field(25.0, gt=0, description="tokens each citizen receives per round")
-    outside_return: float = Field(5.0, ge=0, description="cents a token earns in the outside market")
-    a: float = Field(23.0, gt=0, description="group return from X tokens is a*X - b*X^2 (cents)")
-    b: float = Field(0.25, gt=0)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    endowment: float = Field(25.0, gt=0, le=MAX_AMOUNT, description="tokens each citizen receives per round")
+    outside_return: float = Field(5.0, ge=0, le=MAX_AMOUNT, description="cents a token earns in the outside market")
+    a: float = Field(23.0, gt=0, le=MAX_AMOUNT, description="group return from X tokens is a*X - b*X^2 (cents)")
+    b: float = Field(0.25, gt=0, le=MAX_AMOUNT)
 
 
 class InvestPhase(Phase):

@@ -12,6 +12,7 @@ from society import sanctioning
 from society.phases import Phase
 from society.phases.deciding import Question
 from society.phases.decisions import PunishDecision
+from society.scenario.bounds import MAX_AMOUNT, MAX_CITIZENS, MAX_FACTOR
 from society.scenario.schema import POLICY_NAMES
 
 RULE = (
@@ -26,15 +27,17 @@ OBSERVATION = (
 
 
 class PunishParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    cost: float = Field(1.0, ge=0, description="what one act of punishment costs the punisher")
-    impact: float = Field(3.0, ge=0, description="what one act of punishment takes from the target")
-    threshold: float = Field(1.0, ge=0, description="a take above threshold x fair share is a violation")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    cost: float = Field(1.0, ge=0, le=MAX_AMOUNT, description="what one act of punishment costs the punisher")
+    impact: float = Field(3.0, ge=0, le=MAX_AMOUNT, description="what one act of punishment takes from the target")
+    threshold: float = Field(
+        1.0, ge=0, le=MAX_FACTOR, description="a take above threshold x fair share is a violation"
+    )
     punishers: list[str] = Field(
         default_factory=lambda: ["sustainable", "conditional", "llm"], description="policies whose citizens punish"
     )
     probability: float = Field(1.0, ge=0, le=1, description="chance a punisher acts on each violating neighbour")
-    max_targets: int = Field(0, ge=0, description="most acts per punisher per round (0: no limit)")
+    max_targets: int = Field(0, ge=0, le=MAX_CITIZENS, description="most acts per punisher per round (0: no limit)")
 
     def model_post_init(self, context: Any) -> None:
         unknown = sorted(set(self.punishers) - set(POLICY_NAMES))

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from society.scenario.origins import Key, Origins, field_key, redact, value_at
 from society.scenario.problems import Problem, ScenarioError
 from society.scenario.schedule import schedule_problems
 from society.scenario.schema import (
@@ -22,6 +23,10 @@ from society.scenario.schema import (
     StochasticBlockGraph,
     WattsStrogatzGraph,
 )
+
+
+SHIPPED_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+"""The scenarios shipped with society: any scenario may extend them."""
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -47,7 +52,10 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML mapping from `path`, or a ScenarioError with the line and column of what is wrong."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        message = f"not UTF-8 text (byte {error.start + 1} cannot be decoded); save the file as UTF-8"
+        raise ScenarioError([Problem(str(path), "", message)]) from None
     except OSError as error:
         raise ScenarioError([Problem(str(path), "", f"cannot read file ({error.strerror or error})")]) from None
     try:
@@ -57,12 +65,26 @@ def read_yaml(path: Path) -> dict[str, Any]:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         problem = error.problem or str(error)
         raise ScenarioError([Problem(str(path), where, f"invalid YAML: {problem}")]) from None
+    except yaml.reader.ReaderError as error:
+        message = f"not a text file (control character #x{error.character:04x} at character {error.position + 1})"
+        raise ScenarioError([Problem(str(path), "", message)]) from None
     except yaml.YAMLError as error:
         raise ScenarioError([Problem(str(path), "", f"invalid YAML: {error}")]) from None
+    except RecursionError:
+        raise ScenarioError([Problem(str(path), "", "invalid YAML: nested too deeply")]) from None
     if not isinstance(data, dict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
         raise ScenarioError([Problem(str(path), "", f"expected a mapping of scenario sections, found {found}")])
     return data
+
+
+def file_problem(path: Path, what: str) -> str | None:
+    """Why `path` cannot be read as a `what` file (missing, a folder, a device or pipe), or None if it can."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return f"is a folder, not a {what} file"
+    return f"no such {what} file" if not path.exists() else f"not a regular file (a {what} file is a YAML text file)"
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -76,9 +98,36 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The scenario at `path` with its `extends:` ancestors merged beneath it."""
-    path = path.resolve()
+def scenario_roots(named: Path) -> tuple[Path, ...]:
+    """Folders whose scenario files the file the user named may extend: its own folder tree, the shipped ones."""
+    return tuple(dict.fromkeys((named.absolute().parent.resolve(), named.resolve().parent, SHIPPED_SCENARIOS)))
+
+
+def confined(target: Path, roots: tuple[Path, ...]) -> bool:
+    """Whether `target`, its symlinks followed, lies inside one of the folders `roots`."""
+    resolved = target.resolve()
+    return any(resolved.is_relative_to(root) for root in roots)
+
+
+def confinement_rule(roots: tuple[Path, ...], field: str) -> str:
+    """The rule a path at `field` broke, for its error message."""
+    folders = " or ".join(str(root) for root in roots)
+    return (f"{field} may only name a scenario file inside {folders} (the named file's folder tree or the shipped "
+            "scenarios); this one leaves them (an absolute path, a ../ or a symlink pointing outside)")
+
+
+def resolve_extends(path: Path, roots: tuple[Path, ...], named: bool = True) -> tuple[dict[str, Any], Origins]:
+    """The scenario at `path` with its `extends:` ancestors (confined to `roots`) merged beneath it, and the
+    origins of its values that come from files the user did not name (all of them unless `named`)."""
+    data, origins = _resolve(path.resolve(), roots, (), named)
+    return data, origins if not named else Origins(
+        {key: file for key, file in origins.hidden.items() if file != str(path.resolve())}
+    )
+
+
+def _resolve(
+    path: Path, roots: tuple[Path, ...], chain: tuple[Path, ...], named: bool
+) -> tuple[dict[str, Any], Origins]:
     if path in chain:
         cycle = " -> ".join(p.name for p in (*chain, path))
         raise ScenarioError([Problem(str(chain[0]), "extends", f"extends itself in a cycle: {cycle}")])
@@ -86,13 +135,18 @@ def resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     _anchor_paths(data, path.parent)
     parent = data.pop("extends", None)
     if parent is None:
-        return data
+        return data, Origins().beneath(data, str(path))
     if not isinstance(parent, str):
-        raise ScenarioError([Problem(str(path), "extends", f"expected a file path, got {parent!r}")])
+        shown = f", got {parent!r}" if named else ""
+        raise ScenarioError([Problem(str(path), "extends", f"expected a file path{shown}")])
     parent_path = path.parent / parent
-    if not parent_path.is_file():
-        raise ScenarioError([Problem(str(path), "extends", f"no such scenario file: {parent_path}")])
-    return deep_merge(resolve_extends(parent_path, (*chain, path)), data)
+    if not confined(parent_path, roots):
+        raise ScenarioError([Problem(str(path), "extends", confinement_rule(roots, "extends"))])
+    problem = file_problem(parent_path, "scenario")
+    if problem is not None:
+        raise ScenarioError([Problem(str(path), "extends", f"{problem}: {parent_path}")])
+    base, origins = _resolve(parent_path.resolve(), roots, (*chain, path), False)
+    return deep_merge(base, data), origins.beneath(data, str(path))
 
 
 def _anchor_paths(data: dict[str, Any], folder: Path) -> None:
@@ -162,12 +216,12 @@ _NAMES_ITS_INPUT = ("missing", "union_tag_not_found", "unknown_phase")
 """Error types whose message already says what was found (or that nothing was)."""
 
 
-def _problems_from(error: ValidationError, source: str, prefix: str = "", tags: tuple[str, ...] = ()) -> list[Problem]:
+def _problems_from(error: ValidationError, source: str, origins: Origins) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False):
         # A discriminator tag follows its union's field, never starts a location (`llm` is a policy and a section).
-        loc = tuple(part for i, part in enumerate(item["loc"]) if i == 0 or part not in tags)
-        field = prefix + _location(loc)
+        loc = tuple(part for i, part in enumerate(item["loc"]) if i == 0 or part not in DISCRIMINATOR_TAGS)
+        field = _location(loc)
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key (not part of the scenario schema; check its spelling)"
@@ -177,21 +231,40 @@ def _problems_from(error: ValidationError, source: str, prefix: str = "", tags: 
             message = f"{item['ctx']['tag']!r} is not one of: {item['ctx']['expected_tags']}"
         elif item["type"] == "union_tag_not_found":
             message = f"missing {item['ctx']['discriminator']} (one of the known kinds)"
-        if "input" in item and item["type"] not in _NAMES_ITS_INPUT and not isinstance(
-            item["input"], dict | list
-        ):
+        hiding = origins.file_hiding(tuple(str(part) for part in loc))
+        if hiding is not None:
+            problems.append(Problem(hiding, field or "(top level)", redact(message, item.get("input"))))
+            continue
+        if "input" in item and item["type"] not in _NAMES_ITS_INPUT and not isinstance(item["input"], dict | list):
             message += f" (got {item['input']!r})"
         problems.append(Problem(source, field or "(top level)", message))
     return problems
 
 
-def validate(data: dict[str, Any], source: str) -> tuple[Scenario | None, list[Problem]]:
-    """The typed scenario and an empty list, or None and every problem found."""
+def _hide_values(problem: Problem, data: dict[str, Any], origins: Origins) -> Problem:
+    """`problem` naming the file its field's value came from, without that value, if the user did not name it."""
+    key = field_key(problem.field)
+    hiding = origins.file_hiding(key)
+    if hiding is None:
+        return problem
+    return Problem(hiding, problem.field, redact(problem.message, value_at(data, key)))
+
+
+def validate(
+    data: dict[str, Any], source: str, origins: Origins | None = None
+) -> tuple[Scenario | None, list[Problem]]:
+    """The typed scenario and an empty list, or None and every problem found.
+
+    Problems name `source`, or for values in `origins` (from files the user did not name) that file, never
+    echoing the value.
+    """
+    origins = origins or Origins()
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
-        return None, _problems_from(error, source, tags=DISCRIMINATOR_TAGS)
+        return None, _problems_from(error, source, origins)
     problems = _cross_field_problems(scenario, source) + schedule_problems(scenario, source)
+    problems = [_hide_values(problem, data, origins) for problem in problems]
     return (scenario if not problems else None), problems
 
 
@@ -224,15 +297,21 @@ def _cross_field_problems(scenario: Scenario, source: str) -> list[Problem]:
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
     """Read, merge, override and validate a scenario file; raise ScenarioError listing every problem."""
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError([Problem(str(path), "", "no such scenario file")])
-    data = resolve_extends(path)
+    problem = file_problem(path, "scenario")
+    if problem is not None:
+        raise ScenarioError([Problem(str(path), "", problem)])
+    data, origins = resolve_extends(path, scenario_roots(path))
     data.setdefault("name", path.stem)
     data = apply_overrides(data, overrides or [], str(path))
-    scenario, problems = validate(data, str(path))
+    scenario, problems = validate(data, str(path), origins.overridden(override_keys(overrides or [])))
     if problems:
         raise ScenarioError(problems)
     return scenario
+
+
+def override_keys(overrides: list[str]) -> list[Key]:
+    """The keys `--set` overrides set."""
+    return [tuple(item.partition("=")[0].split(".")) for item in overrides]
 
 
 def scenario_to_yaml(scenario: Scenario) -> str:

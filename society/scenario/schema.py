@@ -19,12 +19,27 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from society.phases import registered_phases
+from society.scenario.bounds import (
+    MAX_AMOUNT,
+    MAX_CITIZENS,
+    MAX_FACTOR,
+    MAX_NOISE,
+    MAX_ROUNDS,
+    MAX_SECONDS,
+    MAX_SEED,
+    MAX_UNITS,
+)
 
 
 class Strict(BaseModel):
-    """Base for every scenario section: unknown keys are errors, so typos never pass silently."""
+    """Base for every scenario section: unknown keys are errors, so typos never pass silently; NaN and infinite
+    numbers are errors too (see society.scenario.bounds for the upper bounds)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+Ratio = Annotated[float, Field(ge=0, le=MAX_FACTOR)]
+"""A non-negative ratio or weight."""
 
 
 # ---- population ---------------------------------------------------------------------------------------------
@@ -32,7 +47,7 @@ class Strict(BaseModel):
 
 class _PolicyShare(Strict):
     fraction: float = Field(gt=0, le=1, description="share of the population following this policy")
-    noise: float = Field(0.0, ge=0, description="sd of multiplicative Gaussian noise on each request")
+    noise: float = Field(0.0, ge=0, le=MAX_NOISE, description="sd of multiplicative Gaussian noise on each request")
 
 
 class SustainablePolicy(_PolicyShare):
@@ -45,7 +60,7 @@ class GreedyPolicy(_PolicyShare):
     """Free-rider: takes `factor` times the sustainable share."""
 
     policy: Literal["greedy"]
-    factor: float = Field(3.0, gt=1)
+    factor: float = Field(3.0, gt=1, le=MAX_FACTOR)
 
 
 class ConditionalPolicy(_PolicyShare):
@@ -57,7 +72,7 @@ class ConditionalPolicy(_PolicyShare):
 class _StrategyPolicy(_PolicyShare):
     """A policy that asks for its `strategy` (a take ratio to the sustainable share), drawn first from a range."""
 
-    initial_ratio: tuple[float, float] = Field((0.5, 2.0), description="uniform range of the first take / share")
+    initial_ratio: tuple[Ratio, Ratio] = Field((0.5, 2.0), description="uniform range of the first take / share")
 
     @field_validator("initial_ratio")
     @classmethod
@@ -83,7 +98,7 @@ class FixedPolicy(_PolicyShare):
     """Always asks for the same amount."""
 
     policy: Literal["fixed"]
-    amount: float = Field(ge=0)
+    amount: float = Field(ge=0, le=MAX_AMOUNT)
 
 
 BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
@@ -93,7 +108,7 @@ class TraitDistribution(Strict):
     """A trait score in [0, 1] drawn from a normal distribution, clipped."""
 
     mean: float = Field(0.5, ge=0, le=1)
-    sd: float = Field(0.15, ge=0)
+    sd: float = Field(0.15, ge=0, le=MAX_FACTOR)
 
 
 class PersonaSpec(Strict):
@@ -101,8 +116,8 @@ class PersonaSpec(Strict):
 
     traits: dict[str, TraitDistribution] = Field(default_factory=dict)
     values: list[str] = Field(default_factory=lambda: ["fairness", "family", "prosperity", "tradition", "freedom"])
-    values_per_citizen: int = Field(2, ge=0)
-    roles: dict[str, float] = Field(default_factory=lambda: {"fisher": 1.0}, description="role: weight")
+    values_per_citizen: int = Field(2, ge=0, le=MAX_CITIZENS)
+    roles: dict[str, Ratio] = Field(default_factory=lambda: {"fisher": 1.0}, description="role: weight")
     hidden_agendas: list[str] = Field(default_factory=list)
     hidden_agenda_probability: float = Field(0.0, ge=0, le=1)
 
@@ -159,9 +174,9 @@ PolicySpec = Annotated[
 
 
 class Population(Strict):
-    size: int = Field(gt=0, description="number of citizens")
+    size: int = Field(gt=0, le=MAX_CITIZENS, description="number of citizens")
     policies: list[PolicySpec] = Field(min_length=1)
-    initial_wealth: float = 0.0
+    initial_wealth: float = Field(0.0, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
 
     @field_validator("policies")
     @classmethod
@@ -181,8 +196,10 @@ def _even(k: int) -> int:
     return k
 
 
-EvenDegree = Annotated[int, Field(ge=2, description="each citizen's nearest neighbours on the ring (even)"),
-                       AfterValidator(_even)]
+EvenDegree = Annotated[
+    int, Field(ge=2, le=MAX_CITIZENS, description="each citizen's nearest neighbours on the ring (even)"),
+    AfterValidator(_even),
+]
 
 
 class WattsStrogatzGraph(Strict):
@@ -193,17 +210,17 @@ class WattsStrogatzGraph(Strict):
 
 class BarabasiAlbertGraph(Strict):
     kind: Literal["barabasi_albert"]
-    m: int = Field(5, ge=1, description="edges each new citizen brings")
+    m: int = Field(5, ge=1, le=MAX_CITIZENS, description="edges each new citizen brings")
 
 
 class ErdosRenyiGraph(Strict):
     kind: Literal["erdos_renyi"]
-    mean_degree: float = Field(10.0, gt=0)
+    mean_degree: float = Field(10.0, gt=0, le=MAX_CITIZENS)
 
 
 class StochasticBlockGraph(Strict):
     kind: Literal["stochastic_block"]
-    blocks: int = Field(4, ge=1, description="number of equal villages or factions")
+    blocks: int = Field(4, ge=1, le=MAX_CITIZENS, description="number of equal villages or factions")
     p_in: float = Field(0.1, ge=0, le=1)
     p_out: float = Field(0.001, ge=0, le=1)
 
@@ -219,7 +236,7 @@ class RingGraph(Strict):
 
 class GridGraph(Strict):
     kind: Literal["grid"]
-    rows: int = Field(ge=1)
+    rows: int = Field(ge=1, le=MAX_CITIZENS)
     periodic: bool = True
 
 
@@ -265,11 +282,15 @@ class Shocks(Strict):
 
 
 class Commons(Strict):
-    patches: int = Field(1, ge=1)
-    capacity: float = Field(100.0, gt=0, description="carrying capacity of each patch")
-    initial_stock: float | None = Field(None, ge=0, description="stock of each patch at start (default: capacity)")
+    patches: int = Field(1, ge=1, le=MAX_CITIZENS)
+    capacity: float = Field(100.0, gt=0, le=MAX_AMOUNT, description="carrying capacity of each patch")
+    initial_stock: float | None = Field(
+        None, ge=0, le=MAX_AMOUNT, description="stock of each patch at start (default: capacity)"
+    )
     regrowth: RegrowthSpec = Field(default_factory=lambda: DoublingRegrowth(kind="doubling"))
-    collapse_threshold: float = Field(0.0, ge=0, description="a patch left below this after harvest collapses")
+    collapse_threshold: float = Field(
+        0.0, ge=0, le=MAX_AMOUNT, description="a patch left below this after harvest collapses"
+    )
     on_collapse: Literal["stop", "continue"] = "stop"
     allocation: Literal["proportional", "random_units"] = "proportional"
     shocks: Shocks = Field(default_factory=Shocks)
@@ -279,9 +300,12 @@ class Commons(Strict):
     unit: str = Field("units", min_length=1, description="what LLM citizens are told a unit of it is")
 
     @model_validator(mode="after")
-    def _stock_within_capacity(self) -> "Commons":
+    def _stock_within_bounds(self) -> "Commons":
         if self.initial_stock is not None and self.initial_stock > self.capacity:
             raise ValueError(f"initial_stock {self.initial_stock:g} exceeds capacity {self.capacity:g}")
+        if self.allocation == "random_units" and self.capacity * self.patches > MAX_UNITS:
+            raise ValueError(f"random_units hands out one unit at a time: capacity x patches may be at most "
+                             f"{MAX_UNITS:g} units (use allocation: proportional for larger stocks)")
         return self
 
 
@@ -355,17 +379,19 @@ class LLMSettings(Strict):
     backend: Literal["local", "server", "engine"] = "local"
     base_urls: list[str] = Field(default_factory=list, description="OpenAI-compatible base URLs (backend: server)")
     model: str | None = Field(None, description="served model name (server) or model directory (local, engine)")
-    concurrency: int = Field(256, ge=1, description="requests in flight at once, over all servers")
+    concurrency: int = Field(256, ge=1, le=MAX_CITIZENS, description="requests in flight at once, over all servers")
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(64, ge=4, le=4096, description="most tokens of one answer (the reason adds its own)")
     cache: Literal["record", "replay", "off"] = "record"
     seeded: bool = Field(False, description="send each request its seed (vLLM CPU 0.32 fails under load with seeds)")
-    request_timeout_s: float = Field(300.0, gt=0)
-    phase_deadline_s: float | None = Field(None, gt=0, description="give up on a phase's unanswered requests after")
+    request_timeout_s: float = Field(300.0, gt=0, le=MAX_SECONDS)
+    phase_deadline_s: float | None = Field(
+        None, gt=0, le=MAX_SECONDS, description="give up on a phase's unanswered requests after"
+    )
     fallback_threshold: float = Field(
         0.5, ge=0, le=1, description="stop the run when a phase falls back for more than this share of its citizens"
     )
-    memory_rounds: int = Field(5, ge=0, description="rounds a citizen remembers in its prompt")
+    memory_rounds: int = Field(5, ge=0, le=MAX_ROUNDS, description="rounds a citizen remembers in its prompt")
     reason: ReasonSetting = Field(default_factory=ReasonSetting)
     activation: Activation = Field(default_factory=Activation)
     cohorts: Cohorts = Field(default_factory=Cohorts)
@@ -384,16 +410,18 @@ class LLMSettings(Strict):
 
 class Output(Strict):
     dir: Path = Field(Path("runs"), description="folder that holds run directories")
-    citizens_every: int = Field(1, ge=0, description="write the citizens table every N rounds (0: never)")
+    citizens_every: int = Field(
+        1, ge=0, le=MAX_ROUNDS, description="write the citizens table every N rounds (0: never)"
+    )
     events: bool = True
-    checkpoint_every: int = Field(1, ge=1)
+    checkpoint_every: int = Field(1, ge=1, le=MAX_ROUNDS)
 
 
 class Scenario(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="run name (letters, digits, _ . -)")
     description: str = ""
-    seed: int = Field(0, ge=0)
-    rounds: int = Field(gt=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    rounds: int = Field(gt=0, le=MAX_ROUNDS)
     population: Population
     graph: GraphSpec = Field(default_factory=lambda: CompleteGraph(kind="complete"))
     commons: Commons | None = None

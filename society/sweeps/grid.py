@@ -12,10 +12,26 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from society.scenario.files import Problem, ScenarioError, apply_overrides, read_yaml, resolve_extends, validate
+from society.scenario.bounds import MAX_SEED
+from society.scenario.files import (
+    Problem,
+    ScenarioError,
+    apply_overrides,
+    confined,
+    confinement_rule,
+    file_problem,
+    override_keys,
+    read_yaml,
+    resolve_extends,
+    scenario_roots,
+    validate,
+)
+from society.scenario.origins import Origins
 from society.scenario.schema import Scenario
 
 RANGE_KEYS = ("from", "to", "step", "num")
+MAX_AXIS_VALUES = 100_000
+"""The most values a range may expand to, seeds a grid may list, and cells it may have."""
 
 
 def _axis_values(value: Any) -> Any:
@@ -33,21 +49,23 @@ def expand_range(spec: dict[str, Any]) -> list[int | float]:
     if unknown:
         raise ValueError(f"unknown range keys {unknown}; expected from, to and one of step or num")
     start, stop, step, num = (spec.get(key) for key in RANGE_KEYS)
-    if not all(_is_number(x) for x in (start, stop)):
-        raise ValueError("a range needs numbers `from` and `to`")
+    if not all(_is_number(x) and math.isfinite(x) for x in (start, stop)):
+        raise ValueError("a range needs finite numbers `from` and `to`")
     if (step is None) == (num is None):
         raise ValueError("a range needs exactly one of `step` (spacing) or `num` (number of values)")
     if num is not None:
-        if not isinstance(num, int) or isinstance(num, bool) or num < 2:
-            raise ValueError(f"`num` must be an integer >= 2, got {num!r}")
+        if not isinstance(num, int) or isinstance(num, bool) or not 2 <= num <= MAX_AXIS_VALUES:
+            raise ValueError(f"`num` must be an integer from 2 to {MAX_AXIS_VALUES}, got {num!r}")
         values = [start + (stop - start) * i / (num - 1) for i in range(num)]
         if _all_ints(start, stop) and (stop - start) % (num - 1) == 0:
             return [int(v) for v in values]
         return [_tidy(v) for v in values]
-    if not _is_number(step) or step <= 0:
-        raise ValueError(f"`step` must be a number > 0, got {step!r}")
+    if not _is_number(step) or not 0 < step < math.inf:
+        raise ValueError(f"`step` must be a finite number > 0, got {step!r}")
     if stop < start:
         raise ValueError(f"`to` ({stop}) is below `from` ({start})")
+    if (stop - start) / step >= MAX_AXIS_VALUES:
+        raise ValueError(f"a range may have at most {MAX_AXIS_VALUES} values; use a larger `step`")
     count = math.floor((stop - start) / step + 1e-9) + 1
     if _all_ints(start, stop, step):
         return list(range(start, start + count * step, step))
@@ -70,14 +88,14 @@ def _tidy(x: float) -> float:
 def _seed_list(value: Any) -> Any:
     """A seed count n means seeds 0 .. n-1."""
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            raise ValueError(f"expected a count >= 1 or a list of seeds, got {value}")
+        if not 1 <= value <= MAX_AXIS_VALUES:
+            raise ValueError(f"expected a count >= 1 and <= {MAX_AXIS_VALUES} or a list of seeds, got {value}")
         return list(range(value))
     return value
 
 
 AxisValues = Annotated[list[Any], BeforeValidator(_axis_values)]
-Seeds = Annotated[list[Annotated[int, Field(ge=0)]], BeforeValidator(_seed_list), Field(min_length=1)]
+Seeds = Annotated[list[Annotated[int, Field(ge=0, le=MAX_SEED)]], BeforeValidator(_seed_list), Field(min_length=1)]
 
 
 class GridFile(BaseModel):
@@ -143,32 +161,40 @@ class SweepSpec(BaseModel):
         combos = zip(*columns, strict=True) if self.mode == "zip" else itertools.product(*columns)
         return [Cell(index, dict(zip(paths, combo, strict=True))) for index, combo in enumerate(combos)]
 
+    def overrides(self, cell: Cell, seed: int) -> list[str]:
+        """What a cell run with `seed` sets on the base scenario: `set`, then the cell's values, then the seed."""
+        fixed = [f"{path}={json.dumps(value)}" for path, value in self.set.items()]
+        return [*fixed, *cell.overrides(), f"seed={seed}"]
+
     def scenario_data(self, cell: Cell, seed: int) -> dict[str, Any]:
         """The scenario mapping of `cell` run with `seed` (base, then `set`, then the cell's values)."""
-        data = copy.deepcopy(self.base_scenario)
-        fixed = [f"{path}={json.dumps(value)}" for path, value in self.set.items()]
-        return apply_overrides(data, [*fixed, *cell.overrides(), f"seed={seed}"], self.source)
+        return apply_overrides(copy.deepcopy(self.base_scenario), self.overrides(cell, seed), self.source)
 
-    def scenarios(self) -> dict[int, Scenario]:
-        """Every cell's typed scenario (first seed), or a ScenarioError listing each distinct problem once."""
+    def scenarios(self, origins: Origins | None = None) -> dict[int, Scenario]:
+        """Every cell's typed scenario (first seed), or a ScenarioError listing each distinct problem once.
+
+        `origins`: the base scenario's values, from files the user did not name, that problems must not echo.
+        """
         cells = self.cells()
-        found: dict[tuple[str, str], list[Cell]] = {}
+        found: dict[tuple[str, str, str], list[Cell]] = {}
         scenarios: dict[int, Scenario] = {}
         for cell in cells:
+            overrides = self.overrides(cell, self.seeds[0])
+            shown = (origins or Origins()).overridden(override_keys(overrides))
             try:
-                scenario, problems = validate(self.scenario_data(cell, self.seeds[0]), self.source)
+                scenario, problems = validate(self.scenario_data(cell, self.seeds[0]), self.source, shown)
             except ScenarioError as error:
                 scenario, problems = None, error.problems
             for problem in problems:
-                found.setdefault((problem.field, problem.message), []).append(cell)
+                found.setdefault((problem.file, problem.field, problem.message), []).append(cell)
             if scenario is not None:
                 scenarios[cell.index] = scenario
         if found:
             raise ScenarioError(
                 [
-                    Problem(self.source, field, f"{message} (in {len(hit)} of {len(cells)} cells; "
+                    Problem(file, field, f"{message} (in {len(hit)} of {len(cells)} cells; "
                             f"first: cell {hit[0].index} with {hit[0].label()})")
-                    for (field, message), hit in found.items()
+                    for (file, field, message), hit in found.items()
                 ]
             )
         return scenarios
@@ -177,18 +203,26 @@ class SweepSpec(BaseModel):
 def load_grid(path: str | Path) -> SweepSpec:
     """Read a grid file and its base scenario, and check every cell's scenario; raise ScenarioError if not."""
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError([Problem(str(path), "", "no such grid file")])
+    problem = file_problem(path, "grid")
+    if problem is not None:
+        raise ScenarioError([Problem(str(path), "", problem)])
     data = read_yaml(path)
     try:
         grid = GridFile.model_validate(data)
     except ValidationError as error:
         raise ScenarioError(_grid_problems(error, str(path))) from None
     base_path = path.parent / grid.base
-    if not base_path.is_file():
-        raise ScenarioError([Problem(str(path), "base", f"no such scenario file: {base_path}")])
-    base = resolve_extends(base_path)
+    roots = scenario_roots(path)
+    if not confined(base_path, roots):
+        raise ScenarioError([Problem(str(path), "base", confinement_rule(roots, "base"))])
+    problem = file_problem(base_path, "scenario")
+    if problem is not None:
+        raise ScenarioError([Problem(str(path), "base", f"{problem}: {base_path}")])
+    base, origins = resolve_extends(base_path, roots, named=False)
     base.setdefault("name", base_path.stem)
+    cells = math.prod(len(values) for values in grid.axes.values()) if grid.mode == "cartesian" else 0
+    if cells > MAX_AXIS_VALUES:
+        raise ScenarioError([Problem(str(path), "axes", f"{cells} cells; a grid may have at most {MAX_AXIS_VALUES}")])
     if grid.mode == "zip":
         lengths = {axis: len(values) for axis, values in grid.axes.items()}
         if len(set(lengths.values())) > 1:
@@ -204,7 +238,7 @@ def load_grid(path: str | Path) -> SweepSpec:
         mode=grid.mode,
         seeds=grid.seeds,
     )
-    spec.scenarios()
+    spec.scenarios(origins)
     return spec
 
 

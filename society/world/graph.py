@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
+from xml.etree import ElementTree
 
 import networkx as nx
 import numba
@@ -404,22 +405,24 @@ def from_edgelist(path: PathLike, n: int | None = None) -> SocialGraph:
         _check_nodes(n)
     us: list[int] = []
     vs: list[int] = []
+    # Messages name the line, never echo it: a scenario may name any file as its graph.
     with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            fields = line.split("#", 1)[0].split()
-            if not fields:
-                continue
-            try:
-                a, b = map(int, fields)  # a wrong number of fields fails to unpack with ValueError too
-            except ValueError:
-                raise ValueError(f"{path}, line {number}: expected two integer node ids, "
-                                 f"got {line.strip()!r}") from None
-            if min(a, b) < 0 or (n is not None and max(a, b) >= n):
-                limit = "" if n is None else f" (n={n})"
-                raise ValueError(f"{path}, line {number}: expected node ids in 0..n-1{limit}, "
-                                 f"got {line.strip()!r}")
-            us.append(a)
-            vs.append(b)
+        try:
+            for number, line in enumerate(lines, start=1):
+                fields = line.split("#", 1)[0].split()
+                if not fields:
+                    continue
+                try:
+                    a, b = map(int, fields)  # a wrong number of fields fails to unpack with ValueError too
+                except ValueError:
+                    raise ValueError(f"{path}, line {number}: expected two integer node ids") from None
+                if min(a, b) < 0 or (n is not None and max(a, b) >= n):
+                    limit = "" if n is None else f" (n={n})"
+                    raise ValueError(f"{path}, line {number}: expected node ids in 0..n-1{limit}")
+                us.append(a)
+                vs.append(b)
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not UTF-8 text (an edge list is a text file of node id pairs)") from None
     if n is None:
         n = max(max(us, default=-1), max(vs, default=-1)) + 1
     return SocialGraph.from_edges(n, us, vs)
@@ -427,7 +430,10 @@ def from_edgelist(path: PathLike, n: int | None = None) -> SocialGraph:
 
 def from_graphml(path: PathLike) -> SocialGraph:
     """A GraphML graph, nodes renumbered 0..n-1 by sorted id (numeric if all int); int 'block'/'faction' -> blocks."""
-    source = nx.read_graphml(path)
+    try:
+        source = nx.read_graphml(path)
+    except ElementTree.ParseError as error:
+        raise ValueError(f"{path}: not a GraphML (XML) file ({error})") from None
     ids = list(source.nodes)
     try:
         ids.sort(key=int)

@@ -70,14 +70,14 @@ def test_shipped_scenarios_are_valid() -> None:
 
 
 def test_extends_merges_and_set_overrides(tmp_path: Path) -> None:
-    base = tmp_path / "base.yaml"
+    base = tmp_path / "bases" / "base.yaml"
+    base.parent.mkdir()
     base.write_text(
         "name: base\nrounds: 5\nseed: 3\npopulation: {size: 10, policies: [{policy: sustainable, fraction: 1}]}\n"
         "commons: {capacity: 100, regrowth: {kind: logistic, rate: 0.3}}\nschedule: [harvest, regrow]\n"
     )
-    child = tmp_path / "sub" / "child.yaml"
-    child.parent.mkdir()
-    child.write_text("extends: ../base.yaml\nname: child\ncommons: {patches: 2}\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: bases/base.yaml\nname: child\ncommons: {patches: 2}\n")
     scenario = load_scenario(child, ["rounds=9", "commons.regrowth.rate=0.6", "schedule.1=harvest"])
     assert scenario.name == "child"
     assert scenario.rounds == 9
