@@ -61,7 +61,8 @@ class HarvestPhase(Phase):
 
     def decide(self, view: HarvestView) -> tuple[HarvestView, np.ndarray]:
         path = self.society.deciding
-        able = path.asked_among(view.max_take > 0)  # nothing to decide on an empty or collapsed patch
+        llm = path.llm_citizens
+        able = llm[view.max_take[llm] > 0]  # nothing to decide on an empty or collapsed patch
         decided = path.decide(
             self,
             rule=lambda: requested_takes(self.society, view.fair_share, view.max_take),

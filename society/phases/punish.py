@@ -74,7 +74,7 @@ class PunishPhase(Phase):
 
     def decide(self, view: PunishView) -> tuple[np.ndarray, np.ndarray]:
         graph, p = self.society.graph, self.params
-        askers, candidates = self._candidates(view.violation)
+        askers, candidates = self._candidates(view.violation) if self.llm_punishers.size else ([], [])
         most = sanctioning.most_targets(p.max_targets)
         decided = self.society.deciding.decide(
             self,
