@@ -21,7 +21,7 @@ from dashboard import catalog, queries
 
 REPO = Path(__file__).parents[1]
 APP = str(REPO / "dashboard" / "app.py")
-PAGES = ("runs", "commons", "norms", "power", "network", "citizen", "sweeps", "live")
+PAGES = ("runs", "commons", "norms", "power", "network", "citizen", "reasoning", "sweeps", "live")
 
 
 def clear_caches() -> None:
