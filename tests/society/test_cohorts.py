@@ -6,14 +6,18 @@ import hashlib
 import json
 import random
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import polars as pl
+from polars.testing import assert_frame_equal
 
 from llm_backend.facade import ChatRequest, Result
-from society import Society, load_scenario
+from society import Society, load_run, load_scenario
+from society.core.runner import run_scenario
 from society.llm.asking import Cohorts
 from society.llm.prompts import coarsened
+from tests.llm_recording import record_llm_run
 from tests.shipped_tables import SCENARIOS
 
 
@@ -105,3 +109,22 @@ def test_without_cohorts_every_citizen_is_its_own_request() -> None:
     calls = harvest_calls(society)
     assert "cohort" not in calls.columns and calls["prompt"].n_unique() == calls.height
     assert "You are citizen" in calls["prompt"][0]
+
+
+def test_a_recorded_cohort_run_replays_exactly_from_its_cache(tmp_path: Path) -> None:
+    """Every cohort request (each of its samples) is found again in the cache, and members draw the same ones."""
+    scenario = load_scenario(SCENARIOS / "village_llm.yaml", [
+        "population.size=60", "rounds=3", "commons.on_collapse=continue", "llm.cohorts.enabled=true",
+        "llm.cohorts.digits=1", "llm.cohorts.max_samples=3", "llm.activation.probability=0.5",
+        "population.policies.0.persona={roles: {woodcutter: 1.0}}",
+    ])
+    recorded = record_llm_run(scenario, tmp_path / "recorded")
+    replayed = run_scenario(scenario, tmp_path / "replayed", replay=recorded)
+    first, again = load_run(recorded), load_run(replayed)
+    volatile = ["latency_s", "cached"]
+    assert first.llm_calls.height and (first.llm_calls["cohort_size"] > 1).any()
+    assert_frame_equal(first.llm_calls.drop(volatile), again.llm_calls.drop(volatile))
+    assert again.llm_calls["cached"].all()
+    assert_frame_equal(first.rounds.drop("llm_cached"), again.rounds.drop("llm_cached"))  # a replay is all cached
+    for table in ("citizens", "events"):
+        assert_frame_equal(getattr(first, table), getattr(again, table))
