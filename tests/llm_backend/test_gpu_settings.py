@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from llm_backend.facade import hardware_config
 from llm_backend.server import server_command, server_env, visible_gpus
 
@@ -41,8 +43,18 @@ def test_no_gpu_composes_the_cpu_defaults(tmp_path: Path) -> None:
     assert server_env(config)["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
 
 
-def test_this_machine_sees_no_gpu_so_the_cpu_settings_are_chosen() -> None:
-    assert visible_gpus() == 0  # torch's CPU build (or no CUDA driver): the CI machines have no GPU
+def test_the_settings_follow_what_cuda_sees(tmp_path: Path) -> None:
+    import torch
+
+    gpus = visible_gpus()
+    assert gpus == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    command = server_command(hardware_config(tmp_path, "m", gpus, concurrency=256), 8000)
+    assert ("--tensor-parallel-size" in command) == (gpus > 0) and ("--kv-cache-memory-bytes" in command) == (gpus == 0)
+
+
+def test_hidden_gpus_are_not_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus() == 0
 
 
 def test_an_interpreter_without_torch_sees_no_gpu(tmp_path: Path) -> None:
@@ -54,6 +66,8 @@ def test_an_interpreter_without_torch_sees_no_gpu(tmp_path: Path) -> None:
 
 def test_the_gpu_check_script_says_plainly_when_there_is_no_gpu(tmp_path: Path) -> None:
     script = Path(__file__).resolve().parents[2] / "bench" / "gpu_check.sh"
-    done = subprocess.run(["bash", str(script), str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    hidden = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # no GPU visible, whatever the machine has
+    done = subprocess.run(["bash", str(script), str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
+                          env=hidden)
     assert done.returncode != 0 and "no CUDA GPU is visible" in done.stderr
     assert not (tmp_path / "out").exists()  # nothing was run
