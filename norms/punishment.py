@@ -21,7 +21,7 @@ from norms.state import check_policies, ensure_norm_columns, policy_mask
 from society import sanctioning
 from society.phases import Phase
 from society.phases.deciding import Fallback, Question
-from society.phases.decisions import PunishDecision
+from society.phases.decisions import PunishByPlaceDecision, PunishDecision
 from society.scenario.bounds import MAX_AMOUNT, MAX_CITIZENS, MAX_FACTOR
 from society.scenario.schema import POLICY_NAMES
 
@@ -35,7 +35,7 @@ OBSERVATION = (
     "These neighbours of yours took more than that this round:\n{offenders}\nYou may punish any of them (each "
     "costs you {cost:g} and takes {impact:g} from them), or nobody. Whom do you punish? {format}"
 )
-OFFENDER = "- citizen {citizen} took {ratio:.2f} times its sustainable share"
+OFFENDER = "- {name} took {ratio:.2f} times its sustainable share"
 LLM_CHOICE = "llm"
 FALLBACK_RULE = "fallback: norm_rule"
 
@@ -101,16 +101,17 @@ class NormPunishPhase(Phase):
     def decide(self, observation: None) -> Punishments:
         askers, candidates = self._candidates()
         most = sanctioning.most_targets(self.params.max_targets)
+        places = sanctioning.by_place(self.society)
         decided = self.society.deciding.decide(
             self,
             rule=lambda: self._norm_rule(self.is_punisher),
-            question=self._question(askers, candidates, most) if askers else None,
+            question=self._question(askers, candidates, most, places) if askers else None,
             fallback=Fallback(self.params.llm_fallback, self._fallback),
         )
         actors, targets = decided.rule
         if not self.llm_punishers.size:
             return Punishments(actors, targets, None)
-        llm_actors, llm_targets = sanctioning.chosen_acts(decided, candidates, most)
+        llm_actors, llm_targets = sanctioning.chosen_acts(decided, candidates, most, places)
         rule_actors, rule_targets = decided.fallback if decided.fallback is not None else sanctioning.NO_ACTS
         decided_by = [None] * actors.size + [LLM_CHOICE] * llm_actors.size + [FALLBACK_RULE] * rule_actors.size
         return Punishments(
@@ -141,18 +142,19 @@ class NormPunishPhase(Phase):
             graph.indptr, graph.indices, citizen, state["personal_norm"], state["ratio"], self.params.tolerance
         ))
 
-    def _question(self, askers: list[int], candidates: list[np.ndarray], most: int) -> Question:
-        """Whom each LLM punisher punishes among its neighbours above its norm."""
+    def _question(self, askers: list[int], candidates: list[np.ndarray], most: int, places: bool) -> Question:
+        """Whom each LLM punisher punishes among its neighbours above its norm (named by place with `places`)."""
         society, p = self.society, self.params
         norm, ratio = society.state["personal_norm"], society.state["ratio"]
         texts = {"round": society.round, "rounds": society.scenario.rounds, "cost": p.cost, "impact": p.impact,
-                 "format": society.llm.answer_format(PunishDecision)}
+                 "format": society.llm.answer_format(PunishByPlaceDecision if places else PunishDecision)}
         observations = [
             OBSERVATION.format(norm=norm[citizen], offenders="\n".join(
-                OFFENDER.format(citizen=int(o), ratio=ratio[o]) for o in eligible), **texts)
+                OFFENDER.format(name=name, ratio=ratio[o])
+                for name, o in zip(sanctioning.offender_names(eligible, places), eligible.tolist())), **texts)
             for citizen, eligible in zip(askers, candidates)
         ]
-        return sanctioning.target_question(askers, candidates, observations, most)
+        return sanctioning.target_question(askers, candidates, observations, most, places)
 
     def apply(self, decisions: Punishments) -> None:
         actors, targets = decisions.actors, decisions.targets

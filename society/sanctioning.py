@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from society.phases.deciding import Decided, Fallback, Question
-from society.phases.decisions import MAX_PUNISH_TARGETS, PunishDecision
+from society.phases.decisions import MAX_PUNISH_TARGETS, PunishByPlaceDecision, PunishDecision
 
 if TYPE_CHECKING:
     from society.core.model import Society
@@ -89,30 +89,56 @@ def offered(punishers: IntArray, offenders_of: Callable[[int], IntArray]) -> tup
     return askers, candidates
 
 
+def by_place(society: Society) -> bool:
+    """Whether prompts name offenders by their place in the list rather than their number: so under cohorts,
+    where punishers whose lists read alike (after coarsening) share one request."""
+    return society.llm is not None and society.scenario.llm.cohorts.enabled
+
+
+def offender_names(offered: IntArray, places: bool) -> list[str]:
+    """How a prompt names each offered offender: "citizen N", or "neighbour K" for the K-th in the list."""
+    if places:
+        return [f"neighbour {place}" for place in range(1, offered.size + 1)]
+    return [f"citizen {int(citizen)}" for citizen in offered.tolist()]
+
+
 def target_question(
-    askers: Sequence[int], candidates: Sequence[IntArray], observations: Sequence[str], most: int
+    askers: Sequence[int], candidates: Sequence[IntArray], observations: Sequence[str], most: int,
+    places: bool = False,
 ) -> Question:
-    """Ask each LLM punisher whom among its candidates it punishes (its answer's choices narrowed to them)."""
+    """Ask each LLM punisher whom among its candidates it punishes (its answer's choices narrowed to them, by
+    number, or by place in its list with `places`)."""
     schemas = [
-        {"punish": {"type": "array", "items": {"type": "integer", "enum": offered.tolist()}, "maxItems": most}}
+        {"punish": {"type": "array", "items": {"type": "integer", "enum": _choices(offered, places)},
+                    "maxItems": most}}
         for offered in candidates
     ]
-    return Question(np.array(askers, dtype=np.int64), observations, PunishDecision, schemas)
+    decision = PunishByPlaceDecision if places else PunishDecision
+    return Question(np.array(askers, dtype=np.int64), observations, decision, schemas)
 
 
-def chosen_targets(answer: list[int], offered: IntArray, most: int) -> list[int]:
-    """The distinct offered citizens an answer names, in its order, at most `most`."""
+def _choices(offered: IntArray, places: bool) -> list[int]:
+    return list(range(1, offered.size + 1)) if places else offered.tolist()
+
+
+def chosen_targets(answer: list[int], offered: IntArray, most: int, places: bool = False) -> list[int]:
+    """The distinct offered citizens an answer names (by number, or by place with `places`), in its order, at
+    most `most`."""
+    if places:
+        answer = [int(offered[place - 1]) for place in answer if 1 <= place <= offered.size]
     allowed = set(offered.tolist())
     return [t for t in dict.fromkeys(answer) if t in allowed][:most]
 
 
-def chosen_acts(decided: Decided, candidates: Sequence[IntArray], most: int) -> tuple[IntArray, IntArray]:
+def chosen_acts(
+    decided: Decided, candidates: Sequence[IntArray], most: int, places: bool = False
+) -> tuple[IntArray, IntArray]:
     """The acts the asked LLM punishers chose (none for a failed answer), in the order they were asked."""
     actors: list[int] = []
     targets: list[int] = []
     for citizen, offered, answer in zip(decided.asked.tolist(), candidates, decided.answers):
         if answer is not None:
-            chosen = chosen_targets(answer.punish, offered, most)
+            chosen = chosen_targets(answer.punish, offered, most, places)
             actors += [citizen] * len(chosen)
             targets += chosen
     return np.array(actors, dtype=np.int64), np.array(targets, dtype=np.int64)

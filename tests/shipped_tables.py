@@ -32,6 +32,8 @@ UNSTABLE_COLUMNS = {"latency_s"}  # wall-clock time, different on every run
 SHRUNK: dict[str, list[str]] = {
     "village_10k": ["population.size=400", "rounds=15"],
     "village_llm": ["population.size=24", "rounds=4"],
+    "village_llm_10k": ["population.size=300", "rounds=4", "commons.capacity=30000", "commons.initial_stock=15000",
+                        "commons.collapse_threshold=300"],
     "institutions_none": ["rounds=15"],
     "institutions_charter": ["rounds=15"],
     "institutions_mediated": ["rounds=15"],

@@ -118,6 +118,7 @@ class Asker:
         self._calls: list[pl.DataFrame] = []
         self._counts: dict[str, list[int]] = {}
         self._tokens = np.zeros(3, dtype=np.int64)  # prompt, completion, cached answers
+        self._sent = 0
 
     def ask(
         self,
@@ -163,6 +164,7 @@ class Asker:
             for k, sample in zip(asked, plan.samples if plan is not None else [None] * len(messages))
         ]
         results = connection.complete(requests)
+        self._sent += len(requests)
         parsed = [backend.parse_answer(answer_type, r.text)[0] if r.ok else None for r in results]
         if plan is None:
             self._record(round_number, phase, citizens, messages, results, parsed, None, model)
@@ -237,11 +239,13 @@ class Asker:
         self._calls = []
         self._counts = {}
         self._tokens[:] = 0
+        self._sent = 0
 
     def round_metrics(self) -> dict[str, Any]:
-        """This round's LLM columns of the `rounds` table: requests, fallbacks per phase, tokens."""
+        """This round's LLM columns of the `rounds` table: requests sent (one per citizen asked, or per cohort
+        sample), fallbacks per phase, tokens."""
         row: dict[str, Any] = {
-            "llm_requests": sum(asked for asked, _ in self._counts.values()),
+            "llm_requests": self._sent,
             "llm_fallbacks": sum(failed for _, failed in self._counts.values()),
             "llm_prompt_tokens": int(self._tokens[0]),
             "llm_completion_tokens": int(self._tokens[1]),

@@ -29,6 +29,15 @@ class PunishDecision(Decision):
     )
 
 
+class PunishByPlaceDecision(Decision):
+    """Which of the listed neighbours to punish this round (by their place in the list, 1 for the first)."""
+
+    punish: list[int] = Field(
+        default_factory=list, max_length=MAX_PUNISH_TARGETS,
+        description="places in the list of the neighbours to punish, or none",
+    )
+
+
 def with_reason(decision: type[Decision], max_chars: int) -> type[Decision]:
     """The same decision with a short free-text `reason`, capped at `max_chars` characters."""
     return create_model(

@@ -12,6 +12,7 @@ from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
 from society.policies.heuristics import requested_takes
+from society.scenario.bounds import MAX_AMOUNT
 from society.world import commons_kernels as kernels
 
 RULE = (
@@ -33,6 +34,9 @@ UNIVERSALIZATION = (
 class HarvestParams(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     reputation_memory: float = Field(0.8, ge=0, le=1, description="weight of past reputation in its moving average")
+    max_take: float | None = Field(
+        None, gt=0, le=MAX_AMOUNT, description="most one citizen can take in a round (none: what its patch holds)"
+    )
     universalization: bool = Field(False, description="GovSim's prompt: LLM citizens weigh everyone doing the same")
     fallback: Literal["sustainable", "nothing"] = Field(
         "sustainable", description="what an LLM citizen takes when its answer is missing or invalid"
@@ -57,7 +61,10 @@ class HarvestPhase(Phase):
 
     def observe(self) -> HarvestView:
         commons = self.society.commons
-        return HarvestView(commons.fair_share(), commons.stock[commons.patch_of_citizen])
+        most = commons.stock[commons.patch_of_citizen]
+        if self.params.max_take is not None:
+            most = np.minimum(most, self.params.max_take)
+        return HarvestView(commons.fair_share(), most)
 
     def decide(self, view: HarvestView) -> tuple[HarvestView, np.ndarray]:
         path = self.society.deciding

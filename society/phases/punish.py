@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from society import sanctioning
 from society.phases import Phase
 from society.phases.deciding import Question
-from society.phases.decisions import PunishDecision
+from society.phases.decisions import PunishByPlaceDecision, PunishDecision
 from society.scenario.bounds import MAX_AMOUNT, MAX_CITIZENS, MAX_FACTOR
 from society.scenario.schema import POLICY_NAMES
 
@@ -76,18 +76,19 @@ class PunishPhase(Phase):
         graph, p = self.society.graph, self.params
         askers, candidates = self._candidates(view.violation) if self.llm_punishers.size else ([], [])
         most = sanctioning.most_targets(p.max_targets)
+        places = sanctioning.by_place(self.society)
         decided = self.society.deciding.decide(
             self,
             rule=lambda: sanctioning.select_punishments(
                 graph.indptr, graph.indices, view.is_punisher, view.violation, p.probability, p.max_targets,
                 self.rng, undirected=True,
             ),
-            question=self._question(askers, candidates, most) if askers else None,
+            question=self._question(askers, candidates, most, places) if askers else None,
             fallback=sanctioning.NOBODY,
         )
         actors, targets = decided.rule
         if self.llm_punishers.size:
-            llm_actors, llm_targets = sanctioning.chosen_acts(decided, candidates, most)
+            llm_actors, llm_targets = sanctioning.chosen_acts(decided, candidates, most, places)
             actors, targets = np.concatenate([actors, llm_actors]), np.concatenate([targets, llm_targets])
         return actors, targets
 
@@ -103,19 +104,19 @@ class PunishPhase(Phase):
 
         return sanctioning.offered(self.llm_punishers, offenders_of)
 
-    def _question(self, askers: list[int], candidates: list[np.ndarray], most: int) -> Question:
-        """Whom each LLM punisher punishes among its offending neighbours."""
+    def _question(self, askers: list[int], candidates: list[np.ndarray], most: int, places: bool) -> Question:
+        """Whom each LLM punisher punishes among its offending neighbours (named by place with `places`)."""
         society, p = self.society, self.params
         state = society.state
         texts = dict(round=society.round, rounds=society.scenario.rounds, cost=p.cost, impact=p.impact,
-                     format=society.llm.answer_format(PunishDecision))
+                     format=society.llm.answer_format(PunishByPlaceDecision if places else PunishDecision))
         observations = [
             OBSERVATION.format(offenders="\n".join(
-                f"- citizen {int(o)} took {state['take'][o]:.1f} (sustainable share {state['fair_share'][o]:.1f})"
-                for o in offenders), **texts)
+                f"- {name} took {state['take'][o]:.1f} (sustainable share {state['fair_share'][o]:.1f})"
+                for name, o in zip(sanctioning.offender_names(offenders, places), offenders.tolist())), **texts)
             for offenders in candidates
         ]
-        return sanctioning.target_question(askers, candidates, observations, most)
+        return sanctioning.target_question(askers, candidates, observations, most, places)
 
     def apply(self, decisions: tuple[np.ndarray, np.ndarray]) -> None:
         actors, targets = decisions

@@ -128,3 +128,57 @@ def test_a_recorded_cohort_run_replays_exactly_from_its_cache(tmp_path: Path) ->
     assert_frame_equal(first.rounds.drop("llm_cached"), again.rounds.drop("llm_cached"))  # a replay is all cached
     for table in ("citizens", "events"):
         assert_frame_equal(getattr(first, table), getattr(again, table))
+
+
+def test_llm_requests_counts_the_requests_sent() -> None:
+    society, connection = village(cohorts=True)
+    society.step()
+    cohorts = harvest_calls(society)["cohort"].n_unique()
+    assert society.round_row["llm_requests"] == connection.requests >= cohorts
+    alone, connection = village(cohorts=False)
+    alone.step()
+    assert alone.round_row["llm_requests"] == connection.requests == alone.llm.members.size > cohorts
+
+
+class GreedyThenFirstPlace:
+    """Every third prompt asks for the whole patch, the rest for a little; every punisher punishes its first."""
+
+    model = "places"
+
+    def __init__(self) -> None:
+        self.requests: list[ChatRequest] = []
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Result]:
+        self.requests += requests
+        results = []
+        for k, request in enumerate(requests):
+            if "punish" in request.schema["properties"]:
+                answer = {"punish": [1]}
+            else:
+                greedy = int(hashlib.sha256(request.messages[1]["content"].encode()).hexdigest(), 16) % 3 == 0
+                answer = {"amount": 5000 if greedy else 1}
+            results.append(Result(index=k, ok=True, text=json.dumps(answer), finish_reason="stop", prompt_tokens=1,
+                                  completion_tokens=1, latency_s=0.0, attempts=1, cached=False,
+                                  sample_index=request.sample_index or 0, key=str(k)))
+        return results
+
+
+def test_under_cohorts_punishers_name_offenders_by_place_and_the_first_place_is_the_worst() -> None:
+    society = Society(load_scenario(SCENARIOS / "village_llm.yaml", [
+        "population.size=120", "rounds=2", "llm.cohorts.enabled=true", "llm.fallback_threshold=1",
+        "schedule=[harvest, {phase: punish, params: {threshold: 1.5, max_targets: 3}}]",
+    ]))
+    connection = GreedyThenFirstPlace()
+    society.llm.connection = connection
+    society.step()
+    punish = [r for r in connection.requests if "punish" in r.schema["properties"]]
+    assert punish and all("- neighbour 1 took" in r.messages[1]["content"] for r in punish)
+    assert not any("- citizen" in r.messages[1]["content"] for r in punish)
+    assert all(r.schema["properties"]["punish"]["items"]["enum"][0] == 1 for r in punish)
+    events = society.round_events().filter(pl.col("kind") == "punish")
+    state, graph = society.state, society.graph
+    excess = state["take"] - 1.5 * state["fair_share"]
+    assert events.height
+    for actor, target in zip(events["actor"].to_list(), events["target"].to_list()):
+        neighbours = graph.indices[graph.indptr[actor]:graph.indptr[actor + 1]]
+        assert target in neighbours.tolist() and excess[target] == excess[neighbours].max()

@@ -1,0 +1,186 @@
+"""LLM citizens at scale: what cohorts and activation save, and how far they move outcomes.
+
+Plays `scenarios/village_llm_10k.yaml` (harvest, regrowth, peer punishment) scaled to N LLM citizens (the forest
+scaled with them, so each citizen's sustainable share stays the same) against one embedded server:
+
+  fidelity  N citizens x R rounds x S seeds in four modes — per citizen (every citizen its own request, every
+            round), cohorts only, activation only, and both (the scenario as shipped) — and reports wall time,
+            requests, tokens, and how far each mode's outcomes are from the per-citizen mode's: the distribution
+            of the amounts citizens ask for (Wasserstein-1 distance), the stock trajectory (mean absolute
+            difference, as a share of capacity) and the rounds survived. Each distance is divided by the
+            per-citizen mode's own seed-to-seed spread (the same distance between its runs of different seeds),
+            so a ratio near 1 or below means "within the spread that chance alone gives".
+  curve     one round of the scenario as shipped at each N: requests sent per phase against the citizens asked,
+            and the exponent of requests ~ N^k (least squares in log-log).
+
+    python bench/bench_llm_scale.py fidelity                     # 512 citizens, 5 rounds, seeds 1-3
+    python bench/bench_llm_scale.py curve --sizes 100 1000 10000 100000
+    python bench/bench_llm_scale.py fidelity --base-url http://127.0.0.1:8000/v1   # a server already running
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from llm_backend.facade import LOCAL_MODEL_NAME, hardware_config
+from llm_backend.server import ManagedServer, visible_gpus
+from llm_backend.weights import ensure_model_dir
+from society import load_run, load_scenario
+from society.core.runner import run_scenario
+
+SCENARIO = Path(__file__).parents[1] / "scenarios" / "village_llm_10k.yaml"
+MODES: dict[str, list[str]] = {
+    "per citizen": ["llm.cohorts.enabled=false", "llm.activation.probability=1", "llm.activation.by_role={}"],
+    "cohorts": ["llm.activation.probability=1", "llm.activation.by_role={}"],
+    "activation": ["llm.cohorts.enabled=false"],
+    "both (as shipped)": [],
+}
+BASELINE = "per citizen"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run cost and what came out of it."""
+
+    seconds: float
+    requests: int
+    asked: int
+    tokens: int
+    asks: np.ndarray  # every amount an LLM citizen asked for, over the rounds played
+    stock: np.ndarray  # stock at the end of each round, 0 after a collapse, one entry per round of the scenario
+    survived: int
+
+
+def scaled(citizens: int, rounds: int, seed: int, base_url: str, extra: list[str]) -> list[str]:
+    """Overrides that play the scenario with `citizens` LLM citizens, the forest scaled to keep each share."""
+    return [
+        f"population.size={citizens}", f"rounds={rounds}", f"seed={seed}",
+        f"commons.capacity={citizens * 100}", f"commons.initial_stock={citizens * 50}",
+        f"commons.collapse_threshold={citizens}", "llm.backend=server", f"llm.base_urls=[{base_url}]", *extra,
+    ]
+
+
+def play(overrides: list[str], rounds: int, where: Path) -> Outcome:
+    """Play the scaled scenario into `where` and read what it cost and produced."""
+    started = time.perf_counter()
+    run = load_run(run_scenario(load_scenario(SCENARIO, overrides), where))
+    seconds = time.perf_counter() - started
+    table = run.rounds
+    stock = np.zeros(rounds)
+    stock[: table.height] = table["stock_total"].to_numpy()
+    return Outcome(
+        seconds=seconds,
+        requests=int(table["llm_requests"].sum()),
+        asked=run.llm_calls.height,
+        tokens=int(table["llm_prompt_tokens"].sum() + table["llm_completion_tokens"].sum()),
+        asks=run.citizens.filter(pl.col("policy") == "llm")["requested"].to_numpy(),
+        stock=stock,
+        survived=int(table.height - table["collapsed"].cast(pl.Int64).sum()),
+    )
+
+
+def wasserstein(a: np.ndarray, b: np.ndarray) -> float:
+    """Wasserstein-1 distance between two samples (the mean gap between their quantile functions)."""
+    if a.size == 0 or b.size == 0:
+        return float("nan")
+    levels = np.linspace(0, 1, 1001)
+    return float(np.mean(np.abs(np.quantile(a, levels) - np.quantile(b, levels))))
+
+
+def spread_ratio(runs: list[Outcome], baseline: list[Outcome], distance) -> float:
+    """Mean distance from `runs` to `baseline`, over the mean distance between baseline runs of other seeds."""
+    across = [distance(a, b) for a, b in itertools.product(runs, baseline) if a is not b]
+    within = [distance(a, b) for a, b in itertools.combinations(baseline, 2)]
+    return float(np.mean(across) / np.mean(within)) if within and np.mean(within) > 0 else float("nan")
+
+
+@contextlib.contextmanager
+def server_url(base_url: str | None, concurrency: int) -> Iterator[str]:
+    """`base_url`, or the embedded model's, started here for the benchmark and stopped after it."""
+    if base_url:
+        yield base_url
+        return
+    config = hardware_config(ensure_model_dir(), LOCAL_MODEL_NAME, visible_gpus(), concurrency)
+    with ManagedServer(config) as server:
+        print(f"vLLM started in {server.start_seconds:.0f}s", flush=True)
+        yield server.base_url
+
+
+def fidelity(options: argparse.Namespace, url: str, scratch: Path) -> None:
+    outcomes: dict[str, list[Outcome]] = {}
+    for mode, extra in MODES.items():
+        for seed in options.seeds:
+            overrides = scaled(options.citizens, options.rounds, seed, url, extra)
+            outcome = play(overrides, options.rounds, scratch / f"{mode.split()[0]}-{seed}")
+            outcomes.setdefault(mode, []).append(outcome)
+            print(f"{mode}, seed {seed}: {outcome.seconds:.0f}s, {outcome.requests} requests for {outcome.asked} "
+                  f"citizens asked, survived {outcome.survived} rounds", flush=True)
+    capacity = options.citizens * 100
+    baseline = outcomes[BASELINE]
+    print(f"\n{options.citizens} LLM citizens x {options.rounds} rounds, seeds {options.seeds}; distances over the "
+          f"per-citizen mode's seed-to-seed spread (1 = as far apart as two per-citizen seeds)\n")
+    print("| mode | wall s (mean) | requests (mean) | citizens asked (mean) | tokens (mean) | asked amounts: W1 / "
+          "spread | stock trajectory / spread | rounds survived (per seed) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for mode, runs in outcomes.items():
+        asks = spread_ratio(runs, baseline, lambda a, b: wasserstein(a.asks, b.asks))
+        stock = spread_ratio(runs, baseline, lambda a, b: float(np.mean(np.abs(a.stock - b.stock))) / capacity)
+        print(f"| {mode} | {np.mean([r.seconds for r in runs]):.0f} | {np.mean([r.requests for r in runs]):,.0f} | "
+              f"{np.mean([r.asked for r in runs]):,.0f} | {np.mean([r.tokens for r in runs]):,.0f} | {asks:.2f} | "
+              f"{stock:.2f} | {', '.join(str(r.survived) for r in runs)} |")
+    print("\nper-citizen spread itself: asked amounts W1 "
+          f"{np.mean([wasserstein(a.asks, b.asks) for a, b in itertools.combinations(baseline, 2)]):.2f}, "
+          "median asked amount per mode: "
+          + ", ".join(f"{mode} {np.median(np.concatenate([r.asks for r in runs])):.1f}"
+                      for mode, runs in outcomes.items()))
+
+
+def curve(options: argparse.Namespace, url: str, scratch: Path) -> None:
+    rows = []
+    for size in options.sizes:
+        started = time.perf_counter()
+        path = run_scenario(load_scenario(SCENARIO, scaled(size, 1, options.seeds[0], url, [])), scratch / f"n{size}")
+        seconds = time.perf_counter() - started
+        calls = load_run(path).llm_calls
+        for (phase,), part in calls.group_by("phase", maintain_order=True):
+            sent = part.select("cohort", "cohort_sample").unique().height
+            rows.append({"citizens": size, "phase": phase, "asked": part.height, "requests": sent, "seconds": seconds})
+            print(rows[-1], flush=True)
+    table = pl.DataFrame(rows)
+    print("\n| LLM citizens | phase | citizens asked | requests sent | run wall s |")
+    print("|---|---|---|---|---|")
+    for row in table.iter_rows(named=True):
+        print(f"| {row['citizens']:,} | {row['phase']} | {row['asked']:,} | {row['requests']:,} | "
+              f"{row['seconds']:.0f} |")
+    for (phase,), part in table.group_by("phase", maintain_order=True):
+        if part.height >= 2:
+            slope = np.polyfit(np.log(part["citizens"].to_numpy()), np.log(part["requests"].to_numpy()), 1)[0]
+            print(f"{phase}: requests ~ N^{slope:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["fidelity", "curve"])
+    parser.add_argument("--citizens", type=int, default=512, help="LLM citizens (fidelity)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (fidelity)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000, 100000], help="N (curve)")
+    parser.add_argument("--base-url", help="an OpenAI-compatible server already running (default: start one)")
+    parser.add_argument("--concurrency", type=int, default=256)
+    options = parser.parse_args()
+    with server_url(options.base_url, options.concurrency) as url, tempfile.TemporaryDirectory() as scratch:
+        (fidelity if options.what == "fidelity" else curve)(options, url, Path(scratch))
+
+
+if __name__ == "__main__":
+    main()
