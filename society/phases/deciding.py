@@ -32,6 +32,8 @@ class Question:
     """What a phase asks some LLM citizens: one observation each, the decision type, optional narrowed schemas.
 
     `label` names the call in the `llm_calls` table (the phase's name unless a phase asks several questions).
+    `heuristic`, where the question has one, gives the decisions of some of `citizens` following a heuristic policy
+    (the policy's spec, the citizens): with activation, what citizens not asked decide when the scenario names one.
     """
 
     citizens: np.ndarray
@@ -39,6 +41,7 @@ class Question:
     decision: type[Decision]
     schemas: Sequence[Mapping[str, Any]] | None = None
     label: str | None = None
+    heuristic: Callable[[Any, np.ndarray], list[Decision]] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,13 @@ class Fallback(Generic[R]):
 @dataclass(frozen=True)
 class GroupTally:
     """One policy group's LLM citizens in one decision: asked, answered validly, decided by the fallback, and
-    (with activation) not asked this round but repeating their last answer."""
+    (with activation) not asked this round but repeating their last answer or following the heuristic policy."""
 
     asked: int = 0
     answered: int = 0
     fallbacks: int = 0
     repeated: int = 0
+    followed: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,13 @@ class Decided(Generic[R]):
     `rule` is what the heuristic rule decided, `asked` the LLM citizens the question was for (in question order)
     and `answers` their decisions (None where the answer failed); `fallback` is what the fallback decided for
     `failed`. With activation, `repeated` are those of `asked` not asked this round, whose answers repeat their
-    last ones.
+    last ones, and `followed` those whose answers are the heuristic policy's.
     """
 
     rule: R | None = None
     asked: np.ndarray = field(default_factory=lambda: NO_CITIZENS)
     repeated: np.ndarray = field(default_factory=lambda: NO_CITIZENS)
+    followed: np.ndarray = field(default_factory=lambda: NO_CITIZENS)
     answers: list[Decision | None] = field(default_factory=list)
     failed: np.ndarray = field(default_factory=lambda: NO_CITIZENS)
     fallback: R | None = None
@@ -142,24 +147,26 @@ class DecidingPath:
             return Decided(rule=decided_by_rule)
         asked = np.asarray(question.citizens, dtype=np.int64)
         label = question.label or phase.name
-        answers, repeated = self._answers(label, asked, question)
+        answers, repeated, followed = self._answers(label, asked, question)
         failed = asked[np.array([answer is None for answer in answers], dtype=bool)]
         backup = fallback.decide(failed) if fallback is not None and failed.size else None
         return Decided(
-            rule=decided_by_rule, asked=asked, repeated=repeated, answers=answers, failed=failed, fallback=backup,
-            fallback_name=None if fallback is None else fallback.name, tally=self._tally(asked, failed, repeated),
+            rule=decided_by_rule, asked=asked, repeated=repeated, followed=followed, answers=answers, failed=failed,
+            fallback=backup, fallback_name=None if fallback is None else fallback.name,
+            tally=self._tally(asked, failed, repeated, followed),
         )
 
     def _answers(
         self, label: str, citizens: np.ndarray, question: Question
-    ) -> tuple[list[Decision | None], np.ndarray]:
-        """Every citizen's answer, asked in one batch or (not asked this round) its last answer repeated; and the
-        citizens whose answers were repeated."""
+    ) -> tuple[list[Decision | None], np.ndarray, np.ndarray]:
+        """Every citizen's answer: asked in one batch or, not asked this round, the heuristic policy's decision or
+        its last answer repeated; and the citizens whose answers were repeated, and those who followed the policy."""
         llm, activation = self.society.llm, self.activation
         if activation is None:
-            return llm.ask(label, citizens, question.observations, question.decision, question.schemas), NO_CITIZENS
-        repeat = activation.split(label, citizens)
-        ask = np.flatnonzero(~repeat)
+            answers = llm.ask(label, citizens, question.observations, question.decision, question.schemas)
+            return answers, NO_CITIZENS, NO_CITIZENS
+        follow, repeat = activation.split(label, citizens, question.heuristic is not None)
+        ask = np.flatnonzero(~(repeat | follow))
         answers: list[Decision | None] = [None] * citizens.size
         if ask.size:
             schemas = None if question.schemas is None else [question.schemas[k] for k in ask]
@@ -169,16 +176,21 @@ class DecidingPath:
                 answers[k] = answer
         for k, answer in zip(np.flatnonzero(repeat), activation.repeat(label, citizens[repeat], question.decision)):
             answers[k] = answer
-        return answers, citizens[repeat]
+        if question.heuristic is not None and follow.any():
+            for k, answer in zip(np.flatnonzero(follow), activation.follow(citizens[follow], question.heuristic)):
+                answers[k] = answer
+        return answers, citizens[repeat], citizens[follow]
 
-    def _tally(self, covered: np.ndarray, failed: np.ndarray, repeated: np.ndarray) -> dict[int, GroupTally]:
-        """Asked, answered, fallbacks and repeated decisions per policy group."""
+    def _tally(
+        self, covered: np.ndarray, failed: np.ndarray, repeated: np.ndarray, followed: np.ndarray
+    ) -> dict[int, GroupTally]:
+        """Asked, answered, fallbacks, repeated and followed decisions per policy group."""
         groups, count = self.society.state["group"], len(self.society.policy_specs)
-        covered_per, failed_per, repeated_per = (np.bincount(groups[c], minlength=count)
-                                                 for c in (covered, failed, repeated))
-        asked_per = covered_per - repeated_per
+        covered_per, failed_per, repeated_per, followed_per = (np.bincount(groups[c], minlength=count)
+                                                               for c in (covered, failed, repeated, followed))
+        asked_per = covered_per - repeated_per - followed_per
         return {
             int(g): GroupTally(int(asked_per[g]), int(asked_per[g] - failed_per[g]), int(failed_per[g]),
-                               int(repeated_per[g]))
+                               int(repeated_per[g]), int(followed_per[g]))
             for g in np.flatnonzero(covered_per)
         }

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
-from society.policies.heuristics import requested_takes
+from society.policies.heuristics import followed_takes, requested_takes
 from society.scenario.bounds import MAX_AMOUNT
 from society.world import commons_kernels as kernels
 
@@ -100,7 +100,10 @@ class HarvestPhase(Phase):
                 stock=commons.stock[patch], sharing=commons.citizens_per_patch[patch], share=share,
                 most=view.max_take[citizen], universalization=universalization, **texts,
             ))
-        return Question(citizens, observations, HarvestDecision)
+        return Question(citizens, observations, HarvestDecision, heuristic=lambda spec, followers: [
+            HarvestDecision(amount=amount)
+            for amount in followed_takes(society, spec, followers, view.fair_share, view.max_take)
+        ])
 
     def apply(self, decisions: tuple[HarvestView, np.ndarray]) -> None:
         view, requests = decisions

@@ -11,7 +11,7 @@ from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
 from society.phases.harvest import record_takes
-from society.policies.heuristics import requested_takes
+from society.policies.heuristics import followed_takes, requested_takes
 from society.scenario.bounds import MAX_AMOUNT
 from society.world import commons_kernels as kernels
 
@@ -61,20 +61,22 @@ class InvestPhase(Phase):
         decided = path.decide(
             self,
             rule=lambda: requested_takes(self.society, fair_share, endowment),
-            question=self._question(path.llm_citizens, fair_share) if path.llm_citizens.size else None,
+            question=self._question(path.llm_citizens, fair_share, endowment) if path.llm_citizens.size else None,
             fallback=Fallback("sustainable", lambda failed: fair_share[failed]),
         )
         invested, asked = decided.rule, decided.asked
         invested[asked] = np.clip(decided.values(lambda answer: answer.amount), 0.0, endowment[asked])
         return fair_share, invested
 
-    def _question(self, citizens: np.ndarray, fair_share: np.ndarray) -> Question:
+    def _question(self, citizens: np.ndarray, fair_share: np.ndarray, endowment: np.ndarray) -> Question:
         """How many tokens each LLM citizen puts in the pool."""
-        llm = self.society.llm
-        text = OBSERVATION.format(round=self.society.round, rounds=self.society.scenario.rounds,
+        society = self.society
+        text = OBSERVATION.format(round=society.round, rounds=society.scenario.rounds,
                                   endowment=self.params.endowment, optimum=self.optimum,
-                                  share=fair_share[0], format=llm.answer_format(HarvestDecision))
-        return Question(citizens, [text] * citizens.size, HarvestDecision)
+                                  share=fair_share[0], format=society.llm.answer_format(HarvestDecision))
+        return Question(citizens, [text] * citizens.size, HarvestDecision, heuristic=lambda spec, followers: [
+            HarvestDecision(amount=amount) for amount in followed_takes(society, spec, followers, fair_share, endowment)
+        ])
 
     def apply(self, decisions: tuple[np.ndarray, np.ndarray]) -> None:
         fair_share, invested = decisions

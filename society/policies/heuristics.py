@@ -91,6 +91,30 @@ def requested_takes(society: Society, fair_share: np.ndarray, max_take: np.ndarr
     return requests
 
 
+def followed_takes(
+    society: Society, spec: object, citizens: np.ndarray, fair_share: np.ndarray, max_take: np.ndarray
+) -> np.ndarray:
+    """What `citizens` ask to take following the heuristic policy `spec` (with activation, LLM citizens not asked
+    this round): the requests kernel with that policy's rule, as for a group of it. Noise, if the policy has any, is
+    one standard normal per citizen who may take something, in citizen order, from the `inactive_noise` stream."""
+    rule, factor = _rule_of(spec)
+    state, graph = society.state, society.graph
+    citizens = np.asarray(citizens, dtype=np.int64)
+    fair_share = np.asarray(fair_share, dtype=np.float64)
+    max_take = np.asarray(max_take, dtype=np.float64)
+    noise = float(getattr(spec, "noise", 0.0))
+    draws = NO_DRAWS
+    if noise > 0.0:
+        noisy = np.zeros(society.num_citizens, dtype=np.bool_)
+        noisy[citizens] = True
+        draws = kernels.noise_draws(society.rng_tree("inactive_noise"), noisy, max_take)
+    requests = np.zeros(society.num_citizens, dtype=np.float64)
+    kernels.citizen_requests(citizens, np.array([0, citizens.size], dtype=np.int64), np.array([rule], dtype=np.int64),
+                             np.array([factor]), np.array([noise]), state["ratio"], state["strategy"], graph.indptr,
+                             graph.indices, fair_share, draws, max_take, requests)
+    return requests[citizens]
+
+
 def _rule_of(spec: object) -> tuple[int, float]:
     """The kernel's (rule, factor) for one policy."""
     if isinstance(spec, SustainablePolicy):

@@ -10,9 +10,12 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SerializeAsAny,
+    Tag,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -344,16 +347,68 @@ class ReasonSetting(Strict):
     max_chars: int = Field(120, ge=10, le=1000, description="most characters of the free-text reason")
 
 
+FOLLOWED_POLICIES = ("sustainable", "greedy", "conditional", "fixed")
+"""Heuristic policies an LLM citizen not asked may follow (imitator and learner act on a strategy of their own,
+which an LLM citizen does not hold)."""
+
+
+def _inactive_kind(value: Any) -> str | None:
+    """The tag of an `inactive` value: 'repeat_last', or the name of the heuristic policy it follows."""
+    if isinstance(value, str):
+        return value
+    return value.get("policy") if isinstance(value, dict) else getattr(value, "policy", None)
+
+
+FollowedPolicy = Annotated[
+    Union[
+        Annotated[Literal["repeat_last"], Tag("repeat_last")],
+        Annotated[SustainablePolicy, Tag("sustainable")],
+        Annotated[GreedyPolicy, Tag("greedy")],
+        Annotated[ConditionalPolicy, Tag("conditional")],
+        Annotated[FixedPolicy, Tag("fixed")],
+    ],
+    Discriminator(_inactive_kind),
+]
+
+
 class Activation(Strict):
     """Which LLM citizens are asked each round (OASIS-style activity): each with `probability`, or its persona
-    role's entry of `by_role`. A citizen not asked is recorded as inactive and repeats its last decision in that
-    phase (never counted as a fallback); one with no decision to repeat yet is asked."""
+    role's entry of `by_role`. A citizen not asked is recorded as inactive (never counted as a fallback). With
+    `inactive: repeat_last` it repeats its last decision in that phase, and one with no decision to repeat yet is
+    asked. With `inactive` naming a heuristic policy (`sustainable`, or a mapping such as `{policy: greedy,
+    factor: 2}`), it takes what a citizen of that policy takes in every take decision (harvest, invest), and
+    repeats its last decision in the others."""
 
     probability: float = Field(1.0, gt=0, le=1, allow_inf_nan=False, description="chance an LLM citizen is asked")
     by_role: dict[str, Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]] = Field(
         default_factory=dict, description="chance per persona role, overriding `probability`"
     )
-    inactive: Literal["repeat_last"] = Field("repeat_last", description="what a citizen not asked does")
+    inactive: FollowedPolicy = Field(
+        "repeat_last", description="what a citizen not asked does: 'repeat_last', or a heuristic policy it follows"
+    )
+
+    @field_validator("inactive", mode="before")
+    @classmethod
+    def _policy_mapping(cls, value: Any) -> Any:
+        """A heuristic policy's name as its mapping; a mapping with the `fraction` a policy group needs (unused)."""
+        if isinstance(value, str) and value in FOLLOWED_POLICIES:
+            value = {"policy": value}
+        if isinstance(value, dict):
+            if "policy" not in value:
+                raise ValueError(f"a followed policy names its policy, one of {list(FOLLOWED_POLICIES)}")
+            if "fraction" in value:
+                raise ValueError("a followed policy has no fraction (every LLM citizen not asked follows it)")
+            value = {**value, "fraction": 1.0}
+        return value
+
+    @field_serializer("inactive")
+    def _without_fraction(self, inactive: Any) -> Any:
+        return inactive if isinstance(inactive, str) else inactive.model_dump(mode="json", exclude={"fraction"})
+
+    @property
+    def followed(self) -> Any:
+        """The heuristic policy a citizen not asked follows, or None when it repeats its last decision."""
+        return None if isinstance(self.inactive, str) else self.inactive
 
     @property
     def on(self) -> bool:

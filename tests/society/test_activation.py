@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -15,11 +16,15 @@ from society.rundir.layout import CHECKPOINT
 from tests.shipped_tables import SCENARIOS, SchemaAnswers
 
 
-def village(probability: float, rounds: int = 8, by_role: dict | None = None, cohorts: bool = False) -> Society:
+def village(
+    probability: float, rounds: int = 8, by_role: dict | None = None, cohorts: bool = False, inactive: str = ""
+) -> Society:
     overrides = ["population.size=120", f"rounds={rounds}", "commons.on_collapse=continue",
                  f"llm.activation.probability={probability}", f"llm.cohorts.enabled={str(cohorts).lower()}"]
     if by_role:
         overrides.append(f"llm.activation.by_role={by_role}")
+    if inactive:
+        overrides.append(f"llm.activation.inactive={inactive}")
     society = Society(load_scenario(SCENARIOS / "village_llm.yaml", overrides))
     society.llm.connection = SchemaAnswers()
     return society
@@ -86,19 +91,72 @@ def test_without_activation_nothing_is_drawn_or_recorded() -> None:
     assert "llm_inactive" not in society.round_row and "activation" not in society.rng_tree.state()
 
 
-def test_a_resumed_run_with_activation_and_cohorts_equals_an_uninterrupted_one(tmp_path: Path) -> None:
-    """Through the checkpoint files a run folder keeps (JSON and arrays), with activation and cohorts both on."""
-    whole = village(0.4, rounds=6, cohorts=True)
+@pytest.mark.parametrize("inactive", ["", "{policy: greedy, factor: 2, noise: 0.2}"])
+def test_a_resumed_run_with_activation_and_cohorts_equals_an_uninterrupted_one(tmp_path: Path, inactive: str) -> None:
+    """Through the checkpoint files a run folder keeps (JSON and arrays), with activation and cohorts both on, and
+    inactive citizens repeating or following a noisy heuristic policy."""
+    whole = village(0.4, rounds=6, cohorts=True, inactive=inactive)
     rows, calls, _ = play(whole)
-    cut = village(0.4, rounds=6, cohorts=True)
+    cut = village(0.4, rounds=6, cohorts=True, inactive=inactive)
     for _ in range(3):
         cut.step()
     write_checkpoint(tmp_path, cut.checkpoint(), lambda path, data: path.write_bytes(data))
-    resumed = village(0.4, rounds=6, cohorts=True)
+    resumed = village(0.4, rounds=6, cohorts=True, inactive=inactive)
     resumed.restore(read_checkpoint(tmp_path / CHECKPOINT, resumed.checkpoint()))
     later_rows, later_calls, _ = play(resumed)
     assert later_rows == rows[3:]
     assert later_calls.equals(calls.filter(pl.col("round") > 3))
+    assert all(row.get("llm_heuristic", 0) > 0 for row in rows) == bool(inactive)
+
+
+def neighbour_ratios(society: Society) -> np.ndarray:
+    """Each citizen's neighbours' mean take ratio (1 without neighbours): what a conditional cooperator matches."""
+    graph, ratio = society.graph, society.state["ratio"]
+    return np.array([ratio[graph.indices[graph.indptr[c]:graph.indptr[c + 1]]].mean()
+                     if graph.indptr[c + 1] > graph.indptr[c] else 1.0 for c in range(society.num_citizens)])
+
+
+@pytest.mark.parametrize(("inactive", "multiple"), [
+    ("{policy: greedy, factor: 2.5}", lambda society: 2.5),
+    ("conditional", neighbour_ratios),
+])
+def test_inactive_citizens_following_a_policy_take_what_it_takes_and_are_never_fallbacks(
+    inactive: str, multiple: Any
+) -> None:
+    society = village(0.3, rounds=5, inactive=inactive)
+    commons = society.commons
+    followed_at_all = 0
+    for _ in range(5):
+        wanted = multiple(society)  # read before the round: the ratios a conditional cooperator sees
+        stock = commons.stock[commons.patch_of_citizen].copy()  # harvest comes first: what each may take
+        society.step()
+        state, row = society.state, society.round_row
+        followers = np.flatnonzero(state["inactive"] & (stock > 0))
+        expected = np.clip(np.broadcast_to(wanted, stock.shape)[followers] * state["fair_share"][followers],
+                           0.0, stock[followers])
+        np.testing.assert_allclose(state["requested"][followers], expected, rtol=1e-12)
+        calls = society.llm.round_calls().filter(pl.col("phase") == "harvest")
+        assert not set(calls["citizen"].to_list()) & set(followers.tolist())  # not asked, so never a fallback
+        assert row["llm_heuristic"] == followers.size
+        assert row["llm_fallbacks"] == calls["fallback"].sum() + society.llm.round_calls().filter(
+            (pl.col("phase") != "harvest") & pl.col("fallback")).height
+        followed_at_all += followers.size
+    assert followed_at_all > 0
+
+
+def test_a_policy_inactive_citizens_cannot_follow_is_refused_naming_the_field() -> None:
+    for name in ("imitator", "llm", "gready"):
+        with pytest.raises(ScenarioError, match=rf"llm\.activation\.inactive: '{name}' is not one of"):
+            load_scenario(SCENARIOS / "village_llm.yaml", [f"llm.activation.inactive={name}"])
+    with pytest.raises(ScenarioError, match=r"llm\.activation\.inactive\.amount: required"):
+        load_scenario(SCENARIOS / "village_llm.yaml", ["llm.activation.inactive=fixed"])
+
+
+def test_a_followed_policy_round_trips_through_the_saved_scenario() -> None:
+    scenario = load_scenario(SCENARIOS / "village_llm.yaml", ["llm.activation.inactive={policy: fixed, amount: 4}"])
+    saved = scenario.model_dump(mode="json")
+    assert saved["llm"]["activation"]["inactive"] == {"noise": 0.0, "policy": "fixed", "amount": 4.0}
+    assert type(scenario).model_validate(saved) == scenario
 
 
 def test_an_unknown_role_is_refused() -> None:

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
+from llm_backend.cache import ResponseCache
+from llm_backend.client import lookup, record, resolve_items
 from llm_backend.facade import ChatRequest, Result
 from society import Society, load_run, load_scenario
-from society.core.runner import run_scenario
+from society.core import runner
+from society.core.runner import RunInterrupted, resume_run, run_scenario
 from society.llm.asking import Cohorts
 from society.llm.prompts import coarsened
+from society.rundir.layout import LLM_CACHE
 from tests.llm_recording import record_llm_run
-from tests.shipped_tables import SCENARIOS
+from tests.shipped_tables import SCENARIOS, SchemaAnswers
 
 
 class SampledAnswers:
@@ -182,3 +191,92 @@ def test_under_cohorts_punishers_name_offenders_by_place_and_the_first_place_is_
     for actor, target in zip(events["actor"].to_list(), events["target"].to_list()):
         neighbours = graph.indices[graph.indptr[actor]:graph.indptr[actor + 1]]
         assert target in neighbours.tolist() and excess[target] == excess[neighbours].max()
+
+
+class CachedModel:
+    """A model behind the client's own cache layer (`lookup`, then `record`): only requests the cache does not hold
+    reach the model, each answered from its schema, its messages and its sample index, and cached as it is answered.
+
+    `sent` and `found` collect the cache keys sent to the model and those found in the cache. With `stop_at`, the
+    batch whose first prompt contains it is stopped (Ctrl-C) after half of its requests were answered and cached
+    (the real client records a batch as it ends; recording each request as it is answered is the harder case for
+    a resume, which then finds part of a phase in the cache).
+    """
+
+    model = "cached-schema-answers"
+
+    def __init__(self, cache: ResponseCache, sent: list[str], found: list[str], stop_at: str | None = None) -> None:
+        self.cache, self.sent, self.found, self.stop_at = cache, sent, found, stop_at
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Result]:
+        items = resolve_items(requests, self.model)
+        results, pending = lookup(items, self.cache)
+        self.found.extend(items[index].key for index in results)
+        stopping = self.stop_at is not None and self.stop_at in requests[0].messages[-1]["content"]
+        for number, group in enumerate(pending):
+            if stopping and number == len(pending) // 2:
+                raise KeyboardInterrupt
+            for item in group:
+                self.sent.append(item.key)
+                marked = replace(item.request, messages=[*item.request.messages, {"role": "user",
+                                                                                   "content": f"#{item.sample_index}"}])
+                answer = SchemaAnswers().complete([marked])[0]
+                results[item.index] = replace(answer, index=item.index, key=item.key, sample_index=item.sample_index)
+            record(self.cache, group, {item.index: results[item.index] for item in group})
+        return [results[index] for index in range(len(items))]
+
+
+def cached_model(sent: list[str], found: list[str], stop_at: str | None = None) -> Any:
+    """A stand-in for `runner.connect`: the run's response cache in front of a `CachedModel`."""
+
+    @contextlib.contextmanager
+    def connect(settings: Any, cache_path: Path | None = None, model: str | None = None,
+                log_path: Path | None = None) -> Iterator[CachedModel]:
+        assert cache_path is not None
+        with ResponseCache(cache_path, "record") as cache:
+            yield CachedModel(cache, sent, found, stop_at)
+
+    return connect
+
+
+def cached_keys(run: Path) -> set[str]:
+    """The keys of every answer in a run's response cache."""
+    with contextlib.closing(sqlite3.connect(run / LLM_CACHE)) as connection:
+        return {key for (key,) in connection.execute("SELECT key FROM answers")}
+
+
+def test_a_cohort_run_stopped_mid_phase_resumes_asking_no_cached_request_again(tmp_path: Path) -> None:
+    """Stopped in round 3's harvest after half its cohorts were answered and cached, the run resumes from its round
+    2 checkpoint: it finds every answer it had in the cache, sends the model only what it never answered, and ends
+    with the tables of a run never stopped."""
+    scenario = load_scenario(SCENARIOS / "village_llm.yaml", [
+        "population.size=60", "rounds=5", "commons.on_collapse=continue", "llm.cohorts.enabled=true",
+        "llm.cohorts.digits=1", "llm.cohorts.max_samples=3", "llm.activation.probability=0.5",
+        "population.policies.0.persona={roles: {woodcutter: 1.0}}",
+    ])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "connect", cached_model([], []))
+        whole = run_scenario(scenario, tmp_path / "whole")
+        sent_before: list[str] = []
+        patch.setattr(runner, "connect", cached_model(sent_before, [], stop_at="Round 3 of 5. The"))
+        with pytest.raises(RunInterrupted) as stopped:
+            run_scenario(scenario, tmp_path / "stopped")
+        cut = stopped.value.run_dir
+        cached = cached_keys(cut)
+        assert len(cached) == len(sent_before)  # every request answered before the stop was cached
+        sent, found = [], []
+        patch.setattr(runner, "connect", cached_model(sent, found))
+        resumed = resume_run(cut)
+    assert load_run(resumed).manifest["status"] == "completed"
+    assert not set(sent) & cached  # nothing the cache held was asked again
+    third_round_cached = set(found) & cached
+    assert third_round_cached  # round 3 was played again, its cached answers found
+    assert len(sent) == len(set(sent))
+    first, again = load_run(whole), load_run(resumed)
+    assert (first.llm_calls["cohort_size"] > 1).any()
+    assert (again.llm_calls.filter(pl.col("round") == 3)["cached"]).any()
+    volatile = ["latency_s", "cached"]
+    assert_frame_equal(first.llm_calls.drop(volatile), again.llm_calls.drop(volatile))
+    assert_frame_equal(first.rounds.drop("llm_cached"), again.rounds.drop("llm_cached"))
+    for table in ("citizens", "events"):
+        assert_frame_equal(getattr(first, table), getattr(again, table))
