@@ -93,4 +93,4 @@ class Activation:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.last = {label: {int(c): a for c, a in answers.items()} for label, answers in state["last"].items()}
         self.repeated = state["repeated"]
-        self.followed = state["followed"]
+        self.followed = state.get("followed", 0)  # absent from checkpoints written before heuristics could be followed
