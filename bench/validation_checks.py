@@ -63,7 +63,7 @@ def measure(treatments: list[Treatment], seeds: range, quantity: Callable[[pl.Da
 
 _CPR = "norms_ostrom_cpr.yaml"
 _INVEST = "{phase: invest, params: {endowment: 25, outside_return: 5, a: 23, b: 0.25}}"
-_MEET = "{phase: communicate, params: {mode: meeting, proposal: sustainable, influence: 0.5, persuasion: 0.3}}"
+_MEET = "{phase: communicate, params: {mode: meeting, proposal: median, universalization: true, influence: 0.5, persuasion: 0.3}}"
 _SANCTION = "{phase: norm_punish, params: {cost: 1, impact: 3, tolerance: 0.1}}"
 CPR_TREATMENTS = [
     Treatment("Nash play (8 tokens each)", _CPR, (
