@@ -42,5 +42,5 @@ def recorded_digest(document: Path) -> str | None:
     """The inputs digest a written docs/validation.md records, if any."""
     for line in document.read_text().splitlines():
         if line.startswith(DIGEST_LINE):
-            return line.removeprefix(DIGEST_LINE).strip("` ")
+            return line.removeprefix(DIGEST_LINE).split("`")[1]
     return None
