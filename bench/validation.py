@@ -2,8 +2,10 @@
 
     python bench/validation.py [--seeds 10] [--out docs/validation.md]
 
-Every number in the table comes out of simulated play (`validation_checks.py`); the published figures beside
-them are from the papers cited in /work/shared/REFERENCES.md.
+Every measured number comes out of simulated play (`validation_checks.py`); each section first states what the
+behavioural model assumes, then what play measured, beside the published figures (papers cited in
+/work/shared/REFERENCES.md). The document records the commit and a digest of the inputs it was written from;
+tests/norms/test_validation.py fails when the digest no longer matches.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import validation_checks as checks
+import validation_inputs as inputs
+
+PUBLISHED_NASH_TOKENS = 8.0  # Ostrom, Gardner & Walker (1994): symmetric Nash, tokens per player
+PUBLISHED_NASH_SHARE = 0.395  # their Nash net yield, 128 of the maximum 324 cents
+PUBLISHED_COMMUNICATION_SANCTIONING = (0.67, 0.85)  # Ostrom, Walker & Gardner (1992): net and gross share
 
 
 def spread(outcome: checks.Outcome) -> str:
@@ -21,24 +28,57 @@ def spread(outcome: checks.Outcome) -> str:
     return f"{values.mean():.3f} ± {values.std():.3f} (min {values.min():.3f}, max {values.max():.3f})"
 
 
+def verdict(holds: bool) -> str:
+    return "holds" if holds else "DOES NOT HOLD"
+
+
 def ostrom_section(seeds: range) -> list[str]:
+    game = checks.cpr_game()
+    investment, share = checks.ostrom_nash(seeds)
     outcomes = checks.ostrom_cpr(seeds)
+    arms = {o.treatment: o.mean for o in outcomes}
+    talk, talk_sanction = arms["communication only (universalization)"], outcomes[-1].mean
+    low, high = PUBLISHED_COMMUNICATION_SANCTIONING
     lines = [
         "## (i) Ostrom, Gardner & Walker's lab CPR game",
         "",
-        "8 players, 25 tokens, outside market 5¢, group return 23X − 0.25X² (`scenarios/norms_ostrom_cpr.yaml`,",
-        "20 rounds). Measured: mean net yield per round as a share of the maximum (324¢), fees and fines of",
-        "sanctions counted as losses. Published: Nash play gives 39.5% of the maximum; with repeated",
-        "communication and sanctioning groups do well above it (Ostrom, Walker & Gardner 1992 report about 85%",
-        "gross and 67% net of sanctioning costs).",
+        "**Assumed.** The game: 8 players, 25 tokens, outside market 5¢, group return 23X − 0.25X², shared in",
+        "proportion to investment. Best responders (`scenarios/ostrom_cpr.yaml`) first invest a uniform random",
+        "amount, then each round move a quarter of the way (inertia 0.75) to their myopic best response to the",
+        "others' last total. The arms below use learners (`scenarios/norms_ostrom_cpr.yaml`, 20 rounds) who act on",
+        "their personal norm; at a meeting each states its norm, and with universalization at most the optimal",
+        "share (the assumption that a citizen asking \"what if everyone did this?\" states no more than what keeps",
+        "the group at its optimum; `norms/communication.py`); the meeting agrees on the median statement. Norm",
+        "sanctions cost 1 and fine 3 per excess (tolerance 10%).",
+        "",
+        f"**Derived by the engine** (`society/phases/invest.py`): Nash {game.nash:g} tokens each, optimum X* = "
+        f"{game.optimum:g}, net yields {game.nash_net_yield:g}¢ and {game.max_net_yield:g}¢ "
+        f"(Nash share {game.nash_share:.3f}). Published: 8 tokens each, 128¢ of 324¢ = 39.5%.",
+        "",
+        f"**Measured.** Best responders over the last {checks.SETTLED_ROUNDS} of 20 rounds, seeds as above:",
+        "",
+        "| quantity | measured over seeds | derived | published |",
+        "|---|---|---|---|",
+        f"| investment per player (tokens) | {spread(investment)} | {game.nash:g} | {PUBLISHED_NASH_TOKENS:g} |",
+        f"| net yield share | {spread(share)} | {game.nash_share:.3f} | {PUBLISHED_NASH_SHARE} |",
+        "",
+        f"Nash found by play within 0.05 tokens: {verdict(abs(investment.mean - game.nash) < 0.05)}.",
+        "",
+        "Mean net yield per round as a share of the maximum, sanctions' fees and fines counted as losses:",
         "",
         "| treatment | net yield share over seeds |",
         "|---|---|",
+        *[f"| {o.treatment} | {spread(o)} |" for o in outcomes],
+        "",
+        f"Communication + sanctioning {talk_sanction:.3f} against the measured Nash share {share.mean:.3f}: "
+        f"{verdict(talk_sanction > share.mean + 0.1)} (published: well above Nash, about {low:.0%} net and "
+        f"{high:.0%} gross). Communication alone measures {talk:.3f}"
+        + (f", above the sanctions arm: the universalization cap makes every statement at most the optimal share, "
+           f"so talk alone reaches the optimum without paying for sanctions; the cap, not the talk, carries this "
+           f"result. Without universalization talk measures "
+           f"{arms['communication only, no universalization']:.3f}." if talk > talk_sanction else "."),
+        "",
     ]
-    lines += [f"| {o.treatment} | {spread(o)} |" for o in outcomes]
-    nash, both = outcomes[0].mean, outcomes[-1].mean
-    lines += ["", f"Published Nash share 0.395, measured {nash:.3f}; communication + sanctioning "
-              f"{both:.3f}, {both / nash:.2f}× Nash: {'holds' if both > nash + 0.1 else 'DOES NOT HOLD'}.", ""]
     return lines
 
 
@@ -46,20 +86,29 @@ def public_goods_section(seeds: range) -> list[str]:
     lines = [
         "## (ii) Fehr & Gächter's public goods game",
         "",
-        "Groups of 4 (strangers), 20 tokens, return 0.4 per token to every member, punishment 1:3, 10 rounds",
-        "(`scenarios/norms_public_goods.yaml`). Published: contributions decay over the rounds without",
-        "punishment and stay high (rise) with it.",
+        "**Assumed** (`norms/public_goods.py`, `scenarios/norms_public_goods.yaml`): groups of 4 (strangers), 20",
+        "tokens, 0.4 per token to every member, 10 rounds. Half conditional cooperators (give 0.8 × the others'",
+        "last mean, first 30–80% of the endowment: Fischbacher, Gächter & Fehr 2001), a quarter free riders (0), an",
+        "eighth imitators of the best-paid group member, an eighth unconditional cooperators (20). Punishment",
+        "(Fehr & Gächter 2000): every non-free-rider gives 0.5 points per token a member gave below its own (at most",
+        "10); a point costs 1 and removes 3. Each citizen learns the points it expects per token short (weight",
+        "0.5 on the last round) and, once 3 × that exceeds 1 − 0.4, gives at least the others' last mean. Nothing",
+        "writes the decay or the rise in.",
+        "",
+        "**Measured**: mean contribution per round (share of the endowment, averaged over seeds) and the change",
+        "from the first to the last round. Published: contributions decay without punishment and stay high or",
+        "rise with it. The last two rows move one behavioural parameter each.",
         "",
         "| treatment | " + " | ".join(f"r{r}" for r in range(1, 11)) + " | change, first to last round |",
         "|---|" + "---|" * 11,
     ]
-    outcomes = checks.public_goods(seeds)
-    for treatment, outcome in zip(checks.PG_TREATMENTS, outcomes):
+    treatments = checks.PG_TREATMENTS + checks.PG_SENSITIVITY
+    outcomes = checks.measure(treatments, seeds, checks.contribution_change)
+    for treatment, outcome in zip(treatments, outcomes):
         path = checks.contribution_path(treatment, seeds)
         lines.append(f"| {treatment.name} | " + " | ".join(f"{v:.2f}" for v in path) + f" | {spread(outcome)} |")
     holds = outcomes[0].mean < 0 <= outcomes[1].mean
-    lines += ["", "Contributions are shares of the endowment, averaged over seeds. Direction: "
-              f"{'holds' if holds else 'DOES NOT HOLD'}.", ""]
+    lines += ["", f"Direction: {verdict(holds)}.", ""]
     return lines
 
 
@@ -68,18 +117,31 @@ def govsim_section(seeds: range) -> list[str]:
     lines = [
         "## (iii) GovSim's fishery",
         "",
-        "5 fishers, 12 months, stock 100 doubling to capacity, collapse below 5 (`scenarios/govsim_fishery.yaml`,",
-        "`scenarios/norms_govsim_meeting.yaml`). Measured: survival time in months. Published: greedy harvesters",
-        "collapse the lake within a few months, sustainable ones last all 12; the universalization prompt",
-        "lengthens survival.",
+        "**Assumed**: 5 fishers, 12 months, stock 100 doubling to capacity, collapse below 5",
+        "(`scenarios/govsim_fishery.yaml`, `scenarios/norms_govsim_meeting.yaml`). Greedy fishers ask twice the",
+        "sustainable share, sustainable ones exactly it (both by construction); learners start at 1.5–2.5 × the",
+        "share and at the meeting state at most the sustainable share (the universalization assumption of (i)).",
+        "",
+        "**Measured**: survival time in months. Published: most models collapse within a few months; the",
+        "universalization prompt lengthens survival.",
         "",
         "| population | survival (months) over seeds | survival rate (all 12) |",
         "|---|---|---|",
     ]
     lines += [f"| {o.treatment} | {spread(o)} | {np.mean(np.array(o.values) >= 12):.2f} |" for o in outcomes]
     holds = max(outcomes[0].values) <= 3 and min(outcomes[1].values) == 12
-    lines += ["", f"Direction: {'holds' if holds else 'DOES NOT HOLD'}.", ""]
+    lines += ["", f"Direction: {verdict(holds)}. The first two rows follow from their rules; the learners' rows are",
+              "measured.", ""]
     return lines
+
+
+LLM_SECTION = [
+    "## (iv) LLM validation",
+    "",
+    "GovSim's fishery with the embedded model, default and universalization prompts: written by the LLM",
+    "validation run, not by this script (no model is run here).",
+    "",
+]
 
 
 def main() -> None:
@@ -94,13 +156,16 @@ def main() -> None:
     lines = [
         "# Scientific checks",
         "",
-        f"Written by `python bench/validation.py --seeds {args.seeds}`: heuristic populations, seeds 0–"
-        f"{args.seeds - 1} per treatment, mean ± standard deviation over seeds. Tests (`tests/norms/"
-        "test_validation.py`) check the direction of each result over three seeds.",
+        f"Written by `python bench/validation.py --seeds {args.seeds}` at commit `{inputs.commit()}`: heuristic",
+        f"populations, seeds 0–{args.seeds - 1} per treatment, mean ± standard deviation over seeds. Tests",
+        "(`tests/norms/test_validation.py`) check each direction over three seeds and that this file is current.",
+        "",
+        f"{inputs.DIGEST_LINE}`{inputs.inputs_digest()}` (SHA-256 of {', '.join(inputs.INPUTS)}).",
         "",
         *ostrom_section(seeds),
         *public_goods_section(seeds),
         *govsim_section(seeds),
+        *LLM_SECTION,
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))

@@ -18,8 +18,6 @@ from society.core.model import Society
 from society.scenario.files import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
-CPR_MAX_NET_YIELD = 324.0  # 23X - 0.25X^2 - 5X at the optimum X = 36 (cents per round)
-OSTROM_NASH_SHARE = 128 / CPR_MAX_NET_YIELD
 
 
 @dataclass(frozen=True)
@@ -62,31 +60,76 @@ def measure(treatments: list[Treatment], seeds: range, quantity: Callable[[pl.Da
 # ---- (i) Ostrom's lab CPR game -------------------------------------------------------------------------------
 
 _CPR = "norms_ostrom_cpr.yaml"
+_NASH = "ostrom_cpr.yaml"
 _INVEST = "{phase: invest, params: {endowment: 25, outside_return: 5, a: 23, b: 0.25}}"
-_MEET = "{phase: communicate, params: {mode: meeting, proposal: sustainable, influence: 0.5, persuasion: 0.3}}"
+_MEET = "{phase: communicate, params: {mode: meeting, proposal: median, universalization: true, influence: 0.5, persuasion: 0.3}}"
+_PLAIN_MEET = "{phase: communicate, params: {mode: meeting, proposal: median, influence: 0.5, persuasion: 0.3}}"
 _SANCTION = "{phase: norm_punish, params: {cost: 1, impact: 3, tolerance: 0.1}}"
+NASH_TREATMENT = Treatment("best responders (learning from random first investments)", _NASH, ("rounds=20",))
+SETTLED_ROUNDS = 5
+"""The last rounds over which the best responders' investment is read as their equilibrium."""
 CPR_TREATMENTS = [
-    Treatment("Nash play (8 tokens each)", _CPR, (
-        "population.policies=[{policy: fixed, fraction: 1.0, amount: 8}]", f"schedule=[{_INVEST}, norm_beliefs]")),
     Treatment("learners, no communication", _CPR, (f"schedule=[{_INVEST}, social_learning, norm_beliefs]",)),
     Treatment("sanctioning only", _CPR, (f"schedule=[{_INVEST}, {_SANCTION}, social_learning, norm_beliefs]",)),
-    Treatment("communication only", _CPR, (f"schedule=[{_MEET}, {_INVEST}, social_learning, norm_beliefs]",)),
-    Treatment("communication + sanctioning", _CPR),
+    Treatment("communication only, no universalization", _CPR,
+              (f"schedule=[{_PLAIN_MEET}, {_INVEST}, social_learning, norm_beliefs]",)),
+    Treatment("communication only (universalization)", _CPR,
+              (f"schedule=[{_MEET}, {_INVEST}, social_learning, norm_beliefs]",)),
+    Treatment("communication (universalization) + sanctioning", _CPR),
 ]
 
 
-def cpr_net_yield_share(rounds: pl.DataFrame) -> float:
+@dataclass(frozen=True)
+class CPRGame:
+    """What the engine derives for the shipped CPR game: per-citizen Nash, optimal group investment, net yields."""
+
+    citizens: int
+    nash: float
+    optimum: float
+    max_net_yield: float
+    nash_net_yield: float
+
+    @property
+    def nash_share(self) -> float:
+        return self.nash_net_yield / self.max_net_yield
+
+
+def cpr_game(treatment: Treatment = NASH_TREATMENT) -> CPRGame:
+    """The invest phase's own derivation of the game's Nash and optimum (society/phases/invest.py)."""
+    society = Society(load_scenario(SCENARIOS / treatment.scenario, list(treatment.overrides)))
+    invest = next(phase for phase in society.phases if phase.name == "invest")
+    n = society.num_citizens
+    return CPRGame(n, invest.nash, invest.optimum, invest.net_yield(invest.optimum), invest.net_yield(n * invest.nash))
+
+
+def cpr_net_yield_share(rounds: pl.DataFrame, max_net_yield: float) -> float:
     """Mean share of the maximum net yield over the rounds, with the sanctions' fees and fines counted as losses."""
     sanctions = pl.lit(0.0)
     if "norm_punishment_cost" in rounds.columns:
         sanctions = pl.col("norm_punishment_cost") + pl.col("norm_punishment_impact")
-    net = rounds.select((pl.col("net_yield") - sanctions) / CPR_MAX_NET_YIELD)
-    return float(net.to_series().mean())
+    return float(rounds.select((pl.col("net_yield") - sanctions) / max_net_yield).to_series().mean())
+
+
+def settled_investment(rounds: pl.DataFrame) -> float:
+    """Mean group investment over the last SETTLED_ROUNDS rounds, per citizen of the shipped 8."""
+    return float(rounds["group_investment"].tail(SETTLED_ROUNDS).mean()) / cpr_game().citizens
+
+
+def settled_net_yield_share(rounds: pl.DataFrame) -> float:
+    """Mean share of the maximum net yield over the last SETTLED_ROUNDS rounds."""
+    return float(rounds["net_yield_share"].tail(SETTLED_ROUNDS).mean())
+
+
+def ostrom_nash(seeds: range) -> tuple[Outcome, Outcome]:
+    """Best responders' settled investment per citizen and settled net yield share."""
+    return (measure([NASH_TREATMENT], seeds, settled_investment)[0],
+            measure([NASH_TREATMENT], seeds, settled_net_yield_share)[0])
 
 
 def ostrom_cpr(seeds: range) -> list[Outcome]:
     """Net yield (share of the maximum, sanctions counted) of each CPR treatment."""
-    return measure(CPR_TREATMENTS, seeds, cpr_net_yield_share)
+    maximum = cpr_game(Treatment("as shipped", _CPR)).max_net_yield
+    return measure(CPR_TREATMENTS, seeds, lambda rounds: cpr_net_yield_share(rounds, maximum))
 
 
 # ---- (ii) Fehr & Gächter's public goods game -----------------------------------------------------------------
@@ -94,6 +137,12 @@ def ostrom_cpr(seeds: range) -> list[Outcome]:
 PG_TREATMENTS = [
     Treatment("without punishment", "norms_public_goods.yaml", ("schedule.0.params.punishment=false",)),
     Treatment("with punishment", "norms_public_goods.yaml"),
+]
+PG_SENSITIVITY = [
+    Treatment("without punishment, conditional cooperators match 0.6", "norms_public_goods.yaml",
+              ("schedule.0.params.punishment=false", "schedule.0.params.match=0.6")),
+    Treatment("with punishment, nobody learns to expect it (learning 0)", "norms_public_goods.yaml",
+              ("schedule.0.params.learning=0",)),
 ]
 
 

@@ -1,11 +1,15 @@
 """Communication: citizens state the norm they hold to their neighbours, or to a village meeting before harvest.
 
-Heuristic citizens state a fixed signal: their personal norm (a take ratio) and a one-line text saying it. With
-`universalization` they first ask "what if everyone took this?": a ratio above 1 (the sustainable share) taken by
-everyone would shrink the commons, so they state at most 1. In `neighbours` mode each citizen hears the mean of
-its neighbours' statements; in `meeting` mode the citizens of each patch (everyone, without a commons) meet and
-agree on one proposal, the median statement or the sustainable share. What is heard moves normative
-expectations (weight `influence`) and personal norms (weight `persuasion`); learners then act on their norm.
+Heuristic citizens state their personal norm (a take ratio to the sustainable share) and a one-line text saying
+it. With `universalization` they first ask "what if everyone took this?". Assumption: the sustainable share is
+by definition the largest per-citizen take the commons sustains when everyone takes it (Ostrom's invest game:
+each citizen's part of the social optimum), so a citizen who universalizes states its norm where that keeps the
+resource (ratio <= 1) and 1 where it does not; docs/validation.md carries this assumption. LLM citizens state
+the norm their answer names. In `neighbours` mode each citizen hears the mean of its neighbours' statements; in
+`meeting` mode the citizens of each patch (everyone, without a commons) agree on the median (or the mean) of
+the norms actually stated there, so what the meeting agrees moves with what is said. What is heard moves
+normative expectations (weight `influence`) and personal norms (weight `persuasion`); learners then act on
+their norm.
 
 Every statement is a `message` event (target -1: the whole meeting). Received texts are kept as data in an
 `Inbox` and only ever rendered quoted (`society.llm.memory.quote`), so a message cannot pass for an instruction.
@@ -47,8 +51,8 @@ UNIVERSALIZATION = (
 class CommunicateParams(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     mode: Literal["neighbours", "meeting"] = "neighbours"
-    proposal: Literal["median", "sustainable"] = Field("median", description="what a meeting agrees on")
-    universalization: bool = Field(False, description="state at most what the commons sustains if all did it")
+    proposal: Literal["median", "mean"] = Field("median", description="how a meeting aggregates the stated norms")
+    universalization: bool = Field(False, description="state at most the share the commons sustains if all took it")
     influence: float = Field(0.5, ge=0, le=1, description="weight of what is heard in the normative expectation")
     persuasion: float = Field(0.3, ge=0, le=1, description="weight of what is heard in the personal norm")
     record: bool = Field(True, description="record every message as an event")
@@ -89,18 +93,17 @@ class Inbox:
 
 
 def heuristic_statements(personal_norm: np.ndarray, universalization: bool) -> Statements:
-    """Fixed signals: each citizen states its personal norm (capped at the sustainable share when universalizing)."""
+    """Each citizen states its personal norm; universalizing, at most the sustainable share (see the module)."""
     norm = np.minimum(personal_norm, SUSTAINABLE_RATIO) if universalization else personal_norm.copy()
     return Statements(norm, np.char.mod(HEURISTIC_TEXT, norm))
 
 
 def meeting_proposals(group: np.ndarray, stated: np.ndarray, proposal: str) -> np.ndarray:
-    """Per citizen: what its meeting agrees on (the group's median statement, or the sustainable share)."""
-    if proposal == "sustainable":
-        return np.full(stated.size, SUSTAINABLE_RATIO)
+    """Per citizen: what its meeting agrees on, the median (or mean) of the norms stated in its group."""
+    aggregate = np.median if proposal == "median" else np.mean
     groups, members = np.unique(group, return_inverse=True)
-    medians = np.array([np.median(stated[members == g]) for g in range(groups.size)])
-    return medians[members]
+    agreed = np.array([aggregate(stated[members == g]) for g in range(groups.size)])
+    return agreed[members]
 
 
 class CommunicatePhase(Phase):

@@ -2,19 +2,33 @@
 
 Citizens are matched into groups of `group_size` (new random groups every round with `stranger` matching, fixed
 ones with `partner`); the last group is smaller when the population does not divide evenly. Each puts part of its
-`endowment` into the group project; every token put in returns `mpcr` to every member. In the punishment stage
-each citizen who contributed at least its group's mean spends points on the members below that mean,
-`rate` points per token of shortfall (at most `max_points` per target); a point costs `cost` and removes
-`impact` from the target (1:3 in the experiment).
+`endowment` into the group project; every token put in returns `mpcr` to every member.
 
-Heuristic contributors, by policy: `sustainable` cooperates unconditionally (the whole endowment); `conditional`
-gives `match` times what the others in its last group gave on average (a first contribution drawn from
-`initial`, as a share of the endowment); `greedy` free-rides (starts at 0); `imitator` copies the contribution of
-the best-paid member of its last group when that member earned more; `fixed` gives its `amount`. A citizen
-punished last round then closes the share `sanction_response` of the gap between its contribution and what
-the others in its group gave, and keeps what it learned. LLM citizens are asked for their contribution, told
-what the others in their last group gave (their fallback: what they gave last round, half the endowment at
-first); the punishment stage follows the experiment's rule for everyone.
+Behavioural model (heuristic citizens). Types follow Fischbacher, Gächter & Fehr (2001, Economics Letters): about
+half conditional cooperators, about a third free riders. A `conditional` cooperator gives `match` times what the
+others in its last group gave on average (first contribution drawn from `initial`, a share of the endowment);
+FGF 2001 find conditional cooperators' average schedule below the diagonal ("a little less than others"), and
+Fischbacher & Gächter (2010, AER) show this imperfect matching drives the decay. The default `match` 0.8 is our
+reading of that below-diagonal schedule, not a fitted estimate. `greedy` free-rides (gives 0), `sustainable`
+gives the whole endowment, `imitator` copies the best-paid member of its last group when that member earned
+more, `fixed` gives its `amount`.
+
+Punishment (Fehr & Gächter 2000, AER; 2002, Nature): punishment received rises with how far the target's
+contribution falls below the punisher's. Every non-free-rider assigns each group member who gave less than it did
+`rate` points per token of that negative deviation, at most `max_points`; a point costs `cost` and removes
+`impact` (1:3 in the 2002 design). `rate` 0.5 is a free parameter in the range of FG 2000's expenditures.
+
+Response to punishment, learned rather than built in. Each heuristic citizen holds a belief k: the punishment
+points it expects per token it gives below the others' mean, updated after each round in which it fell short by
+k <- (1 - learning) k + learning (points received / shortfall). Giving one token less than the others' mean saves
+1 - mpcr and costs impact * k in expected fines, so a citizen who now expects impact * k > 1 - mpcr gives at
+least the others' last mean (a myopic best response to its belief); otherwise its type decides. Without
+punishment k stays 0 and conditional cooperators meeting free riders decay; with it, free riders learn to
+contribute and unconditional cooperators pull the others' mean up, so the rise emerges from play.
+
+LLM citizens are asked for their contribution, told what the others in their last group gave (their fallback:
+what they gave last round, half the endowment at first), and keep their answer; in the punishment stage they
+punish by the rule above.
 """
 
 from __future__ import annotations
@@ -58,10 +72,10 @@ class PublicGoodsParams(BaseModel):
     impact: float = Field(3.0, ge=0, le=MAX_AMOUNT, description="what one punishment point removes from the target")
     rate: float = Field(0.5, ge=0, le=MAX_FACTOR, description="points per token a target gave below its group's mean")
     max_points: float = Field(10.0, ge=0, le=MAX_AMOUNT, description="most points one punisher assigns one target")
-    match: float = Field(0.9, ge=0, le=1, description="share of the others' mean a conditional cooperator gives")
+    match: float = Field(0.8, ge=0, le=1, description="share of the others' mean a conditional cooperator gives")
     initial: tuple[float, float] = Field((0.3, 0.8), description="range of conditional cooperators' first share")
-    sanction_response: float = Field(
-        0.5, ge=0, le=1, description="share of the gap to the others' mean a punished citizen closes"
+    learning: float = Field(
+        0.5, ge=0, le=1, description="weight of the last round in a citizen's expected points per token short"
     )
 
     @field_validator("initial")
@@ -98,18 +112,16 @@ class Groups:
 
 
 def punishment_points(
-    groups: Groups, contribution: np.ndarray, rate: float, max_points: float
+    groups: Groups, contribution: np.ndarray, punisher: np.ndarray, rate: float, max_points: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(punisher, target, points): members at or above their group's mean punish those below it."""
-    mean = groups.sums(contribution) / groups.sizes()
+    """(punisher, target, points): each `punisher` gives `rate` points per token a member gave below its own."""
     actor = np.broadcast_to(groups.table[:, :, None], (*groups.table.shape, groups.table.shape[1]))
     target = np.broadcast_to(groups.table[:, None, :], actor.shape)
     seated = (actor >= 0) & (target >= 0) & (actor != target)
-    group_mean = np.broadcast_to(mean[:, None, None], actor.shape)
     safe_actor, safe_target = np.where(seated, actor, 0), np.where(seated, target, 0)
-    shortfall = group_mean - contribution[safe_target]
-    punishes = seated & (contribution[safe_actor] >= group_mean - 1e-9) & (shortfall > 1e-9)
-    points = np.minimum(max_points, rate * shortfall[punishes])
+    deviation = contribution[safe_actor] - contribution[safe_target]
+    punishes = seated & punisher[safe_actor] & (deviation > 1e-9)
+    points = np.minimum(max_points, rate * deviation[punishes])
     keep = points > 0
     return actor[punishes][keep], target[punishes][keep], points[keep]
 
@@ -126,6 +138,7 @@ class PublicGoodsPhase(Phase):
         self.points_received = state.add("punishment_points", np.float64)
         self.last_payoff = state.add("pg_payoff", np.float64)
         self.last_group = state.add("pg_group", np.int64, -1, record=False)
+        self.expected_points = state.add("pg_expected_points", np.float64, record=False)
         self.partner_order = self.rng.permutation(n)
         for group, spec in enumerate(society.policy_specs):
             members = society.group_members[group]
@@ -143,7 +156,7 @@ class PublicGoodsPhase(Phase):
         return RULE.format(group_size=p.group_size, endowment=p.endowment, mpcr=p.mpcr, punishment=punishment)
 
     def decide(self, observation: None) -> np.ndarray:
-        """Each citizen's contribution this round, by its policy, then its response to last round's sanctions."""
+        """Each citizen's contribution this round: heuristic ones by type, or at least the others' mean if deterred."""
         p = self.params
         played = self.society.round > 1
         path = self.society.deciding
@@ -154,10 +167,10 @@ class PublicGoodsPhase(Phase):
             fallback=Fallback("repeat_last", lambda failed: self._repeated(failed, played)),
         )
         wanted = decided.rule
+        deterred = p.impact * self.expected_points > 1.0 - p.mpcr
+        deterred[decided.asked] = False
+        wanted[deterred] = np.maximum(wanted[deterred], self.others_mean[deterred])
         wanted[decided.asked] = np.clip(decided.values(lambda answer: answer.amount), 0.0, p.endowment)
-        punished = self.points_received > 0
-        gap = np.maximum(self.others_mean - wanted, 0.0)
-        wanted[punished] += p.sanction_response * gap[punished]
         return np.clip(wanted, 0.0, p.endowment)
 
     def _by_policy(self, played: bool) -> np.ndarray:
@@ -174,7 +187,7 @@ class PublicGoodsPhase(Phase):
                 wanted[members] = p.match * self.others_mean[members]
             elif isinstance(spec, ImitatorPolicy) and played:
                 wanted[members] = self._imitated(members)
-            elif isinstance(spec, GreedyPolicy) and not played:
+            elif isinstance(spec, GreedyPolicy):
                 wanted[members] = 0.0
         return wanted
 
@@ -216,9 +229,13 @@ class PublicGoodsPhase(Phase):
         )
         actors, targets, points = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
         if p.punishment:
-            actors, targets, points = punishment_points(groups, contribution, p.rate, p.max_points)
+            actors, targets, points = punishment_points(groups, contribution, self._punishers(), p.rate, p.max_points)
         given = np.bincount(actors, weights=points, minlength=society.num_citizens)
         received = np.bincount(targets, weights=points, minlength=society.num_citizens)
+        short = self.others_mean - contribution
+        learned = short > 1e-9
+        self.expected_points[learned] += p.learning * (received[learned] / short[learned]
+                                                       - self.expected_points[learned])
         payoff -= p.cost * given + p.impact * received
         state["wealth"] += payoff
         state["punish_paid"] += p.cost * given
@@ -234,6 +251,14 @@ class PublicGoodsPhase(Phase):
             "pg_punishment_points": float(points.sum()),
             "pg_payoff_mean": float(payoff.mean()),
         }
+
+    def _punishers(self) -> np.ndarray:
+        """Per citizen: whether it punishes, i.e. is not a free rider (Fehr & Gächter's punishers were cooperators)."""
+        punisher = np.ones(self.society.num_citizens, dtype=np.bool_)
+        for group, spec in enumerate(self.society.policy_specs):
+            if isinstance(spec, GreedyPolicy):
+                punisher[self.society.group_members[group]] = False
+        return punisher
 
     def metrics(self) -> dict[str, Any]:
         return self._row

@@ -1,8 +1,30 @@
-"""Invest: Ostrom, Gardner & Walker's lab CPR game — tokens go to the common pool or to an outside market."""
+"""Invest: Ostrom, Gardner & Walker's lab CPR game — tokens go to the common pool or to an outside market.
+
+The game. n citizens each receive an endowment e and put x_i of it in a common pool; a token kept earns the
+outside return w; the pool returns a X - b X^2 on the total X = sum x_i, shared in proportion to investment. A
+citizen's payoff is
+
+    u_i = w (e - x_i) + (x_i / X) (a X - b X^2) = w e + x_i (a - w - b X).
+
+Best response. Given the others' total X_-i, du_i/dx_i = a - w - b X_-i - 2 b x_i = 0 gives
+
+    BR(X_-i) = (a - w - b X_-i) / (2 b),  clipped to [0, e].
+
+Symmetric Nash. x = BR((n - 1) x) gives x* = (a - w) / (b (n + 1)), clipped to [0, e] (at e every citizen's
+best response to the others at e is still e or more, so the corner is an equilibrium too); X_N = n x*.
+Social optimum. The group's net yield a X - b X^2 - w X peaks at X* = (a - w) / (2 b) (0 when a <= w), at most
+n e. With Ostrom's a = 23, b = 0.25, w = 5, n = 8, e = 25: x* = 8 (X_N = 64) and X* = 36; net yields 128 and 324.
+
+Learning. With `heuristic: best_response` heuristic citizens invest what their policy asks in the first round,
+then each round move from their last investment toward the best response to the others' last total:
+x_i <- inertia x_i + (1 - inertia) BR(X_-i). The symmetric deviation from x* is multiplied each round by
+inertia - (1 - inertia)(n - 1)/2, asymmetric ones by (1 + inertia)/2, so play converges to the Nash when
+inertia > 1 - 4 / (n + 1) (0.56 for n = 8) and oscillates otherwise (simultaneous Cournot best replies).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,10 +54,14 @@ class InvestParams(BaseModel):
     outside_return: float = Field(5.0, ge=0, le=MAX_AMOUNT, description="cents a token earns in the outside market")
     a: float = Field(23.0, gt=0, le=MAX_AMOUNT, description="group return from X tokens is a*X - b*X^2 (cents)")
     b: float = Field(0.25, gt=0, le=MAX_AMOUNT)
+    heuristic: Literal["policy", "best_response"] = Field(
+        "policy", description="heuristic citizens invest what their policy asks, or learn to best-respond from round 2"
+    )
+    inertia: float = Field(0.75, ge=0, lt=1, description="best_response: weight kept on one's last investment")
 
 
 class InvestPhase(Phase):
-    """Each citizen's fair share is its part of the social optimum X* = (a - w) / 2b."""
+    """Each citizen's fair share is its part of the social optimum X*; see the module for the game's equilibria."""
 
     name = "invest"
     Params = InvestParams
@@ -49,7 +75,18 @@ class InvestPhase(Phase):
     def optimum(self) -> float:
         """Group investment that maximises net yield."""
         p = self.params
-        return max(p.a - p.outside_return, 0.0) / (2 * p.b)
+        return min(max(p.a - p.outside_return, 0.0) / (2 * p.b), self.society.num_citizens * p.endowment)
+
+    @property
+    def nash(self) -> float:
+        """Each citizen's investment in the symmetric Nash equilibrium, x* = (a - w) / (b (n + 1)) within [0, e]."""
+        p = self.params
+        return min(max(p.a - p.outside_return, 0.0) / (p.b * (self.society.num_citizens + 1)), p.endowment)
+
+    def best_response(self, others: np.ndarray) -> np.ndarray:
+        """The investment that maximises a citizen's payoff given the others' total, (a - w - b X_-i) / 2b in [0, e]."""
+        p = self.params
+        return np.clip((p.a - p.outside_return - p.b * others) / (2 * p.b), 0.0, p.endowment)
 
     def observe(self) -> tuple[np.ndarray, np.ndarray]:
         n = self.society.num_citizens
@@ -60,13 +97,21 @@ class InvestPhase(Phase):
         path = self.society.deciding
         decided = path.decide(
             self,
-            rule=lambda: requested_takes(self.society, fair_share, endowment),
+            rule=lambda: self._heuristic(fair_share, endowment),
             question=self._question(path.llm_citizens, fair_share, endowment) if path.llm_citizens.size else None,
             fallback=Fallback("sustainable", lambda failed: fair_share[failed]),
         )
         invested, asked = decided.rule, decided.asked
         invested[asked] = np.clip(decided.values(lambda answer: answer.amount), 0.0, endowment[asked])
         return fair_share, invested
+
+    def _heuristic(self, fair_share: np.ndarray, endowment: np.ndarray) -> np.ndarray:
+        """What heuristic citizens invest: their policy's request, or after round 1 a step toward their best response."""
+        if self.params.heuristic == "policy" or self.society.round <= 1:
+            return requested_takes(self.society, fair_share, endowment)
+        last = self.society.state["take"]
+        step = self.best_response(last.sum() - last)
+        return self.params.inertia * last + (1 - self.params.inertia) * step
 
     def _question(self, citizens: np.ndarray, fair_share: np.ndarray, endowment: np.ndarray) -> Question:
         """How many tokens each LLM citizen puts in the pool."""

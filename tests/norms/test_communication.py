@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import polars as pl
+import pytest
 
 from norms.communication import (
     HEURISTIC_TEXT,
@@ -50,11 +51,27 @@ def test_universalization_caps_statements_at_the_sustainable_share() -> None:
     assert plain.text[2] == HEURISTIC_TEXT % 2.5
 
 
-def test_meetings_agree_on_their_median_or_the_sustainable_share() -> None:
+def test_meetings_agree_on_the_median_or_mean_of_what_their_members_state() -> None:
     group = np.array([0, 1, 0, 1, 0])
     stated = np.array([1.0, 2.0, 3.0, 4.0, 2.0])
     np.testing.assert_array_equal(meeting_proposals(group, stated, "median"), [2.0, 3.0, 2.0, 3.0, 2.0])
-    np.testing.assert_array_equal(meeting_proposals(group, stated, "sustainable"), np.ones(5))
+    np.testing.assert_allclose(meeting_proposals(group, stated, "mean"), [2.0, 3.0, 2.0, 3.0, 2.0])
+    stated[[0, 4]] = 4.0  # group 0 now says 4, 3, 4
+    np.testing.assert_array_equal(meeting_proposals(group, stated, "median"), [4.0, 3.0, 4.0, 3.0, 4.0])
+
+
+def test_what_a_meeting_agrees_moves_with_the_norms_its_members_state() -> None:
+    """One meeting of all 40: its agreed norm, read back from the expectations it sets, is the stated median."""
+    meeting = [{"phase": "communicate", "params": {"mode": "meeting", "influence": 1.0, "persuasion": 0.0}}]
+    agreed = []
+    for scale in (1.0, 2.0):
+        society = Society(norm_scenario(schedule=meeting, commons=None))
+        society.state["personal_norm"][:] *= scale
+        stated = society.state["personal_norm"].copy()
+        society.step()
+        np.testing.assert_allclose(society.state["normative_expectation"], np.median(stated))
+        agreed.append(float(society.state["normative_expectation"][0]))
+    assert agreed[1] == pytest.approx(2 * agreed[0]) and agreed[0] != pytest.approx(1.0)
 
 
 def test_neighbour_messages_are_events_and_move_normative_expectations() -> None:

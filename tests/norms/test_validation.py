@@ -11,6 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))  # the bench scripts import each other
 checks = importlib.import_module("validation_checks")
+inputs = importlib.import_module("validation_inputs")
+DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "validation.md"
 
 SEEDS = range(3)
 
@@ -19,13 +21,20 @@ def by_name(outcomes: list[checks.Outcome]) -> dict[str, checks.Outcome]:
     return {outcome.treatment: outcome for outcome in outcomes}
 
 
-def test_ostrom_nash_play_gives_the_published_share_and_talk_plus_sanctions_beat_it() -> None:
+def test_validation_md_was_written_from_the_current_inputs() -> None:
+    """Any change to the engine, the norms phases, the scenarios or the checks means: run bench/validation.py."""
+    assert inputs.recorded_digest(DOCUMENT) == inputs.inputs_digest(), "stale: python bench/validation.py"
+
+
+def test_ostrom_best_responders_find_the_derived_nash_and_talk_plus_sanctions_beat_it() -> None:
+    game = checks.cpr_game()
+    assert (game.nash, game.optimum) == (8.0, 36.0) and game.nash_share == pytest.approx(0.395, abs=5e-4)
+    investment, share = checks.ostrom_nash(SEEDS)
+    assert investment.values == pytest.approx([game.nash] * len(SEEDS), abs=0.05)
+    assert share.values == pytest.approx([game.nash_share] * len(SEEDS), abs=0.01)
     outcomes = by_name(checks.ostrom_cpr(SEEDS))
-    nash = outcomes["Nash play (8 tokens each)"]
-    assert nash.values == pytest.approx([checks.OSTROM_NASH_SHARE] * len(SEEDS))
-    assert checks.OSTROM_NASH_SHARE == pytest.approx(0.395, abs=5e-4)
-    both = outcomes["communication + sanctioning"]
-    assert min(both.values) > nash.mean + 0.1
+    both = outcomes["communication (universalization) + sanctioning"]
+    assert min(both.values) > share.mean + 0.1
     assert both.mean > outcomes["sanctioning only"].mean
 
 

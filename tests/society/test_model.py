@@ -1,4 +1,4 @@
-"""The Society model: determinism, accounting, punishment, collapse, resume, and the Ostrom check."""
+"""The Society model: determinism, accounting, punishment, collapse and resume."""
 
 from __future__ import annotations
 
@@ -104,17 +104,6 @@ def test_govsim_fishery_sustainable_survives_greedy_collapses(tmp_path: Path) ->
     assert run.manifest["collapse_round"] == 1
     assert run.rounds["total_harvest"][0] == 100
     assert run.rounds["efficiency"][0] == pytest.approx(1 - (600 - 100) / 600)
-
-
-def test_ostrom_nash_play_yields_39_5_percent(tmp_path: Path) -> None:
-    run = load_run(run_scenario(load_scenario(SCENARIOS / "ostrom_cpr.yaml"), tmp_path / "nash"))
-    assert run.rounds["group_investment"].to_list() == [64.0] * 10
-    assert run.rounds["net_yield"].to_list() == [pytest.approx(128.0)] * 10
-    assert run.rounds["net_yield_share"][0] == pytest.approx(128 / 324)
-    assert round(run.rounds["net_yield_share"][0] * 100, 1) == 39.5
-    optimum = load_scenario(SCENARIOS / "ostrom_cpr.yaml", ["population.policies=[{policy: sustainable, fraction: 1}]"])
-    run = load_run(run_scenario(optimum, tmp_path / "optimum"))
-    assert run.rounds["net_yield"][0] == pytest.approx(324.0)
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path: Path, monkeypatch, small_scenario) -> None:
