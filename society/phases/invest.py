@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,9 +21,10 @@ RULE = (
     "{a:g}X - {b:g}X^2 cents, shared in proportion to what each put in."
 )
 OBSERVATION = (
-    "Round {round} of {rounds}. You have {endowment:g} tokens. Together the group earns most when it puts "
-    "{optimum:.1f} tokens in the pool ({share:.1f} each). How many tokens do you put in the common pool? {format}"
+    "Round {round} of {rounds}. You have {endowment:g} tokens.{hint} How many tokens do you put in the common "
+    "pool? {format}"
 )
+OPTIMUM_HINT = " Together the group earns most when it puts {optimum:.1f} tokens in the pool ({share:.1f} each)."
 
 
 class InvestParams(BaseModel):
@@ -32,6 +33,11 @@ class InvestParams(BaseModel):
     outside_return: float = Field(5.0, ge=0, le=MAX_AMOUNT, description="cents a token earns in the outside market")
     a: float = Field(23.0, gt=0, le=MAX_AMOUNT, description="group return from X tokens is a*X - b*X^2 (cents)")
     b: float = Field(0.25, gt=0, le=MAX_AMOUNT)
+    show_optimum: bool = Field(False, description="a treatment: LLM citizens are told the social optimum")
+    fallback: Literal["nothing", "repeat_last", "sustainable"] = Field(
+        "nothing", description="what an LLM citizen invests when its answer is missing or invalid: nothing, what "
+        "it invested last round, or its share of the social optimum (a treatment, never the default)"
+    )
 
 
 class InvestPhase(Phase):
@@ -62,18 +68,27 @@ class InvestPhase(Phase):
             self,
             rule=lambda: requested_takes(self.society, fair_share, endowment),
             question=self._question(path.llm_citizens, fair_share) if path.llm_citizens.size else None,
-            fallback=Fallback("sustainable", lambda failed: fair_share[failed]),
+            fallback=Fallback(self.params.fallback, lambda failed: self._fallback(failed, fair_share)),
         )
         invested, asked = decided.rule, decided.asked
         invested[asked] = np.clip(decided.values(lambda answer: answer.amount), 0.0, endowment[asked])
         return fair_share, invested
 
+    def _fallback(self, failed: np.ndarray, fair_share: np.ndarray) -> np.ndarray:
+        """What an LLM citizen whose answer failed invests: nothing, last round's investment, or its share."""
+        if self.params.fallback == "sustainable":
+            return fair_share[failed]
+        if self.params.fallback == "repeat_last":
+            return self.society.state["requested"][failed].copy()
+        return np.zeros(failed.size)
+
     def _question(self, citizens: np.ndarray, fair_share: np.ndarray) -> Question:
-        """How many tokens each LLM citizen puts in the pool."""
+        """How many tokens each LLM citizen puts in the pool (told the social optimum when the scenario says)."""
         llm = self.society.llm
+        hint = OPTIMUM_HINT.format(optimum=self.optimum, share=fair_share[0]) if self.params.show_optimum else ""
         text = OBSERVATION.format(round=self.society.round, rounds=self.society.scenario.rounds,
-                                  endowment=self.params.endowment, optimum=self.optimum,
-                                  share=fair_share[0], format=llm.answer_format(HarvestDecision))
+                                  endowment=self.params.endowment, hint=hint,
+                                  format=llm.answer_format(HarvestDecision))
         return Question(citizens, [text] * citizens.size, HarvestDecision)
 
     def apply(self, decisions: tuple[np.ndarray, np.ndarray]) -> None:
