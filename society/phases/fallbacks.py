@@ -45,3 +45,19 @@ class FallbackLedger:
                 "over_share_model": float(over[model].mean()) if model.size else float("nan"),
             }
         return row
+
+
+class LastRequests:
+    """What each citizen asked for in one phase's previous round, for its `repeat_last` fallback (a state column
+    kept in checkpoints, not recorded; zero before the first round)."""
+
+    def __init__(self, society: Society, index: int) -> None:
+        self.values = society.state.add(f"last_request_{index}", np.float64, record=False)
+
+    def repeat(self, citizens: np.ndarray) -> np.ndarray:
+        """The citizens' previous requests."""
+        return self.values[citizens].copy()
+
+    def remember(self, requests: np.ndarray) -> None:
+        """Keep this round's requests for the next."""
+        self.values[:] = requests

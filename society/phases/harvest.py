@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
+from society.phases.fallbacks import LastRequests
 from society.policies.heuristics import requested_takes
 from society.world import commons_kernels as kernels
 
@@ -55,6 +56,10 @@ class HarvestPhase(Phase):
     needs_commons = True
     provides = ("takes",)
 
+    def __init__(self, society: Any, params: HarvestParams, index: int) -> None:
+        super().__init__(society, params, index)
+        self.last = LastRequests(society, index) if params.fallback == "repeat_last" else None
+
     def rule(self) -> str:
         commons = self.society.scenario.commons
         return RULE.format(unit=commons.unit, resource=commons.resource)
@@ -83,7 +88,7 @@ class HarvestPhase(Phase):
         if self.params.fallback == "sustainable":
             return view.fair_share[failed]
         if self.params.fallback == "repeat_last":
-            return self.society.state["requested"][failed].copy()
+            return self.last.repeat(failed)
         return np.zeros(failed.size)
 
     def _question(self, citizens: np.ndarray, view: HarvestView) -> Question:
@@ -109,6 +114,8 @@ class HarvestPhase(Phase):
         view, requests = decisions
         society, state = self.society, self.society.state
         granted = society.commons.allocate(requests, self.rng)
+        if self.last is not None:
+            self.last.remember(requests)
         record_takes(society, view.fair_share, requests, granted)
         over = kernels.settle_harvest(requests, granted, view.fair_share, self.params.reputation_memory,
                                       state["wealth"], state["reputation"])

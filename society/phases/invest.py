@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
+from society.phases.fallbacks import LastRequests
 from society.phases.harvest import record_takes
 from society.policies.heuristics import requested_takes
 from society.scenario.bounds import MAX_AMOUNT
@@ -47,6 +48,10 @@ class InvestPhase(Phase):
     Params = InvestParams
     provides = ("takes",)
 
+    def __init__(self, society: Any, params: InvestParams, index: int) -> None:
+        super().__init__(society, params, index)
+        self.last = LastRequests(society, index) if params.fallback == "repeat_last" else None
+
     def rule(self) -> str:
         p = self.params
         return RULE.format(endowment=p.endowment, outside=p.outside_return, a=p.a, b=p.b)
@@ -79,7 +84,7 @@ class InvestPhase(Phase):
         if self.params.fallback == "sustainable":
             return fair_share[failed]
         if self.params.fallback == "repeat_last":
-            return self.society.state["requested"][failed].copy()
+            return self.last.repeat(failed)
         return np.zeros(failed.size)
 
     def _question(self, citizens: np.ndarray, fair_share: np.ndarray) -> Question:
@@ -95,6 +100,8 @@ class InvestPhase(Phase):
         fair_share, invested = decisions
         p = self.params
         record_takes(self.society, fair_share, invested, invested)
+        if self.last is not None:
+            self.last.remember(invested)
         earnings = p.outside_return * (p.endowment - invested) + kernels.cpr_returns(invested, p.a, p.b)
         self.society.state["wealth"] += earnings
         total = float(invested.sum())

@@ -183,3 +183,17 @@ def test_fallbacks_are_named_by_the_scenario() -> None:
     society = Society(load_scenario(GOVSIM, ["schedule.0.params.fallback=repeat_last"]))
     assert isinstance(society.phases[0], HarvestPhase) and society.phases[0].params.fallback == "repeat_last"
     assert Fallback("nothing", lambda failed: None).name == "nothing"
+
+
+def test_repeat_last_repeats_each_phases_own_request() -> None:
+    def by_phase(request: ChatRequest) -> str:
+        return json.dumps({"amount": 3 if "tokens" in request.messages[-1]["content"] else 1, "reason": ""})
+
+    schedule = ("schedule=[{phase: invest, params: {fallback: repeat_last}}, "
+                "{phase: harvest, params: {fallback: repeat_last}}, regrow]")
+    society, connection = played(GOVSIM, by_phase, schedule, "llm.fallback_threshold=1.0")
+    connection.answer = garbage
+    society.step()
+    invest, harvest = society.phases[0], society.phases[1]
+    assert np.allclose(invest.last.values, 3.0) and np.allclose(harvest.last.values, 1.0)
+    assert np.allclose(society.state["requested"], 1.0) and society.round_citizens()["fallback"].all()
