@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -19,6 +20,7 @@ from society import Society, load_run, load_scenario
 from society.cli import main
 from society.core import runner
 from society.core.runner import run_scenario
+from society.core.validity import fallback_validity
 from society.phases.deciding import Fallback
 from society.phases.harvest import HarvestPhase
 from society.phases.invest import InvestPhase
@@ -197,3 +199,18 @@ def test_repeat_last_repeats_each_phases_own_request() -> None:
     invest, harvest = society.phases[0], society.phases[1]
     assert np.allclose(invest.last.values, 3.0) and np.allclose(harvest.last.values, 1.0)
     assert np.allclose(society.state["requested"], 1.0) and society.round_citizens()["fallback"].all()
+
+
+def test_validity_judges_the_whole_run_and_each_phase_of_at_least_five_answers() -> None:
+    def calls(*phases: tuple[str, int, int]) -> pl.DataFrame:
+        rows = [(name, k < failed) for name, asked, failed in phases for k in range(asked)]
+        return pl.DataFrame(rows, schema={"phase": pl.Utf8, "fallback": pl.Boolean}, orient="row")
+
+    assert fallback_validity(calls(("harvest", 100, 10), ("leader", 4, 4)), 0.2)["valid"] is True
+    judged = fallback_validity(calls(("harvest", 100, 10), ("leader", 5, 2)), 0.2)
+    assert judged["valid"] is False and judged["reason"] == (
+        "phase 'leader': 2 of 5 fell back (40%), above llm.invalid_threshold 0.2")
+    assert judged["by_phase"] == {"harvest": {"asked": 100, "fallbacks": 10}, "leader": {"asked": 5, "fallbacks": 2}}
+    assert fallback_validity(calls(), 0.2) | {"by_phase": {}} == {
+        "valid": True, "reason": None, "fallback_share": 0.0, "asked": 0, "fallbacks": 0, "by_phase": {},
+        "threshold": 0.2}
