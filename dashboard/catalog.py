@@ -35,8 +35,14 @@ class Entry:
     info: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
+    def invalid(self) -> bool:
+        """Whether the run's manifest marks it invalid (too many of its LLM decisions made by fallbacks)."""
+        validity = self.info.get("validity")
+        return isinstance(validity, dict) and validity.get("valid") is False
+
+    @property
     def label(self) -> str:
-        return f"{self.name}  ({self.status})"
+        return f"{self.name}  ({self.status}{', invalid' if self.invalid else ''})"
 
 
 def discover(runs_dir: Path) -> list[Entry]:

@@ -84,6 +84,9 @@ def picked_run() -> Path | None:
                    f"`society run --resume {entry.path}`.")
     elif status == "failed":
         st.warning(f"This run failed: {info.get('error', 'no error recorded')}. The rounds before it are shown.")
+    if entry.invalid:
+        st.error(f"**Invalid run**: {info['validity'].get('reason')}. Fallbacks, not the model, made too many of "
+                 "these decisions; read the model-decided citizens' metrics (`*_model` columns) beside the others.")
     return entry.path
 
 

@@ -11,6 +11,9 @@ small models repeat names). A rejected or missing answer falls back to the voter
 Partial rankings are completed: the candidates the voter named come first, in its order, then the others in
 the order of its utility ballot. A plurality choice is completed the same way (it is a ranking of length 1),
 so every ranked ballot is a full ranking. Approval sets are kept as given: unnamed candidates are not approved.
+How many places of each LLM voter's ballot were so filled in, not named by the model (all of them after a
+fallback), is recorded: `completed_places`, the `ballot_completed` column of the citizens table (as of
+the latest election).
 """
 
 from __future__ import annotations
@@ -83,6 +86,20 @@ def complete_ranking(named: Sequence[int], default: np.ndarray) -> np.ndarray:
     """A full ranking: `named` first, in its order, then the rest of `default` (a full ranking) in its order."""
     first = np.asarray(named, dtype=np.int64)
     return np.concatenate([first, default[~np.isin(default, first)]])
+
+
+def completed_places(decisions: Sequence[Decision | None], candidates: int) -> np.ndarray:
+    """Per voter, the places of its ballot filled from its utility ballot rather than named by the model: all
+    `candidates` after a failed answer, those after the named ones for a ranking or a choice, none for approval."""
+    places = np.full(len(decisions), candidates, dtype=np.int16)
+    for k, decision in enumerate(decisions):
+        if isinstance(decision, ApprovalBallot):
+            places[k] = 0
+        elif isinstance(decision, ChoiceBallot):
+            places[k] = candidates - 1
+        elif isinstance(decision, RankingBallot):
+            places[k] = candidates - len(decision.ranking)
+    return places
 
 
 def approval_row(approved: Sequence[int], width: int) -> np.ndarray:

@@ -38,7 +38,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from institutions import voting
-from institutions.ballots import answered_ballots, ballot_decision, ballot_form
+from institutions.ballots import answered_ballots, ballot_decision, ballot_form, completed_places
 from institutions.decisions import CandidacyDecision, PolicyDecision, campaign_decision
 from institutions.politicians import POLITICIAN_KINDS, PoliticianKind, campaign_statement, promise
 from institutions.polity import InstitutionPhase
@@ -120,6 +120,7 @@ class ElectionsPhase(InstitutionPhase):
         self.critic = state.add("critic", np.bool_)
         self.supporter = state.add("supporter", np.bool_)
         self.sanctioned_at = state.add("sanctioned_at", np.int64, -1, record=False)
+        self.ballot_completed = state.add("ballot_completed", np.int16) if society.llm is not None else None
         polity = self.polity
         polity.rule, polity.election_every, polity.term_limit = params.rule, params.every, params.term_limit
         polity.next_election = params.first
@@ -372,6 +373,8 @@ class ElectionsPhase(InstitutionPhase):
         decided = self.society.deciding.decide(
             self, question=question, fallback=Fallback("utility_ballot", lambda failed: None)
         )
+        self.ballot_completed[:] = 0
+        self.ballot_completed[members] = completed_places(decided.answers, candidates.size)
         return answered_ballots(decided.answers, defaults, form)
 
     def metrics(self) -> dict[str, Any]:

@@ -145,6 +145,10 @@ def info(run_dir: Path) -> None:
     click.echo(f"status     {manifest['status']}  ({manifest['rounds_completed']}/{manifest['rounds_planned']} rounds)")
     if manifest.get("ended_by") == "collapse":
         click.echo(f"collapse   round {manifest['collapse_round']}")
+    validity = manifest.get("validity")
+    if isinstance(validity, dict):
+        share = f"fallbacks  {validity.get('fallbacks')} of {validity.get('asked')} LLM answers"
+        click.echo(f"{share}  ({'valid' if validity.get('valid') else 'INVALID: ' + str(validity.get('reason'))})")
     graph = manifest.get("graph")
     if isinstance(graph, dict) and {"edges", "mean_degree", "average_clustering"} <= set(graph):
         click.echo(

@@ -11,9 +11,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from tqdm import tqdm
 
 from society.core.model import Society
+from society.core.validity import fallback_validity
+from society.llm.asking import FallbackRateExceeded
 from society.llm.backend import connect
 from society.rundir.checkpoint import checkpoint_files, checkpoint_round, read_checkpoint
 from society.rundir.layout import (
@@ -24,6 +27,7 @@ from society.rundir.layout import (
     checked_manifest,
     first_damaged_round,
     llm_log,
+    read_table,
 )
 from society.rundir.writer import RunDirectory, RunWriteError
 from society.scenario.files import load_scenario
@@ -172,7 +176,9 @@ def _play(society: Society, run: RunDirectory, progress: bool) -> Path:
                             f"with: society run --resume {run.path}") from None
     except BaseException as error:
         run.flush(raise_errors=False)
-        _note_in_manifest(run, status="failed", error=f"{type(error).__name__}: {error}")
+        with contextlib.suppress(RunDataError):
+            _note_in_manifest(run, status="failed", error=f"{type(error).__name__}: {error}",
+                              **_validity(society, run, in_flight=isinstance(error, FallbackRateExceeded)))
         raise
     finally:
         bar.close()
@@ -187,8 +193,22 @@ def _play(society: Society, run: RunDirectory, progress: bool) -> Path:
         ended_by=ended_by,
         collapse_round=society.collapse_round,
         timings=timings,
+        **_validity(society, run),
     )
     return run.path
+
+
+def _validity(society: Society, run: RunDirectory, in_flight: bool = False) -> dict[str, Any]:
+    """The manifest's `validity` of an LLM run, over every recorded call (and the round in flight's, when a
+    fallback stop cut it short); nothing for a run without LLM citizens."""
+    if society.llm is None:
+        return {}
+    calls = read_table(run.path, "llm_calls")
+    if in_flight:
+        calls = pl.concat([calls, society.llm.round_calls()], how="diagonal_relaxed")
+    if calls.is_empty():
+        calls = pl.DataFrame(schema={"phase": pl.Utf8, "fallback": pl.Boolean})
+    return {"validity": fallback_validity(calls.select("phase", "fallback"), society.scenario.llm.invalid_threshold)}
 
 
 def _play_rounds(society: Society, run: RunDirectory, bar: tqdm) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from society.phases.activation import Activation
 from society.phases.decisions import Decision
+from society.phases.fallbacks import FallbackLedger
 
 if TYPE_CHECKING:
     from society.core.model import Society
@@ -107,15 +108,19 @@ class DecidingPath:
         self.activation: Activation | None = None
         if society.scenario.has_llm_citizens and society.scenario.llm.activation.on:
             self.activation = society.slot(Activation, lambda: Activation(society))
+        self.fallbacks = FallbackLedger(society) if society.scenario.has_llm_citizens else None
 
     def begin_round(self) -> None:
-        """Start a round: draw who is not asked (with activation)."""
+        """Start a round: clear the fallback flags, draw who is not asked (with activation)."""
+        if self.fallbacks is not None:
+            self.fallbacks.begin_round()
         if self.activation is not None:
             self.activation.begin_round(self.society.rng_tree("activation"))
 
     def round_metrics(self) -> dict[str, Any]:
-        """This round's deciding columns of the `rounds` table (activation's, when it is on)."""
-        return {} if self.activation is None else self.activation.round_metrics()
+        """This round's deciding columns of the `rounds` table: fallbacks' and activation's (when it is on)."""
+        row = {} if self.fallbacks is None else self.fallbacks.round_metrics()
+        return row if self.activation is None else row | self.activation.round_metrics()
 
     @property
     def llm_citizens(self) -> np.ndarray:
@@ -149,6 +154,8 @@ class DecidingPath:
         label = question.label or phase.name
         answers, repeated, followed = self._answers(label, asked, question)
         failed = asked[np.array([answer is None for answer in answers], dtype=bool)]
+        if self.fallbacks is not None:
+            self.fallbacks.mark(failed)
         backup = fallback.decide(failed) if fallback is not None and failed.size else None
         return Decided(
             rule=decided_by_rule, asked=asked, repeated=repeated, followed=followed, answers=answers, failed=failed,

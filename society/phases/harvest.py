@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
+from society.phases.fallbacks import LastRequests
 from society.policies.heuristics import followed_takes, requested_takes
 from society.scenario.bounds import MAX_AMOUNT
 from society.world import commons_kernels as kernels
@@ -21,10 +22,10 @@ RULE = (
     "wealth."
 )
 OBSERVATION = (
-    "Round {round} of {rounds}. The {resource} holds {stock:.1f} {unit}, shared by {sharing} citizens. Your "
-    "sustainable share (what keeps the {resource} as it is): {share:.1f}. You may take 0 to {most:.1f}."
-    "{universalization}\nHow many {unit} do you take? {format}"
+    "Round {round} of {rounds}. The {resource} holds {stock:.1f} {unit}, shared by {sharing} citizens.{hint} "
+    "You may take 0 to {most:.1f}.{universalization}\nHow many {unit} do you take? {format}"
 )
+SHARE_HINT = " Your sustainable share (what keeps the {resource} as it is): {share:.1f}."
 UNIVERSALIZATION = (
     " Before you decide, ask yourself what would happen if every citizen took what you take: if each took more "
     "than {share:.1f} {unit}, the {resource} would shrink and could collapse."
@@ -38,8 +39,12 @@ class HarvestParams(BaseModel):
         None, gt=0, le=MAX_AMOUNT, description="most one citizen can take in a round (none: what its patch holds)"
     )
     universalization: bool = Field(False, description="GovSim's prompt: LLM citizens weigh everyone doing the same")
-    fallback: Literal["sustainable", "nothing"] = Field(
-        "sustainable", description="what an LLM citizen takes when its answer is missing or invalid"
+    show_sustainable_share: bool = Field(
+        False, description="a treatment: LLM citizens are told their sustainable share (prompt and memory)"
+    )
+    fallback: Literal["nothing", "repeat_last", "sustainable"] = Field(
+        "nothing", description="what an LLM citizen asks for when its answer is missing or invalid: nothing, "
+        "what it asked for last round, or its sustainable share (a treatment, never the default)"
     )
 
 
@@ -54,6 +59,10 @@ class HarvestPhase(Phase):
     Params = HarvestParams
     needs_commons = True
     provides = ("takes",)
+
+    def __init__(self, society: Any, params: HarvestParams, index: int) -> None:
+        super().__init__(society, params, index)
+        self.last = LastRequests(society, index) if params.fallback == "repeat_last" else None
 
     def rule(self) -> str:
         commons = self.society.scenario.commons
@@ -82,11 +91,16 @@ class HarvestPhase(Phase):
         return view, requests
 
     def _fallback(self, failed: np.ndarray, view: HarvestView) -> np.ndarray:
-        """What an LLM citizen whose answer failed takes: its sustainable share, or nothing."""
-        return view.fair_share[failed] if self.params.fallback == "sustainable" else np.zeros(failed.size)
+        """What an LLM citizen whose answer failed asks for: nothing, last round's request, or its share."""
+        if self.params.fallback == "sustainable":
+            return view.fair_share[failed]
+        if self.params.fallback == "repeat_last":
+            return self.last.repeat(failed)
+        return np.zeros(failed.size)
 
     def _question(self, citizens: np.ndarray, view: HarvestView) -> Question:
-        """How many units each LLM citizen takes, seeing its patch's stock and its sustainable share."""
+        """How many units each LLM citizen takes, seeing its patch's stock (and its sustainable share when the
+        scenario shows it)."""
         society, spec = self.society, self.society.scenario.commons
         commons = society.commons
         patches = commons.patch_of_citizen[citizens]
@@ -96,8 +110,9 @@ class HarvestPhase(Phase):
         for citizen, patch in zip(citizens, patches):
             share = view.fair_share[citizen]
             universalization = UNIVERSALIZATION.format(share=share, **texts) if self.params.universalization else ""
+            hint = SHARE_HINT.format(share=share, **texts) if self.params.show_sustainable_share else ""
             observations.append(OBSERVATION.format(
-                stock=commons.stock[patch], sharing=commons.citizens_per_patch[patch], share=share,
+                stock=commons.stock[patch], sharing=commons.citizens_per_patch[patch], hint=hint,
                 most=view.max_take[citizen], universalization=universalization, **texts,
             ))
         return Question(citizens, observations, HarvestDecision, heuristic=lambda spec, followers: [
@@ -109,6 +124,8 @@ class HarvestPhase(Phase):
         view, requests = decisions
         society, state = self.society, self.society.state
         granted = society.commons.allocate(requests, self.rng)
+        if self.last is not None:
+            self.last.remember(requests)
         record_takes(society, view.fair_share, requests, granted)
         over = kernels.settle_harvest(requests, granted, view.fair_share, self.params.reputation_memory,
                                       state["wealth"], state["reputation"])
@@ -121,8 +138,10 @@ class HarvestPhase(Phase):
     def memory(self, citizens: np.ndarray) -> dict[str, list[str]]:
         state, commons = self.society.state, self.society.commons
         stock = commons.stock[commons.patch_of_citizen[citizens]]
+        shown = self.params.show_sustainable_share
         return {"harvest": [
-            f"you asked {asked:.1f}, got {got:.1f} (sustainable share {share:.1f}). Stock after regrowth: {left:.1f}."
+            f"you asked {asked:.1f}, got {got:.1f}{f' (sustainable share {share:.1f})' if shown else ''}. "
+            f"Stock after regrowth: {left:.1f}."
             for asked, got, share, left in zip(state["requested"][citizens], state["take"][citizens],
                                                state["fair_share"][citizens], stock)
         ]}

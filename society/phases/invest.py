@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import HarvestDecision
+from society.phases.fallbacks import LastRequests
 from society.phases.harvest import record_takes
 from society.policies.heuristics import followed_takes, requested_takes
 from society.scenario.bounds import MAX_AMOUNT
@@ -43,9 +44,10 @@ RULE = (
     "{a:g}X - {b:g}X^2 cents, shared in proportion to what each put in."
 )
 OBSERVATION = (
-    "Round {round} of {rounds}. You have {endowment:g} tokens. Together the group earns most when it puts "
-    "{optimum:.1f} tokens in the pool ({share:.1f} each). How many tokens do you put in the common pool? {format}"
+    "Round {round} of {rounds}. You have {endowment:g} tokens.{hint} How many tokens do you put in the common "
+    "pool? {format}"
 )
+OPTIMUM_HINT = " Together the group earns most when it puts {optimum:.1f} tokens in the pool ({share:.1f} each)."
 
 
 class InvestParams(BaseModel):
@@ -58,6 +60,11 @@ class InvestParams(BaseModel):
         "policy", description="heuristic citizens invest what their policy asks, or learn to best-respond from round 2"
     )
     inertia: float = Field(0.75, ge=0, lt=1, description="best_response: weight kept on one's last investment")
+    show_optimum: bool = Field(False, description="a treatment: LLM citizens are told the social optimum")
+    fallback: Literal["nothing", "repeat_last", "sustainable"] = Field(
+        "nothing", description="what an LLM citizen invests when its answer is missing or invalid: nothing, what "
+        "it invested last round, or its share of the social optimum (a treatment, never the default)"
+    )
 
 
 class InvestPhase(Phase):
@@ -66,6 +73,10 @@ class InvestPhase(Phase):
     name = "invest"
     Params = InvestParams
     provides = ("takes",)
+
+    def __init__(self, society: Any, params: InvestParams, index: int) -> None:
+        super().__init__(society, params, index)
+        self.last = LastRequests(society, index) if params.fallback == "repeat_last" else None
 
     def rule(self) -> str:
         p = self.params
@@ -99,34 +110,46 @@ class InvestPhase(Phase):
             self,
             rule=lambda: self._heuristic(fair_share, endowment),
             question=self._question(path.llm_citizens, fair_share, endowment) if path.llm_citizens.size else None,
-            fallback=Fallback("sustainable", lambda failed: fair_share[failed]),
+            fallback=Fallback(self.params.fallback, lambda failed: self._fallback(failed, fair_share)),
         )
         invested, asked = decided.rule, decided.asked
         invested[asked] = np.clip(decided.values(lambda answer: answer.amount), 0.0, endowment[asked])
         return fair_share, invested
 
     def _heuristic(self, fair_share: np.ndarray, endowment: np.ndarray) -> np.ndarray:
-        """What heuristic citizens invest: their policy's request, or after round 1 a step toward their best response."""
+        """What heuristic citizens invest: their policy's request, or after round 1 a step toward a best response."""
         if self.params.heuristic == "policy" or self.society.round <= 1:
             return requested_takes(self.society, fair_share, endowment)
         last = self.society.state["take"]
         step = self.best_response(last.sum() - last)
         return self.params.inertia * last + (1 - self.params.inertia) * step
 
+    def _fallback(self, failed: np.ndarray, fair_share: np.ndarray) -> np.ndarray:
+        """What an LLM citizen whose answer failed invests: nothing, last round's investment, or its share."""
+        if self.params.fallback == "sustainable":
+            return fair_share[failed]
+        if self.params.fallback == "repeat_last":
+            return self.last.repeat(failed)
+        return np.zeros(failed.size)
+
     def _question(self, citizens: np.ndarray, fair_share: np.ndarray, endowment: np.ndarray) -> Question:
-        """How many tokens each LLM citizen puts in the pool."""
-        society = self.society
-        text = OBSERVATION.format(round=society.round, rounds=society.scenario.rounds,
-                                  endowment=self.params.endowment, optimum=self.optimum,
-                                  share=fair_share[0], format=society.llm.answer_format(HarvestDecision))
+        """How many tokens each LLM citizen puts in the pool (told the social optimum when the scenario says)."""
+        llm = self.society.llm
+        hint = OPTIMUM_HINT.format(optimum=self.optimum, share=fair_share[0]) if self.params.show_optimum else ""
+        text = OBSERVATION.format(round=self.society.round, rounds=self.society.scenario.rounds,
+                                  endowment=self.params.endowment, hint=hint,
+                                  format=llm.answer_format(HarvestDecision))
         return Question(citizens, [text] * citizens.size, HarvestDecision, heuristic=lambda spec, followers: [
-            HarvestDecision(amount=amount) for amount in followed_takes(society, spec, followers, fair_share, endowment)
+            HarvestDecision(amount=amount)
+            for amount in followed_takes(self.society, spec, followers, fair_share, endowment)
         ])
 
     def apply(self, decisions: tuple[np.ndarray, np.ndarray]) -> None:
         fair_share, invested = decisions
         p = self.params
         record_takes(self.society, fair_share, invested, invested)
+        if self.last is not None:
+            self.last.remember(invested)
         earnings = p.outside_return * (p.endowment - invested) + kernels.cpr_returns(invested, p.a, p.b)
         self.society.state["wealth"] += earnings
         total = float(invested.sum())

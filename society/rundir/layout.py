@@ -78,6 +78,7 @@ class Manifest(_ManifestRequired, total=False):
     ended_by: Literal["rounds", "collapse"]
     collapse_round: int | None
     error: str
+    validity: dict[str, Any]
 
 
 REQUIRED_MANIFEST_FIELDS: tuple[str, ...] = tuple(_ManifestRequired.__annotations__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -284,3 +285,18 @@ def test_empty_runs_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     for page in ("runs", "commons", "sweeps"):
         app = open_page(monkeypatch, tmp_path, page)
         assert "holds no run" in texts(app.info) or "holds no sweep" in texts(app.info)
+
+
+def test_every_run_page_bears_the_invalid_banner(monkeypatch: pytest.MonkeyPatch, runs_dir: Path,
+                                                 tmp_path: Path) -> None:
+    run = tmp_path / "fishery"
+    shutil.copytree(runs_dir / "fishery", run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    reason = "12 of 12 LLM answers failed and fell back (100% of the run), above llm.invalid_threshold 0.2"
+    validity = {"valid": False, "reason": reason}
+    (run / "manifest.json").write_text(json.dumps(manifest | {"validity": validity}))
+    for page in ("runs", "commons", "citizen", "network", "reasoning"):
+        app = open_page(monkeypatch, tmp_path, page, run="fishery")
+        assert f"**Invalid run**: {reason}." in texts(app.error), page
+    labels = next(box for box in app.sidebar.selectbox if box.label == "Run").options
+    assert labels == ["fishery  (completed, invalid)"]

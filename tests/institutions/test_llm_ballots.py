@@ -18,6 +18,7 @@ from institutions.ballots import (
     ballot_decision,
     ballot_form,
     complete_ranking,
+    completed_places,
 )
 from institutions.decisions import LeaderDecision, PolicyDecision, SanctionCitizens, campaign_decision
 from institutions.leaders import leader_schema, within_powers
@@ -94,6 +95,14 @@ def test_answers_become_ballots_and_failures_keep_the_utility_ballot() -> None:
     assert rows.tolist() == [[9, 3, -1], [9, 7, -1], [3, 7, 9]]
     result = voting.approval(rows, candidates=list(candidates))
     assert result.tally == {3: 2.0, 7: 2.0, 9: 3.0} and result.winner == 9
+
+
+def test_the_places_completion_filled_are_counted_per_voter() -> None:
+    candidates = (3, 7, 9)
+    ranking, choice = ballot_decision("ranking", candidates), ballot_decision("choice", candidates)
+    approve = ballot_decision("approval", candidates)
+    answers = [ranking(ranking=[9]), None, ranking(ranking=[3, 9, 7]), choice(choice=7), approve(approve=[3])]
+    assert completed_places(answers, len(candidates)).tolist() == [2, 3, 0, 2, 0]
 
 
 @pytest.mark.parametrize("rule", voting.RULES)
@@ -229,6 +238,9 @@ def test_scripted_llm_election_then_a_blocked_llm_leader() -> None:
         assert (cast[citizen][0] == favourite) == (citizen != spoiler)
     row = society.round_row
     assert row["llm_fallback_rate_elections_ballot"] == pytest.approx(1 / society.llm.members.size)
+    completed = society.round_citizens()["ballot_completed"].to_numpy()
+    assert completed[spoiler] == 4 and (completed[np.setdiff1d(society.llm.members, [spoiler])] == 3).all()
+    assert (np.delete(completed, society.llm.members) == 0).all()
     assert row["llm_fallback_rate_elections_campaign"] == 0 and row["llm_fallback_rate_leader"] == 0
 
     blocked = {(json.loads(d)["action"], json.loads(d)["rule"]) for d in events.filter(kind="blocked")["detail"]}

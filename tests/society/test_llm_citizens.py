@@ -93,6 +93,23 @@ def test_every_answer_parses_into_its_decision(vllm_server: ManagedServer, tmp_p
     assert one.height >= 3 and json.loads(one["prompt"][0])[0]["role"] == "system"
 
 
+def test_a_model_that_cannot_answer_in_its_schema_marks_the_run_invalid(
+    vllm_server: ManagedServer, tmp_path: Path
+) -> None:
+    """Four tokens cannot hold a JSON decision (`{"amount":3}` is five): every answer is cut short and falls
+    back; with the run-stopping threshold lifted the run plays out, invests nothing, and is marked invalid."""
+    data = llm_village(vllm_server, name="cannot_answer")
+    data["llm"] |= {"max_tokens": 4, "fallback_threshold": 1.0}
+    out = tmp_path / "run"
+    result = society("run", str(write(tmp_path, data)), "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    run = load_run(out)
+    assert run.manifest["validity"]["valid"] is False and run.manifest["validity"]["fallback_share"] == 1.0
+    llm = run.citizens.filter(pl.col("policy") == "llm")
+    assert llm["fallback"].all() and (llm.filter(pl.col("round") == 1)["requested"] == 0).all()
+    assert "INVALID" in society("info", str(out)).stdout
+
+
 def test_replay_gives_identical_tables_without_a_server(vllm_server: ManagedServer, tmp_path: Path) -> None:
     data = llm_village(vllm_server)
     recorded = tmp_path / "recorded"

@@ -61,7 +61,8 @@ def test_a_phase_without_a_memory_hook_adds_nothing() -> None:
 
 
 def test_several_punishing_phases_give_one_punishment_fragment_after_the_harvest() -> None:
-    society = llm_society(["harvest", "regrow", {"phase": "punish", "params": {"threshold": 1.2}}, "norm_punish"])
+    society = llm_society([{"phase": "harvest", "params": {"show_sustainable_share": True}}, "regrow",
+                           {"phase": "punish", "params": {"threshold": 1.2}}, "norm_punish"])
     members, state, commons = society.llm.members, society.state, society.commons
     state["requested"][members], state["take"][members], state["fair_share"][members] = 4.0, 3.0, 2.0
     state["punish_received"][members], state["punish_paid"][members] = 6.0, 1.0
