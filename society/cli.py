@@ -144,7 +144,8 @@ def info(run_dir: Path) -> None:
     click.echo(f"scenario   {manifest['name']}  (seed {manifest.get('seed')}, {manifest.get('citizens')} citizens)")
     click.echo(f"status     {manifest['status']}  ({manifest['rounds_completed']}/{manifest['rounds_planned']} rounds)")
     if manifest.get("ended_by") == "collapse":
-        click.echo(f"collapse   round {manifest['collapse_round']}")
+        click.echo(f"collapse   round {manifest['collapse_round']}: the commons collapsed and the run ended there "
+                   "(commons.on_collapse: stop)")
     validity = manifest.get("validity")
     if isinstance(validity, dict):
         share = f"fallbacks  {validity.get('fallbacks')} of {validity.get('asked')} LLM answers"
