@@ -11,6 +11,7 @@ writes it again (a few seconds) and fails when any number in it is no longer wha
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import time
@@ -138,13 +139,82 @@ def govsim_section(seeds: range) -> list[str]:
     return lines
 
 
-LLM_SECTION = [
-    "## (iv) LLM validation",
-    "",
-    "GovSim's fishery with the embedded model, default and universalization prompts: written by the LLM",
-    "validation run, not by this script (no model is run here).",
-    "",
-]
+LLM_RESULTS = ROOT / "bench" / "validation_llm.json"
+GOVSIM_PUBLISHED = {  # Piatti et al. (NeurIPS 2024, arXiv:2404.16698v4), fishery, 5 runs per cell, temperature 0
+    "default": {  # Appendix D.2.1, Table 4: the default condition, with the monthly discussion
+        "Llama-2-7B": ("0", "1.00 ± 0.00", "16.67", "74.32", "45.08"),
+        "Llama-3-8B": ("0", "1.00 ± 0.00", "16.67", "67.60", "21.43"),
+        "Mistral-7B": ("0", "1.00 ± 0.00", "16.67", "85.76", "40.13"),
+    },
+    "universalization": {  # Appendix D.3.1, Table 8
+        "Llama-2-7B": ("0", "2.00 ± 0.63", "23.83", "77.65", "36.45"),
+        "Llama-3-8B": ("20", "8.00 ± 3.16", "51.33", "78.56", "10.43"),
+        "Mistral-7B": ("0", "4.40 ± 2.94", "35.67", "78.15", "19.28"),
+    },
+}
+
+
+def llm_section() -> list[str]:
+    """Section (iv), from what `bench/validation_llm.py` recorded (this script runs no model)."""
+    lines = [
+        "## (iv) LLM validation: GovSim's fishery with the embedded model",
+        "",
+        "**Assumed**: GovSim's rules (as in (iii)); five LLM fishers on the embedded model (SmolLM2-135M-Instruct,",
+        "vLLM CPU), temperature 0.7, each asked once a month with a one-line reason and its last five months in",
+        "memory. The default prompt states the rules, the lake and the most a fisher may take, not the sustainable",
+        "share; the universalization prompt adds GovSim's sentence naming the catch above which the lake shrinks.",
+        "There is no monthly discussion (GovSim's default condition has one). A fallback (an invalid answer)",
+        "takes nothing and is counted.",
+        "",
+    ]
+    if not LLM_RESULTS.is_file():
+        return lines + ["**Measured**: not yet recorded; run `python bench/validation_llm.py`.", ""]
+    recorded = json.loads(LLM_RESULTS.read_text())
+    runs = recorded["runs"]
+    lines += [
+        f"**Measured** (`python bench/validation_llm.py`, recorded in `bench/validation_llm.json`; model "
+        f"`{recorded['model']}`): per condition, mean ± standard deviation over seeds. Survival is the month the",
+        "lake collapsed (12 when it lasted); efficiency, equality (1 − Gini of the catch) and over-usage (of all",
+        "positive requests, the share above the sustainable share) as GovSim defines them, in percent.",
+        "",
+        "| condition | seeds | survival rate | survival (months) | efficiency | equality | over-usage | "
+        "fallback share | valid runs |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for condition in GOVSIM_PUBLISHED:
+        mine = [run for run in runs if run["condition"] == condition]
+        if not mine:
+            continue
+
+        def stat(key: str, scale: float = 1.0) -> str:
+            values = np.array([run[key] for run in mine], dtype=float) * scale
+            return f"{values.mean():.2f} ± {values.std():.2f}"
+
+        rate = 100 * np.mean([run["survived_all"] for run in mine])
+        lines.append(
+            f"| {condition} | {len(mine)} | {rate:.0f} | {stat('survival')} | {stat('efficiency', 100)} | "
+            f"{stat('equality', 100)} | {stat('over_usage', 100)} | {stat('fallback_share', 100)} | "
+            f"{sum(run['valid'] for run in mine)} of {len(mine)} |"
+        )
+    lines += [
+        "",
+        "**Published** (GovSim, fishery, the smallest open models; v4 Appendix D Tables 4 and 8; survival ± is the",
+        "standard deviation over 5 runs):",
+        "",
+        "| condition | model | survival rate | survival (months) | efficiency | equality | over-usage |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for condition, models in GOVSIM_PUBLISHED.items():
+        lines += [f"| {condition} | {model} | {' | '.join(row)} |" for model, row in models.items()]
+    lines += [
+        "",
+        "Read with care: GovSim's default condition includes a monthly discussion that ours leaves out, and its",
+        "models are 50-60 times larger. A collapse in month 1 fixes survival (1) and efficiency (16.67) whatever the",
+        "model does, so only equality and over-usage tell such runs apart; GovSim's printed over-usage for runs",
+        "collapsed in month 1 is not a multiple of 1/5 and so does not follow its own formula exactly.",
+        "",
+    ]
+    return lines
 
 
 def commit() -> str:
@@ -178,7 +248,7 @@ def document(seeds: int, at_commit: str) -> str:
         *ostrom_section(runs),
         *public_goods_section(runs),
         *govsim_section(runs),
-        *LLM_SECTION,
+        *llm_section(),
     ]
     return "\n".join(lines)
 
