@@ -42,13 +42,18 @@ DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+")
 
 def coarsened(text: str, digits: int) -> str:
     """`text` as a cohort shares it: no "You are citizen N," at its start, every decimal number rounded to
-    `digits` significant digits (whole numbers, such as rounds and citizens' numbers, are kept as they are)."""
+    `digits` significant digits and written with as many decimals as before (20.0 stays "20.0", 25613.5 becomes
+    "26000.0": a small model answers differently to "20" than to "20.0"); whole numbers, such as rounds and
+    citizens' numbers, are kept as they are."""
     text = CITIZEN_NUMBER.sub("You are ", text)
-    return DECIMAL.sub(lambda number: _significant(float(number.group()), digits), text)
+    return DECIMAL.sub(lambda number: _significant(number.group(), digits), text)
 
 
-def _significant(value: float, digits: int) -> str:
-    return np.format_float_positional(value, precision=digits, unique=False, fractional=False, trim="-")
+def _significant(number: str, digits: int) -> str:
+    """`number` rounded to `digits` significant digits, with its own count of decimals."""
+    decimals = len(number) - number.index(".") - 1
+    value = float(np.format_float_positional(float(number), precision=digits, unique=False, fractional=False))
+    return f"{value:.{decimals}f}"
 
 
 def answer_format(decision: type[Decision], reason: ReasonSetting) -> str:

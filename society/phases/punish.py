@@ -112,7 +112,7 @@ class PunishPhase(Phase):
                      format=society.llm.answer_format(PunishByPlaceDecision if places else PunishDecision))
         observations = [
             OBSERVATION.format(offenders="\n".join(
-                f"- {name} took {state['take'][o]:.1f} (sustainable share {state['fair_share'][o]:.1f})"
+                f"- {name} took {state['take'][o]:.1f}"
                 for name, o in zip(sanctioning.offender_names(offenders, places), offenders.tolist())), **texts)
             for offenders in candidates
         ]

@@ -66,9 +66,12 @@ def harvest_calls(society: Society) -> pl.DataFrame:
     return society.llm.round_calls().filter(pl.col("phase") == "harvest")
 
 
-def test_coarsening_drops_the_citizens_number_and_rounds_decimals_only() -> None:
-    text = "You are citizen 1234, a fisher.\nRound 3 of 12: citizen 57 took 153.27 of 1000.5; you 3.14159."
-    assert coarsened(text, 2) == "You are a fisher.\nRound 3 of 12: citizen 57 took 150 of 1000; you 3.1."
+def test_coarsening_drops_the_citizens_number_and_rounds_decimals_keeping_their_format() -> None:
+    text = "You are citizen 1234, a fisher.\nRound 3 of 12: citizen 57 took 153.27 of 1000.5; you 3.14159; 20.0."
+    assert coarsened(text, 2) == (
+        "You are a fisher.\nRound 3 of 12: citizen 57 took 150.00 of 1000.0; you 3.10000; 20.0."
+    )
+    assert coarsened("0.0451 and 99.96", 2) == "0.0450 and 100.00"
 
 
 def test_equal_keys_share_a_request_and_samples_go_round_in_a_seeded_order() -> None:
