@@ -294,7 +294,8 @@ def open_compared(monkeypatch: pytest.MonkeyPatch, runs_dir: Path, page: str, ru
     app.query_params["run"] = run
     app.query_params["with"] = others
     app.run()
-    app.switch_page(f"views/{page}.py").run()
+    if page != "runs":
+        app.switch_page(f"views/{page}.py").run()
     assert not app.exception, [error.value for error in app.exception]
     return app
 
@@ -348,6 +349,12 @@ def test_one_run_picked_draws_as_before_and_the_pick_goes_to_the_url(
     app.sidebar.multiselect[0].set_value(["fishery"]).run()
     assert app.query_params["with"] in ("fishery", ["fishery"])
     assert chart_titles(app)[0] == "Total stock by run"
+
+
+def test_the_runs_page_compares_the_runs_picked_in_the_sidebar(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_compared(monkeypatch, runs_dir, "runs", "rich", ["fishery"])
+    assert app.multiselect[0].value == ["rich", "fishery"]
+    assert list(app.dataframe[1].value.columns)[1:] == ["rich total", "rich final", "fishery total", "fishery final"]
 
 
 def test_an_unknown_run_to_compare_with_is_said(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
