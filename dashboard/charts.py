@@ -148,13 +148,16 @@ def election_timeline(shares: pl.DataFrame, title: str = "Elections: vote shares
     return alt.layer(bars, winners).properties(title=title)
 
 
-def leader_timeline(frame: pl.DataFrame, collapses: pl.DataFrame | None = None) -> alt.LayerChart:
-    """Who led in each round, with collapse markers."""
+def leader_timeline(frame: pl.DataFrame, collapses: pl.DataFrame | None = None, title: str = "Leader by round",
+                    rounds: list[float] | None = None) -> alt.LayerChart:
+    """Who led in each round, with collapse markers; `rounds` fixes the rounds axis so runs' panels line up."""
+    x = alt.X("round:Q", title="round", axis=alt.Axis(tickMinStep=1), scale=alt.Scale(domain=rounds)) if rounds \
+        else ROUND
     ticks = alt.Chart(frame).mark_tick(thickness=6).encode(
-        x=ROUND, y=alt.Y("leader:N", title="leader"), color=alt.Color("leader:N", legend=None),
+        x=x, y=alt.Y("leader:N", title="leader"), color=alt.Color("leader:N", legend=None),
         tooltip=["round:Q", "leader:N"],
     )
-    return _with_collapses(ticks, collapses).properties(title="Leader by round")
+    return _with_collapses(ticks, collapses).properties(title=title)
 
 
 def blocked_actions(counts: pl.DataFrame) -> alt.Chart:

@@ -187,6 +187,11 @@ def power(runs: dict[str, Path]) -> None:
                  for name, shares in held.items()])
     else:
         st.info("No election has been held in these runs yet.")
+    leaders = {name: frame.select("round", pl.col("leader").cast(pl.Utf8)).drop_nulls()
+               for name, frame in frames.items() if "leader" in frame.columns}
+    if any(frame.height for frame in leaders.values()):
+        _panels([charts.leader_timeline(frame, queries.collapse_rounds(frames[name]), f"Leader by round · {name}",
+                                        _round_span(frames)) for name, frame in leaders.items() if frame.height])
     st.subheader("Leaders' actions")
     if actions:
         st.altair_chart(charts.actions_by_run(pl.concat(actions)))

@@ -390,7 +390,8 @@ def test_power_side_by_side_on_one_ppi_scale(monkeypatch: pytest.MonkeyPatch, ru
     app = open_compared(monkeypatch, runs_dir, "power", "rich", ["collapsed"])
     assert chart_titles(app) == [
         "Power-Preservation Index (cumulative), by run", "Elections · rich (winner outlined)",
-        "Elections · collapsed (winner outlined)", "Leader actions by type: taken and blocked, by run",
+        "Elections · collapsed (winner outlined)", "Leader by round · rich", "Leader by round · collapsed",
+        "Leader actions by type: taken and blocked, by run",
         "Turnover and entrenchment (counts), by run", "Incumbency and policy stability (rates), by run",
     ]
     assert any("blocked ones included" in block.value for block in app.markdown)
@@ -400,6 +401,9 @@ def test_power_side_by_side_on_one_ppi_scale(monkeypatch: pytest.MonkeyPatch, ru
     assert {(row["run"], row["series"]) for row in rows} == {
         (run, series) for run in ("rich", "collapsed")
         for series in ("with blocked attempts", "without blocked attempts")}
+    leaders = [chart_spec(app, f"Leader by round · {name}")["layer"][0]["encoding"]["x"]["scale"]["domain"]
+               for name in ("rich", "collapsed")]
+    assert leaders[0] == leaders[1] == [1.0, 5.0]
     facet = chart_spec(app, "Leader actions by type: taken and blocked, by run")
     assert facet["facet"]["column"]["field"] == "run"
     totals = app.dataframe[0].value
