@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard.compare import compare_picker
 from dashboard.ui import run_picker, runs_dir
 
 PAGES = Path(__file__).parent / "views"
@@ -22,4 +23,5 @@ navigation = st.navigation([
 ])
 st.sidebar.caption(f"Runs folder: `{runs_dir()}`")
 run_picker()
+compare_picker()
 navigation.run()

@@ -33,28 +33,58 @@ def metric_lines(frame: pl.DataFrame, columns: list[str], title: str, y_title: s
 
 def compare_runs(frame: pl.DataFrame, metric: str, collapses: pl.DataFrame | None = None) -> alt.LayerChart:
     """One metric over rounds, one line per run; each run's collapses as dashed rules in its colour."""
-    colour = alt.Color("run:N", title="run")
-    lines = alt.Chart(frame).mark_line().encode(
-        x=ROUND, y=alt.Y(f"{metric}:Q", title=metric), color=colour,
-        tooltip=["run:N", "round:Q", alt.Tooltip(f"{metric}:Q", format=".4g")],
+    return lines_by(frame, "run", metric, f"{metric} by run", metric, collapses)
+
+
+def lines_by(frame: pl.DataFrame, colour: str, value: str, title: str, y_title: str,
+             collapses: pl.DataFrame | None = None, dash: str | None = None,
+             domain: list[float] | None = None) -> alt.LayerChart:
+    """`value` over rounds, one colour per value of `colour` (a run, a model), optionally one dash per value of
+    `dash`; collapses as dashed rules, in their run's colour when they name one."""
+    colours = alt.Color(f"{colour}:N", title=colour, scale=alt.Scale(scheme="tableau10"))  # distinct hues
+    lines = alt.Chart(frame).mark_line(point=frame["round"].n_unique() <= 30 if frame.height else False).encode(
+        x=ROUND, y=alt.Y(f"{value}:Q", title=y_title, scale=alt.Scale(domain=domain) if domain else alt.Undefined),
+        color=colours, tooltip=[f"{colour}:N", "round:Q", *([f"{dash}:N"] if dash else []),
+                                alt.Tooltip(f"{value}:Q", format=".4g")],
     )
-    layers = [lines]
+    if dash:
+        legend = alt.Legend(symbolType="stroke", symbolStrokeColor="#555555")
+        lines = lines.encode(strokeDash=alt.StrokeDash(f"{dash}:N", title=None, legend=legend))
+    layers: list[alt.Chart] = [lines]
     if collapses is not None and not collapses.is_empty():
-        layers.append(alt.Chart(collapses).mark_rule(strokeDash=[4, 3]).encode(
-            x="round:Q", color=colour, tooltip=["run:N", "round:Q", alt.Tooltip("collapsed_patches:Q",
-                                                                              title="patches collapsed")]))
-    return alt.layer(*layers).properties(title=f"{metric} by run")
+        tip = [alt.Tooltip("round:Q"), alt.Tooltip("collapsed_patches:Q", title="patches collapsed")]
+        rules = alt.Chart(collapses).mark_rule(strokeDash=[4, 3])
+        layers.append(rules.encode(x="round:Q", color=colours, tooltip=[f"{colour}:N", *tip])
+                      if colour in collapses.columns else rules.encode(x="round:Q", color=alt.value("#d62728"),
+                                                                         tooltip=tip))
+    return alt.layer(*layers).properties(title=title)
 
 
-def stock_per_patch(stock: pl.DataFrame, collapses: pl.DataFrame) -> alt.LayerChart:
-    """Stock of every patch over rounds, with collapse markers."""
+def metric_grid(long: pl.DataFrame, title: str, collapses: pl.DataFrame | None = None) -> alt.ConcatChart:
+    """One small chart per metric of a long frame (round, metric, value, run), every run in its colour on the
+    same rounds axis, two charts a row; each run's collapses marked in every chart."""
+    charts = []
+    for metric in long["metric"].unique(maintain_order=True).to_list():
+        chart = lines_by(long.filter(pl.col("metric") == metric), "run", "value", metric, metric, collapses)
+        charts.append(chart.properties(width=380, height=200))
+    return alt.concat(*charts, columns=2).resolve_scale(x="shared", y="independent", color="shared").properties(
+        title=title)
+
+
+def stock_per_patch(stock: pl.DataFrame, collapses: pl.DataFrame, title: str = "Stock per patch",
+                    domains: tuple[list[float], list[float]] | None = None) -> alt.LayerChart:
+    """Stock of every patch over rounds, with collapse markers; `domains` (rounds, stock) fixes both axes so
+    several runs' panels read alike."""
     patches = stock["patch"].n_unique()
     color = alt.Color("patch:N", title="patch", legend=alt.Legend(columns=2) if patches <= 20 else None)
+    rounds, amounts = domains or (None, None)
     lines = alt.Chart(stock).mark_line().encode(
-        x=ROUND, y=alt.Y("stock:Q", title="stock"), color=color,
-        tooltip=["round:Q", "patch:N", alt.Tooltip("stock:Q", format=".4g")],
+        x=alt.X("round:Q", title="round", axis=alt.Axis(tickMinStep=1),
+                scale=alt.Scale(domain=rounds) if rounds else alt.Undefined),
+        y=alt.Y("stock:Q", title="stock", scale=alt.Scale(domain=amounts) if amounts else alt.Undefined),
+        color=color, tooltip=["round:Q", "patch:N", alt.Tooltip("stock:Q", format=".4g")],
     )
-    return _with_collapses(lines, collapses).properties(title="Stock per patch")
+    return _with_collapses(lines, collapses).properties(title=title)
 
 
 def harvest_against_sustainable(frame: pl.DataFrame, collapses: pl.DataFrame) -> alt.LayerChart:
@@ -71,16 +101,22 @@ def harvest_against_sustainable(frame: pl.DataFrame, collapses: pl.DataFrame) ->
     return _with_collapses(lines, collapses).properties(title="Harvest against the sustainable line")
 
 
-def norm_heatmap(distribution: pl.DataFrame, collapses: pl.DataFrame | None = None) -> alt.LayerChart:
-    """Share of citizens per personal-norm bin, per round, with collapse markers."""
+def norm_heatmap(distribution: pl.DataFrame, collapses: pl.DataFrame | None = None,
+                 title: str = "Personal norms over rounds",
+                 domains: tuple[list[int], list[float], list[float]] | None = None) -> alt.LayerChart:
+    """Share of citizens per personal-norm bin, per round, with collapse markers; `domains` (rounds, norm range,
+    share range) fixes the axes and colours so several runs' panels read alike."""
+    rounds, norms, shares = domains or (None, None, None)
     cells = alt.Chart(distribution).mark_rect().encode(
-        x=alt.X("round:O", title="round"),
-        y=alt.Y("low:Q", title="personal norm", bin="binned"),
+        x=alt.X("round:O", title="round", scale=alt.Scale(domain=rounds) if rounds else alt.Undefined),
+        y=alt.Y("low:Q", title="personal norm", bin="binned",
+                scale=alt.Scale(domain=norms) if norms else alt.Undefined),
         y2="high:Q",
-        color=alt.Color("share:Q", title="share of citizens", scale=alt.Scale(scheme="viridis")),
+        color=alt.Color("share:Q", title="share of citizens", scale=alt.Scale(
+            scheme="viridis", domain=shares) if shares else alt.Scale(scheme="viridis")),
         tooltip=["round:O", alt.Tooltip("norm:Q", format=".3g"), alt.Tooltip("share:Q", format=".1%")],
     )
-    return _with_collapses(cells, collapses, ordinal=True).properties(title="Personal norms over rounds")
+    return _with_collapses(cells, collapses, ordinal=True).properties(title=title)
 
 
 def event_bars(counts: pl.DataFrame, title: str, y_title: str, collapses: pl.DataFrame | None = None
@@ -93,13 +129,15 @@ def event_bars(counts: pl.DataFrame, title: str, y_title: str, collapses: pl.Dat
     return _with_collapses(bars, collapses, ordinal=True).properties(title=title)
 
 
-def election_timeline(shares: pl.DataFrame) -> alt.LayerChart:
-    """Vote shares of every candidate at each election, the winner outlined."""
+def election_timeline(shares: pl.DataFrame, title: str = "Elections: vote shares (winner outlined)",
+                      rounds: list[int] | None = None) -> alt.LayerChart:
+    """Vote shares of every candidate at each election, the winner outlined; `rounds` fixes the election rounds
+    on the axis so several runs' panels line up."""
     stacked = shares.with_columns(top=pl.col("share").cum_sum().over("round")).with_columns(
         bottom=pl.col("top") - pl.col("share")
     )
     base = alt.Chart(stacked).encode(
-        x=alt.X("round:O", title="election round"),
+        x=alt.X("round:O", title="election round", scale=alt.Scale(domain=rounds) if rounds else alt.Undefined),
         y=alt.Y("bottom:Q", title="vote share", axis=alt.Axis(format="%")), y2="top:Q",
         tooltip=["round:O", "candidate:N", alt.Tooltip("share:Q", format=".1%"), "votes:Q", "winner:N"],
     )
@@ -107,16 +145,19 @@ def election_timeline(shares: pl.DataFrame) -> alt.LayerChart:
     winners = base.transform_filter("datum.candidate == datum.winner").mark_bar(
         fillOpacity=0, stroke="black", strokeWidth=2
     )
-    return alt.layer(bars, winners).properties(title="Elections: vote shares (winner outlined)")
+    return alt.layer(bars, winners).properties(title=title)
 
 
-def leader_timeline(frame: pl.DataFrame, collapses: pl.DataFrame | None = None) -> alt.LayerChart:
-    """Who led in each round, with collapse markers."""
+def leader_timeline(frame: pl.DataFrame, collapses: pl.DataFrame | None = None, title: str = "Leader by round",
+                    rounds: list[float] | None = None) -> alt.LayerChart:
+    """Who led in each round, with collapse markers; `rounds` fixes the rounds axis so runs' panels line up."""
+    x = alt.X("round:Q", title="round", axis=alt.Axis(tickMinStep=1), scale=alt.Scale(domain=rounds)) if rounds \
+        else ROUND
     ticks = alt.Chart(frame).mark_tick(thickness=6).encode(
-        x=ROUND, y=alt.Y("leader:N", title="leader"), color=alt.Color("leader:N", legend=None),
+        x=x, y=alt.Y("leader:N", title="leader"), color=alt.Color("leader:N", legend=None),
         tooltip=["round:Q", "leader:N"],
     )
-    return _with_collapses(ticks, collapses).properties(title="Leader by round")
+    return _with_collapses(ticks, collapses).properties(title=title)
 
 
 def blocked_actions(counts: pl.DataFrame) -> alt.Chart:
@@ -136,6 +177,20 @@ def actions_by_type(counts: pl.DataFrame) -> alt.Chart:
                                                                   range=["#1f77b4", "#d62728"])),
         tooltip=["action:N", "outcome:N", "count:Q"],
     )
+
+
+def actions_by_run(counts: pl.DataFrame) -> alt.FacetChart:
+    """Leaders' decisions by type over each run (action, taken, blocked, run): one panel per run, one scale."""
+    long = counts.unpivot(index=["run", "action"], on=["taken", "blocked"], variable_name="outcome",
+                          value_name="count")
+    bars = alt.Chart(long).mark_bar().encode(
+        x=alt.X("count:Q", title="decisions"), y=alt.Y("action:N", title="action"), yOffset="outcome:N",
+        color=alt.Color("outcome:N", title=None, scale=alt.Scale(domain=["taken", "blocked"],
+                                                                  range=["#1f77b4", "#d62728"])),
+        tooltip=["run:N", "action:N", "outcome:N", "count:Q"],
+    ).properties(width=320)
+    return bars.facet(column=alt.Column("run:N", title="run")).properties(
+        title="Leader actions by type: taken and blocked, by run")
 
 
 def ppi_lines(frame: pl.DataFrame, collapses: pl.DataFrame | None = None) -> alt.LayerChart:

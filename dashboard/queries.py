@@ -185,13 +185,14 @@ def per_round(counts: pl.DataFrame, kinds: tuple[str, ...], numbers: list[int]) 
 
 def totals_and_finals(frames: dict[str, pl.DataFrame], metrics: list[str]) -> pl.DataFrame:
     """For each metric, every run's total over its rounds and its final-round value, formatted: metric, then
-    `<run> total` and `<run> final` per run."""
+    `<run> total` and `<run> final` per run (blank for a run without that metric)."""
     rows = []
     for metric in metrics:
         row: dict[str, str] = {"metric": metric}
         for name, frame in frames.items():
-            row[f"{name} total"] = format_number(frame[metric].sum())
-            row[f"{name} final"] = format_number(frame[metric][-1])
+            has = metric in frame.columns
+            row[f"{name} total"] = format_number(frame[metric].sum()) if has else ""
+            row[f"{name} final"] = format_number(frame[metric][-1]) if has else ""
         rows.append(row)
     return pl.DataFrame(rows)
 
@@ -490,3 +491,55 @@ def interval_grid(summary: pl.DataFrame, metric: str, axes: list[str], level: fl
     factor = [float(stats.t.ppf((1 + level) / 2, n - 1)) if n > 1 else 0.0 for n in grouped["seeds"].to_list()]
     half = pl.Series("half", factor) * grouped["sd"].fill_null(0.0) / grouped["seeds"].cast(pl.Float64).sqrt()
     return grouped.with_columns(low=pl.col("mean") - half, high=pl.col("mean") + half).drop("sd")
+
+
+NO_MODEL = "no model (heuristic)"
+
+
+@keyed_on_files(table_dir("citizens"))
+def requests_by_model(run: Path) -> pl.DataFrame:
+    """Per round and model, the mean amount asked as a share of the sustainable share (1: asked exactly the
+    sustainable share): round, model, asked (empty unless the citizens table has a `model` column); citizens
+    without a model (heuristic ones) are one group."""
+    frame = scan_table(run, "citizens")
+    needed = ("model", "requested", "fair_share")
+    if frame is None or not all(name in citizen_columns(run) for name in needed):
+        return pl.DataFrame()
+    ratio = pl.when(pl.col("fair_share") > 0).then(pl.col("requested") / pl.col("fair_share"))
+    query = frame.group_by("round", model=pl.col("model").cast(pl.Utf8).fill_null(NO_MODEL)).agg(
+        asked=ratio.mean()).sort("round", "model")
+    return collect(query, run, "citizens")
+
+
+@keyed_on_files(table_dir("llm_calls"))
+def fallbacks_by_model(run: Path) -> pl.DataFrame:
+    """Per round and model, the share of model calls that fell back: round, model, fallback (empty unless
+    llm_calls has `model` and `fallback` columns)."""
+    frame = scan_table(run, "llm_calls")
+    if frame is None or not {"model", "fallback"} <= set(table_columns(run, "llm_calls")):
+        return pl.DataFrame()
+    query = frame.group_by("round", pl.col("model").cast(pl.Utf8)).agg(
+        fallback=pl.col("fallback").cast(pl.Float64).mean()).sort("round", "model")
+    return collect(query, run, "llm_calls")
+
+
+def by_run(frames: dict[str, pl.DataFrame], columns: list[str]) -> pl.DataFrame:
+    """Several runs' rounds columns as one long frame: round, metric, value, run (columns a run lacks are left
+    out for that run)."""
+    parts = []
+    for name, frame in frames.items():
+        kept = [column for column in columns if column in frame.columns]
+        if kept:
+            parts.append(frame.select("round", *[pl.col(column).cast(pl.Float64) for column in kept])
+                         .unpivot(index="round", variable_name="metric", value_name="value")
+                         .with_columns(run=pl.lit(name)))
+    schema = {"round": pl.Int64, "metric": pl.Utf8, "value": pl.Float64, "run": pl.Utf8}
+    return pl.concat([part.cast(schema) for part in parts]) if parts else pl.DataFrame(schema=schema)
+
+
+def collapses_by_run(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Every run's collapse rounds: round, collapsed_patches, run."""
+    marks = [collapse_rounds(frame).with_columns(run=pl.lit(name)) for name, frame in frames.items()
+             if "collapsed_patches" in frame.columns]
+    schema = {"round": pl.Int64, "collapsed_patches": pl.Int64, "run": pl.Utf8}
+    return pl.concat([mark.cast(schema) for mark in marks]) if marks else pl.DataFrame(schema=schema)

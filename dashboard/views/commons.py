@@ -1,13 +1,18 @@
-"""Commons: stock per patch over rounds, harvest against the sustainable line, collapse markers."""
+"""Commons: stock per patch over rounds, harvest against the sustainable line, collapse markers, requests by model;
+with runs picked to compare, every run on shared axes."""
 
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, queries
+from dashboard import charts, queries, side_by_side
+from dashboard.compare import compared_runs
 from dashboard.ui import lacks, plain_errors, require_run
 
 st.title("Commons")
 run = require_run()
+if compared := compared_runs(run):
+    side_by_side.commons(compared)
+    st.stop()
 with plain_errors():
     rounds = queries.rounds(run)
     sustainable = queries.sustainable_harvest(run)
@@ -22,6 +27,16 @@ first.metric("First collapse", f"round {collapses['round'][0]}" if collapses.hei
 total.metric("Stock now", f"{rounds['stock_total'][-1]:.4g}")
 harvest.metric("Harvest last round", f"{rounds['total_harvest'][-1]:.4g}")
 st.altair_chart(charts.stock_per_patch(queries.stock_per_patch(rounds), collapses), width="stretch")
+with plain_errors():
+    asked, fallbacks = queries.requests_by_model(run), queries.fallbacks_by_model(run)
+if not asked.is_empty():
+    st.altair_chart(charts.lines_by(asked, "model", "asked", "Amount asked ÷ sustainable share, by model",
+                                    "mean asked ÷ sustainable share", collapses), width="stretch")
+    st.caption("Each model's citizens' mean request as a share of their sustainable share (1: the sustainable "
+               f"share); citizens asking no model are drawn as `{queries.NO_MODEL}`.")
+if not fallbacks.is_empty():
+    st.altair_chart(charts.lines_by(fallbacks, "model", "fallback", "Fallback share, by model",
+                                    "share of calls that fell back", collapses, domain=[0.0, 1.0]), width="stretch")
 if sustainable.is_empty():
     st.info("This run recorded no citizens' sustainable shares, so there is no sustainable line to draw.")
     st.stop()

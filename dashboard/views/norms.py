@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from dashboard import charts, queries
+from dashboard import charts, queries, side_by_side
+from dashboard.compare import compared_runs
 from dashboard.ui import lacks, plain_errors, present, require_run
 
 SANCTION_KINDS = ("punish", "sanction", "fine")
@@ -10,6 +11,9 @@ NORM_AXIS = "share of citizens or index (0–1); dispersion: sd of norms"
 
 st.title("Norms")
 run = require_run()
+if compared := compared_runs(run):
+    side_by_side.norms(compared, SANCTION_KINDS)
+    st.stop()
 with plain_errors():
     rounds = queries.rounds(run)
     distribution = queries.norm_distribution(run, 24)

@@ -4,7 +4,8 @@ kinds, the leader by round, leaders' actions taken and blocked by type, incumben
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, queries
+from dashboard import charts, queries, side_by_side
+from dashboard.compare import compared_runs
 from dashboard.ui import lacks, plain_errors, present, require_run
 
 PPI_DEFINITION = (
@@ -19,6 +20,10 @@ PPI_DEFINITION = (
 
 st.title("Power")
 run = require_run()
+if compared := compared_runs(run):
+    st.markdown(PPI_DEFINITION)
+    side_by_side.power(compared)
+    st.stop()
 with plain_errors():
     rounds = queries.rounds(run)
     elections = queries.events(run, ("election",))

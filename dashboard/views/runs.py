@@ -5,7 +5,8 @@ import streamlit as st
 
 from dashboard import charts, queries
 from dashboard.catalog import overview
-from dashboard.ui import entries, picked_run, plain_errors, runs_dir
+from dashboard.compare import WITH
+from dashboard.ui import PICKED, entries, picked_run, plain_errors, runs_dir
 
 HEADLINE = ("efficiency", "survival", "equality", "stock_total", "total_harvest", "wealth_gini", "punishments")
 
@@ -41,7 +42,8 @@ if len(usable) < 2:
     st.info("Comparing needs two or more readable runs in the runs folder.")
     st.stop()
 names = [entry.name for entry in usable]
-chosen = st.multiselect("Runs to compare", names, default=names[:2])
+sidebar = [name for name in (st.session_state.get(PICKED), *(st.session_state.get(WITH) or [])) if name in names]
+chosen = st.multiselect("Runs to compare", names, default=sidebar if len(sidebar) >= 2 else names[:2])
 if len(chosen) < 2:
     st.info("Pick two or more runs.")
     st.stop()

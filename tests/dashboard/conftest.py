@@ -96,6 +96,29 @@ def add_contract_tables(run: Path) -> None:
     }).write_parquet(run / "personas.parquet")
 
 
+MODELS = ("default", "other-model")
+
+
+def seat_two_models(run: Path) -> None:
+    """Make a run look like one seating two LLM models, as the engine records it: the citizens table's `model`
+    (citizen % 3 == 0 asks `default`, == 1 `other-model`, the rest no model) and llm_calls' `model` and
+    `fallback` (citizen 3 asks `default` and never falls back; citizen 4 asks `other-model` and falls back in
+    even rounds)."""
+    for file in sorted((run / "tables" / "citizens").glob("*.parquet")):
+        citizens = pl.read_parquet(file)
+        place = pl.col("citizen") % 3
+        citizens.with_columns(model=pl.when(place == 0).then(pl.lit(MODELS[0])).when(place == 1)
+                              .then(pl.lit(MODELS[1]))).write_parquet(file)
+        number = citizens["round"][0]
+        calls = run / "tables" / "llm_calls" / file.name
+        pl.DataFrame({
+            "round": [number, number], "phase": ["harvest", "harvest"], "citizen": [3, 4],
+            "prompt_hash": ["a", "b"], "prompt": ["[]", "[]"], "answer": ['{"amount": 5}', '{"amount": 9}'],
+            "prompt_tokens": [100, 100], "completion_tokens": [5, 5], "latency_s": [0.1, 0.1],
+            "cached": [False, False], "fallback": [False, number % 2 == 0], "model": list(MODELS),
+        }).write_parquet(calls)
+
+
 SWEEP_CELLS = [(1, 1000), (1, 2000), (2, 1000), (2, 2000)]  # (schedule.2.params.cost, commons.capacity)
 
 
@@ -140,7 +163,8 @@ def write_sweep(folder: Path, cell_run: Path) -> None:
 @pytest.fixture(scope="session")
 def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """village (real), fishery (real), rich (village + contract tables), collapsed (rich, a patch collapsed in
-    round 3, every patch by round 4), grid (sweep), empty, broken (bad manifest), damaged (a cut Parquet file), partial (still running)."""
+    round 3, every patch by round 4), models (rich, two LLM models seated), grid (sweep), empty, broken (bad
+    manifest), damaged (a cut Parquet file), partial (still running)."""
     root = tmp_path_factory.mktemp("runs")
     village = real_run("village_10k.yaml", root / "village", f"rounds={RICH_ROUNDS}", "population.size=200")
     real_run("govsim_fishery.yaml", root / "fishery", "rounds=6")
@@ -149,6 +173,8 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(root / "rich", root / "collapsed")
     collapse_every_patch(root / "collapsed", first=3, every=4)
     write_sweep(root / "grid", root / "fishery")
+    shutil.copytree(root / "rich", root / "models")
+    seat_two_models(root / "models")
     (root / "empty").mkdir()
     (root / "broken").mkdir()
     (root / "broken" / "manifest.json").write_text('{"name": "broken", "status": ')

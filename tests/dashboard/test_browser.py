@@ -29,6 +29,7 @@ PAGES = {  # screenshot name: (address, title, a chart title the page must draw,
     "runs": ("/?run=rich", "Runs", "efficiency by run"),
     "commons": ("/commons?run=rich", "Commons", "Stock per patch"),
     "commons-collapsed": ("/commons?run=collapsed", "Commons", "Stock per patch"),
+    "commons-models": ("/commons?run=models", "Commons", "Amount asked ÷ sustainable share, by model"),
     "commons-sweep-run": ("/commons?run=grid/cells/0001/seed-2", "Commons", "Stock per patch"),
     "norms": ("/norms?run=collapsed", "Norms", "Personal norms over rounds"),
     "power": ("/power?run=rich", "Power", "Power-Preservation Index"),
@@ -160,3 +161,39 @@ def test_live_page_updates_while_the_run_goes_on(
     wait_for(browser, lambda driver: driver.find_elements(By.CSS_SELECTOR, CHART))
     browser.save_screenshot(str(screenshots / "live.png"))
     assert len(list(runs_dir.glob("village_10k-live-*"))) == 1
+
+
+SIDE_BY_SIDE = {  # screenshot name: (address, title, the chart drawing every run, panels that share their axes)
+    "commons-side-by-side": ("/commons?run=village&with=fishery", "Commons", "Total stock by run",
+                             ["Stock per patch · village", "Stock per patch · fishery"]),
+    "norms-side-by-side": ("/norms?run=rich&with=collapsed", "Norms", "Norm metrics by run",
+                           ["Personal norms · rich", "Personal norms · collapsed"]),
+    "power-side-by-side": ("/power?run=rich&with=collapsed", "Power", "Power-Preservation Index (cumulative), by run",
+                           ["Elections · rich", "Elections · collapsed"]),
+}
+
+
+def axis_labels(chart: object) -> list[str]:
+    """What a screen reader hears of a chart's axes: Vega names each axis with its scale's range of values."""
+    return [axis.get_attribute("aria-label") for axis in chart.find_elements(By.CSS_SELECTOR, '[aria-label*="-axis"]')]
+
+
+@pytest.mark.parametrize("page", list(SIDE_BY_SIDE))
+def test_runs_side_by_side_in_chromium(browser: WebDriver, dashboard_url: str, page: str, screenshots: Path) -> None:
+    address, title, shared, panels = SIDE_BY_SIDE[page]
+    runs = [part.split("=")[1] for part in address.split("?")[1].split("&")]
+    browser.get(f"{dashboard_url}{address}")
+    wait_for(browser, lambda driver: heading(driver) == title)
+
+    def chart(driver: WebDriver, name: str) -> object:
+        found = [element for element in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')
+                 if name in element.text and element.find_elements(By.CSS_SELECTOR, CHART)]
+        return found[0] if found else None
+
+    together = wait_for(browser, lambda driver: chart(driver, shared))
+    legend = together.find_element(By.CSS_SELECTOR, '[aria-label^="Symbol legend"], [aria-roledescription="legend"]')
+    assert all(run in legend.text for run in runs), legend.text  # every run named in the legend
+    first, second = (wait_for(browser, lambda driver, name=name: chart(driver, name)) for name in panels)
+    assert axis_labels(first) and axis_labels(first) == axis_labels(second)  # the panels' axes span the same values
+    assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    browser.save_screenshot(str(screenshots / f"{page}.png"))

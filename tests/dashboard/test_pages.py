@@ -300,3 +300,145 @@ def test_every_run_page_bears_the_invalid_banner(monkeypatch: pytest.MonkeyPatch
         assert f"**Invalid run**: {reason}." in texts(app.error), page
     labels = next(box for box in app.sidebar.selectbox if box.label == "Run").options
     assert labels == ["fishery  (completed, invalid)"]
+
+
+def open_compared(monkeypatch: pytest.MonkeyPatch, runs_dir: Path, page: str, run: str, others: list[str]
+                  ) -> AppTest:
+    """`page` opened from a link `?run=RUN&with=OTHER...`."""
+    monkeypatch.setenv("SOCIETY_RUNS_DIR", str(runs_dir))
+    app = AppTest.from_file(str(Path(queries.__file__).parent / "app.py"), default_timeout=60)
+    app.query_params["run"] = run
+    app.query_params["with"] = others
+    app.run()
+    if page != "runs":
+        app.switch_page(f"views/{page}.py").run()
+    assert not app.exception, [error.value for error in app.exception]
+    return app
+
+
+def chart_spec(app: AppTest, title: str) -> dict:
+    return next(json.loads(chart.proto.spec) for chart, named in zip(app.get("vega_lite_chart"), chart_titles(app))
+                if named == title)
+
+
+def chart_rows(app: AppTest, title: str) -> list[dict]:
+    return chart_data(app, chart_titles(app).index(title))
+
+
+def test_commons_draws_picked_runs_on_shared_axes(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    seed_run = "grid/cells/0001/seed-2"
+    app = open_compared(monkeypatch, runs_dir, "commons", "village", ["collapsed", seed_run])
+    assert app.sidebar.multiselect[0].value == ["collapsed", seed_run]
+    assert chart_titles(app) == ["Total stock by run", "Harvest against the sustainable line, by run",
+                                 "Stock per patch · village", "Stock per patch · collapsed",
+                                 f"Stock per patch · {seed_run}"]
+    stock = chart_spec(app, "Total stock by run")
+    assert stock["layer"][0]["encoding"]["color"]["field"] == "run"
+    rows = chart_rows(app, "Total stock by run")
+    assert {row["run"] for row in rows} == {"village", "collapsed", seed_run}  # one legend entry per run
+    village = load_run(runs_dir / "village").rounds
+    drawn = [row["value"] for row in rows if row["run"] == "village"]
+    assert drawn == pytest.approx(village["stock_total"].to_list())
+    rules = stock["layer"][1]
+    assert rules["mark"]["type"] == "rule" and rules["encoding"]["color"]["field"] == "run"  # collapses per run
+    assert {(row["series"], row["run"]) for row in chart_rows(app, "Harvest against the sustainable line, by run")} \
+        >= {("total_harvest", "village"), ("sustainable", "collapsed")}
+    panels = [chart_spec(app, f"Stock per patch · {name}")["layer"][0]["encoding"]
+              for name in ("village", "collapsed", seed_run)]
+    domains = [(panel["x"]["scale"]["domain"], panel["y"]["scale"]["domain"]) for panel in panels]
+    assert domains[0] == domains[1] == domains[2]  # the panels share both axes
+    assert domains[0][1][1] >= max(village["stock"].list.max())
+    collapse = {metric.label: metric.value for metric in app.metric}
+    assert collapse["First collapse · collapsed"] == "round 3" and collapse["First collapse · village"] == "none"
+    totals = app.dataframe[0].value
+    assert list(totals.columns)[:3] == ["metric", "village total", "village final"]
+    harvest = totals[totals["metric"] == "total_harvest"].iloc[0]
+    assert harvest["village total"] == queries.format_number(village["total_harvest"].sum())
+
+
+def test_one_run_picked_draws_as_before_and_the_pick_goes_to_the_url(
+    monkeypatch: pytest.MonkeyPatch, runs_dir: Path
+) -> None:
+    app = open_page(monkeypatch, runs_dir, "commons", run="village")
+    assert chart_titles(app) == ["Stock per patch", "Harvest against the sustainable line"]
+    assert "with" not in app.query_params
+    app.sidebar.multiselect[0].set_value(["fishery"]).run()
+    assert app.query_params["with"] in ("fishery", ["fishery"])
+    assert chart_titles(app)[0] == "Total stock by run"
+
+
+def test_the_runs_page_compares_the_runs_picked_in_the_sidebar(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_compared(monkeypatch, runs_dir, "runs", "rich", ["fishery"])
+    assert app.multiselect[0].value == ["rich", "fishery"]
+    assert list(app.dataframe[1].value.columns)[1:] == ["rich total", "rich final", "fishery total", "fishery final"]
+
+
+def test_an_unknown_run_to_compare_with_is_said(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_compared(monkeypatch, runs_dir, "commons", "village", ["no-such-run", "fishery"])
+    assert "holds no readable run named 'no-such-run'" in texts(app.warning)
+    assert {row["run"] for row in chart_rows(app, "Total stock by run")} == {"village", "fishery"}
+
+
+def test_norms_side_by_side_flags_the_run_whose_norm_came_after_collapse(
+    monkeypatch: pytest.MonkeyPatch, runs_dir: Path
+) -> None:
+    app = open_compared(monkeypatch, runs_dir, "norms", "rich", ["collapsed", "village"])
+    assert chart_titles(app) == ["Personal norms · rich", "Personal norms · collapsed", "Norm metrics by run",
+                                 "Sanctions and messages per round, by run"]
+    emerged = dict(zip(*app.dataframe[0].value[["run", "norm emerged"]].T.values))
+    assert emerged["rich"] == "round 3" and "after the collapse in round 3" in emerged["collapsed"]
+    heatmaps = [chart_spec(app, f"Personal norms · {name}")["layer"][0]["encoding"] for name in ("rich", "collapsed")]
+    for channel in ("x", "y", "color"):
+        assert heatmaps[0][channel]["scale"]["domain"] == heatmaps[1][channel]["scale"]["domain"]
+    grid = chart_spec(app, "Norm metrics by run")
+    assert [panel["title"] for panel in grid["concat"]] == list(queries.NORM_COLUMNS)
+    assert grid["resolve"]["scale"]["x"] == "shared"
+    events = chart_rows(app, "Sanctions and messages per round, by run")
+    assert {row["run"] for row in events} == {"rich", "collapsed", "village"}
+    totals = app.dataframe[1].value
+    messages = totals[totals["metric"] == "messages"].iloc[0]
+    assert messages["rich total"] == "5" and messages["village total"] == "0"
+    compliance = totals[totals["metric"] == "compliance"].iloc[0]
+    assert compliance["rich final"] == "1" and compliance["village final"] == ""  # the village has no norms
+
+
+def test_power_side_by_side_on_one_ppi_scale(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_compared(monkeypatch, runs_dir, "power", "rich", ["collapsed"])
+    assert chart_titles(app) == [
+        "Power-Preservation Index (cumulative), by run", "Elections · rich (winner outlined)",
+        "Elections · collapsed (winner outlined)", "Leader by round · rich", "Leader by round · collapsed",
+        "Leader actions by type: taken and blocked, by run",
+        "Turnover and entrenchment (counts), by run", "Incumbency and policy stability (rates), by run",
+    ]
+    assert any("blocked ones included" in block.value for block in app.markdown)
+    ppi = chart_spec(app, "Power-Preservation Index (cumulative), by run")["layer"][0]["encoding"]
+    assert ppi["y"]["scale"]["domain"] == [0.0, 1.0] and ppi["color"]["field"] == "run"
+    rows = chart_rows(app, "Power-Preservation Index (cumulative), by run")
+    assert {(row["run"], row["series"]) for row in rows} == {
+        (run, series) for run in ("rich", "collapsed")
+        for series in ("with blocked attempts", "without blocked attempts")}
+    leaders = [chart_spec(app, f"Leader by round · {name}")["layer"][0]["encoding"]["x"]["scale"]["domain"]
+               for name in ("rich", "collapsed")]
+    assert leaders[0] == leaders[1] == [1.0, 5.0]
+    facet = chart_spec(app, "Leader actions by type: taken and blocked, by run")
+    assert facet["facet"]["column"]["field"] == "run"
+    totals = app.dataframe[0].value
+    blocked = totals[totals["metric"] == "decisions blocked"].iloc[0]
+    assert blocked["rich total"] == "5" and blocked["collapsed total"] == "5"
+
+
+def test_commons_splits_requests_and_fallbacks_by_model(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "commons", run="models")
+    titles = chart_titles(app)
+    assert "Amount asked ÷ sustainable share, by model" in titles and "Fallback share, by model" in titles
+    asked = {(row["round"], row["model"]): row["asked"]
+             for row in chart_rows(app, "Amount asked ÷ sustainable share, by model")}
+    citizens = load_run(runs_dir / "models").citizens
+    assert {model for _, model in asked} == {"default", "other-model", queries.NO_MODEL}
+    group = citizens.filter((pl.col("round") == 2) & (pl.col("model") == "other-model"))
+    assert asked[(2, "other-model")] == pytest.approx((group["requested"] / group["fair_share"]).mean())
+    fallbacks = {(row["round"], row["model"]): row["fallback"] for row in chart_rows(app, "Fallback share, by model")}
+    assert fallbacks[(2, "other-model")] == 1.0 and fallbacks[(3, "other-model")] == 0.0
+    assert fallbacks[(2, "default")] == 0.0
+    plain = open_page(monkeypatch, runs_dir, "commons", run="rich")  # one model: no model column, no such chart
+    assert not [title for title in chart_titles(plain) if "by model" in title]

@@ -1,0 +1,50 @@
+"""Runs side by side: the sidebar's pick of further runs to compare with the picked one, kept in the URL as
+`?with=NAME` (repeated), and the runs a page then draws together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.ui import PICKED, entries
+
+WITH = "with"
+UNKNOWN = "with_unknown"  # names the link asked to compare with that the runs folder does not hold
+
+
+def compare_picker() -> None:
+    """The sidebar's multi-pick of runs (sweep cells' seed runs included) to draw beside the picked run."""
+    picked = st.session_state.get(PICKED) or st.query_params.get(PICKED)
+    choices = [entry.name for entry in entries() if entry.kind == "run" and entry.problem is None
+               and entry.name != picked]
+    if WITH not in st.session_state:
+        wanted = st.query_params.get_all(WITH)
+        st.session_state[UNKNOWN] = [name for name in wanted if name not in choices and name != picked]
+        st.session_state[WITH] = [name for name in wanted if name in choices]
+    else:
+        st.session_state[WITH] = [name for name in st.session_state[WITH] if name in choices]
+    if not choices:
+        return
+    st.sidebar.multiselect("Compare with", choices, key=WITH, placeholder="Other runs",
+                           help="Commons, Norms and Power then draw these runs beside the picked one, on shared "
+                                "axes.")
+    if st.session_state[WITH]:
+        st.query_params[WITH] = st.session_state[WITH]
+    elif WITH in st.query_params:
+        del st.query_params[WITH]
+
+
+def compared_runs(run: Path) -> dict[str, Path]:
+    """The picked run (`run`) and the runs picked to compare with it, by name, in that order; empty when no other
+    run is picked. Names from the link that the folder does not hold are said, never replaced."""
+    unknown = st.session_state.get(UNKNOWN) or []
+    if unknown:
+        st.warning(f"Not compared: the runs folder holds no readable run named {', '.join(map(repr, unknown))} "
+                   "(from the link).")
+    others = st.session_state.get(WITH) or []
+    if not others:
+        return {}
+    paths = {entry.name: entry.path for entry in entries()}
+    name = st.session_state.get(PICKED) or st.query_params.get(PICKED)
+    return {str(name): run} | {other: paths[other] for other in others if other in paths}
