@@ -10,11 +10,13 @@ scaled with them, so each citizen's sustainable share stays the same) against on
             difference, as a share of capacity) and the rounds survived. Each distance is divided by the
             per-citizen mode's own seed-to-seed spread (the same distance between its runs of different seeds),
             so a ratio near 1 or below means "within the spread that chance alone gives".
-  curve     one round of the scenario as shipped at each N: requests sent per phase against the citizens asked,
-            and the exponent of requests ~ N^k (least squares in log-log).
+  curve     the scenario as shipped at each N for a few rounds: requests sent per round and phase against the
+            citizens asked, and the exponent of requests ~ N^k per round and phase (least squares in log-log).
+            Round 1 asks every citizen (none has a decision to repeat) with empty memories; later rounds ask the
+            active few, whose memories differ.
 
     python bench/bench_llm_scale.py fidelity                     # 512 citizens, 5 rounds, seeds 1-3
-    python bench/bench_llm_scale.py curve --sizes 100 1000 10000 100000
+    python bench/bench_llm_scale.py curve --sizes 100 1000 10000 100000 --rounds 3
     python bench/bench_llm_scale.py fidelity --base-url http://127.0.0.1:8000/v1   # a server already running
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -149,35 +152,39 @@ def curve(options: argparse.Namespace, url: str, scratch: Path) -> None:
     rows = []
     for size in options.sizes:
         started = time.perf_counter()
-        path = run_scenario(load_scenario(SCENARIO, scaled(size, 1, options.seeds[0], url, [])), scratch / f"n{size}")
+        overrides = scaled(size, options.rounds, options.seeds[0], url, [])
+        path = run_scenario(load_scenario(SCENARIO, overrides), scratch / f"n{size}")
         seconds = time.perf_counter() - started
         calls = load_run(path).llm_calls
-        for (phase,), part in calls.group_by("phase", maintain_order=True):
+        for (round_number, phase), part in calls.group_by("round", "phase", maintain_order=True):
             sent = part.select("cohort", "cohort_sample").unique().height
-            rows.append({"citizens": size, "phase": phase, "asked": part.height, "requests": sent, "seconds": seconds})
+            rows.append({"citizens": size, "round": round_number, "phase": phase, "asked": part.height,
+                         "requests": sent, "seconds": seconds})
             print(rows[-1], flush=True)
-    table = pl.DataFrame(rows)
-    print("\n| LLM citizens | phase | citizens asked | requests sent | run wall s |")
-    print("|---|---|---|---|---|")
+    table = pl.DataFrame(rows).sort("round", "phase", "citizens")
+    print("\n| LLM citizens | round | phase | citizens asked | requests sent | run wall s (all rounds) |")
+    print("|---|---|---|---|---|---|")
     for row in table.iter_rows(named=True):
-        print(f"| {row['citizens']:,} | {row['phase']} | {row['asked']:,} | {row['requests']:,} | "
+        print(f"| {row['citizens']:,} | {row['round']} | {row['phase']} | {row['asked']:,} | {row['requests']:,} | "
               f"{row['seconds']:.0f} |")
-    for (phase,), part in table.group_by("phase", maintain_order=True):
+    for (round_number, phase), part in table.group_by("round", "phase", maintain_order=True):
         if part.height >= 2:
             slope = np.polyfit(np.log(part["citizens"].to_numpy()), np.log(part["requests"].to_numpy()), 1)[0]
-            print(f"{phase}: requests ~ N^{slope:.2f}")
+            print(f"round {round_number}, {phase}: requests ~ N^{slope:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["fidelity", "curve"])
     parser.add_argument("--citizens", type=int, default=512, help="LLM citizens (fidelity)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds (fidelity)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (fidelity; the curve plays 3 unless told)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000, 100000], help="N (curve)")
     parser.add_argument("--base-url", help="an OpenAI-compatible server already running (default: start one)")
     parser.add_argument("--concurrency", type=int, default=256)
     options = parser.parse_args()
+    if options.what == "curve" and "--rounds" not in sys.argv:
+        options.rounds = 3
     with server_url(options.base_url, options.concurrency) as url, tempfile.TemporaryDirectory() as scratch:
         (fidelity if options.what == "fidelity" else curve)(options, url, Path(scratch))
 

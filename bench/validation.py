@@ -172,7 +172,7 @@ def llm_section() -> list[str]:
     recorded = json.loads(LLM_RESULTS.read_text())
     runs = recorded["runs"]
     lines += [
-        f"**Measured** (`python bench/validation_llm.py`, recorded in `bench/validation_llm.json`; model "
+        "**Measured** (`python bench/validation_llm.py`, recorded in `bench/validation_llm.json`; model",
         f"`{recorded['model']}`): per condition, mean ± standard deviation over seeds. Survival is the month the",
         "lake collapsed (12 when it lasted); efficiency, equality (1 − Gini of the catch) and over-usage (of all",
         "positive requests, the share above the sustainable share) as GovSim defines them, in percent.",
@@ -196,7 +196,15 @@ def llm_section() -> list[str]:
             f"{stat('equality', 100)} | {stat('over_usage', 100)} | {stat('fallback_share', 100)} | "
             f"{sum(run['valid'] for run in mine)} of {len(mine)} |"
         )
+    def mean(condition: str, key: str) -> float:
+        return float(np.mean([run[key] for run in runs if run["condition"] == condition]))
+
+    longer = mean("universalization", "survival") > mean("default", "survival")
+    less = mean("universalization", "over_usage") < mean("default", "over_usage")
     lines += [
+        "",
+        f"Direction (GovSim: universalization lengthens survival and lowers over-usage): survival "
+        f"{verdict(longer)}, over-usage {verdict(less)}.",
         "",
         "**Published** (GovSim, fishery, the smallest open models; v4 Appendix D Tables 4 and 8; survival ± is the",
         "standard deviation over 5 runs):",
