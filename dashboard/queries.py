@@ -208,12 +208,19 @@ def format_number(value: Any) -> str:
     return f"{value:,.4g}" if isinstance(value, float) else str(value)
 
 
-def first_value(rounds_frame: pl.DataFrame, column: str) -> Any:
-    """The first non-null value of a rounds column (e.g. the round a norm emerged), or None."""
-    if column not in rounds_frame.columns:
-        return None
-    values = rounds_frame[column].drop_nulls()
-    return values[0] if values.len() else None
+def norm_emergence(rounds_frame: pl.DataFrame) -> tuple[int | None, int | None]:
+    """(the round a norm emerged, the round every patch had collapsed by), either None.
+
+    The emergence is the engine's at the last round before the full collapse (or at the last round without one):
+    after a collapse nobody can take anything, so agreement then is not a norm emerging (runs written before the
+    engine knew this may still name one there; it is left out).
+    """
+    collapsed = full_collapse(rounds_frame)
+    if "norm_emergence_round" not in rounds_frame.columns:
+        return None, collapsed
+    before = rounds_frame if collapsed is None else rounds_frame.filter(pl.col("round") < collapsed)
+    emerged = before["norm_emergence_round"][-1] if before.height else None
+    return (None if emerged is None else int(emerged)), collapsed
 
 
 def vote_shares(elections: pl.DataFrame) -> pl.DataFrame:

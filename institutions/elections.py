@@ -173,11 +173,12 @@ class ElectionsPhase(InstitutionPhase):
 
     # ---- what the leader phase can ask too (a poll) -------------------------------------------------------
 
-    def eligible(self) -> np.ndarray:
-        """Politicians allowed to stand at the next election (the candidacy decision: all eligible stand)."""
+    def eligible(self, limit_lifted: bool = False) -> np.ndarray:
+        """Politicians allowed to stand at the next election (the candidacy decision: all eligible stand); with
+        `limit_lifted`, as if the term limit were gone (what a leader lifting it polls)."""
         polity = self.polity
         candidates = np.flatnonzero(self.politician >= 0)
-        limit = polity.term_limit
+        limit = None if limit_lifted else polity.term_limit
         if polity.leader is not None and limit is not None and polity.consecutive_terms >= limit:
             candidates = candidates[candidates != polity.leader]
         return candidates
@@ -223,9 +224,10 @@ class ElectionsPhase(InstitutionPhase):
         approves[:, 0] = True
         return np.where(approves, ranked, voting.PADDING)
 
-    def poll(self, rule: str, rng: np.random.Generator) -> int | None:
-        """Who would win an election held now under `rule` (None when nobody may stand)."""
-        candidates = self.eligible()
+    def poll(self, rule: str, rng: np.random.Generator, limit_lifted: bool = False) -> int | None:
+        """Who would win an election held now under `rule` (None when nobody may stand); with `limit_lifted`, an
+        election after the term limit is lifted."""
+        candidates = self.eligible(limit_lifted)
         if candidates.size == 0:
             return None
         ballots = self.ballots(self.utilities(candidates, rng), candidates, rule)

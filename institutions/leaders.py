@@ -160,7 +160,7 @@ class LeaderPhase(InstitutionPhase):
             rivals=np.array(polity.rivals, dtype=np.int64),
             max_targets=self.params.max_targets,
             sanction_amount=self.params.sanction_amount,
-            wins_under=lambda rule: elections.poll(rule, self.rng) == polity.leader,
+            wins_under=lambda rule, lifted: elections.poll(rule, self.rng, lifted) == polity.leader,
         )
         return leader_decision(kind, context, self.rng)
 

@@ -83,7 +83,8 @@ class LeaderContext:
     rivals: np.ndarray
     max_targets: int
     sanction_amount: float
-    wins_under: Callable[[str], bool]
+    wins_under: Callable[[str, bool], bool]
+    """Whether the leader would win an election held now under a rule (the flag: with the term limit lifted)."""
 
 
 def leader_decision(kind: str, context: LeaderContext, rng: np.random.Generator) -> LeaderDecision:
@@ -110,13 +111,15 @@ def leader_decision(kind: str, context: LeaderContext, rng: np.random.Generator)
 
 
 def _hold_on(context: LeaderContext) -> list[PowerAction]:
-    """An entrencher's moves before an election: stay eligible, then win it or put it off."""
-    actions: list[PowerAction] = []
-    if context.term_limit is not None and context.consecutive_terms >= context.term_limit:
-        actions.append(LiftTermLimit())
-    if context.wins_under(context.rule):
+    """An entrencher's moves before an election: stay eligible, then win it or put it off.
+
+    Its polls count on its own lift of the term limit (taken first, so in force by the election).
+    """
+    lifting = context.term_limit is not None and context.consecutive_terms >= context.term_limit
+    actions: list[PowerAction] = [LiftTermLimit()] if lifting else []
+    if context.wins_under(context.rule, lifting):
         return actions
-    winning = [rule for rule in RULES if rule != context.rule and context.wins_under(rule)]
+    winning = [rule for rule in RULES if rule != context.rule and context.wins_under(rule, lifting)]
     if winning:
         actions.append(ChangeVotingRule(rule=winning[0]))
     else:

@@ -11,7 +11,8 @@ Every rule returns a `VoteResult` with `.winner`, the final `tally`, and the tal
 Ties: a tie that decides the outcome (for the win, for a place in a runoff, for elimination) is broken
 uniformly at random among the tied candidates, taken in the order of `candidates`, by one draw from the
 numpy Generator passed as `rng`; the same seed gives the same winner. Without `rng`, such a tie raises
-`TieError`. Scores closer than 1e-9 of the larger one are ties.
+`TieError`; a tie that cannot change the winner (instant runoff: candidates without a vote) needs no `rng`.
+`tied` names the candidates of a tie for the win that was broken (empty when there was none). Scores closer than 1e-9 of the larger one are ties.
 """
 
 from __future__ import annotations
@@ -299,7 +300,11 @@ def two_round(ballots: Sequence[Sequence[Candidate]] | np.ndarray, weights: Any 
 
 def instant_runoff(ballots: Sequence[Sequence[Candidate]] | np.ndarray, weights: Any = None,
                    candidates: Any = None, rng: np.random.Generator | None = None) -> VoteResult:
-    """Eliminate the candidate with fewest first choices, round by round, until one has a majority."""
+    """Eliminate the candidate with fewest first choices, round by round, until one has a majority.
+
+    Candidates with no first choice at all are eliminated together (no votes move, so their order cannot matter);
+    the last two tying evenly, or every remaining candidate left without a vote, is a tie for the win.
+    """
     p = profile(ballots, weights, candidates)
     active = np.ones(p.size, dtype=bool)
     rounds: list[dict[Candidate, float]] = []
@@ -308,12 +313,20 @@ def instant_runoff(ballots: Sequence[Sequence[Candidate]] | np.ndarray, weights:
         remaining = np.flatnonzero(active)
         tally = _count(p, _first_choices(p, active))
         rounds.append(_named(p.candidates, tally, remaining))
-        if remaining.size == 1 or tally[remaining].max() > tally.sum() / 2:
+        if remaining.size == 1 or tally[remaining].max() > tally.sum() / 2 or _even(tally, remaining):
             winner, tied = _best(tally, remaining, p.candidates, rng)
             return _result("instant_runoff", p, winner, tied, rounds, eliminated)
-        loser = _worst(tally, remaining, p.candidates, rng)
-        active[loser] = False
-        eliminated.append(loser)
+        last = _ties(tally, float(tally[remaining].min()), remaining)
+        losers = last if not tally[last].any() else [_worst(tally, remaining, p.candidates, rng)]
+        active[losers] = False
+        eliminated += [int(loser) for loser in losers]
+
+
+def _even(tally: np.ndarray, remaining: np.ndarray) -> bool:
+    """Whether every remaining candidate ties and no elimination could break it: the last two, or nobody with a
+    vote (eliminating a candidate without votes transfers none)."""
+    tied = _ties(tally, float(tally[remaining].min()), remaining)
+    return tied.size == remaining.size and (remaining.size == 2 or not tally[remaining].any())
 
 
 def approval(approvals: Sequence[Iterable[Candidate]] | np.ndarray, weights: Any = None, candidates: Any = None,

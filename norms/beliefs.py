@@ -6,7 +6,9 @@ After the round's harvest (and sanctions), every citizen
 * moves its personal norm toward a blend of what others do and what others say one should do:
   ``P <- (1 - internalization) P + internalization * (normative_weight * N + (1 - normative_weight) * E)``.
 Normative expectations `N` change when citizens hear each other (the `communicate` phase).
-This phase also writes the round's norm metrics, so it belongs at the end of the schedule.
+This phase also writes the round's norm metrics, so it belongs at the end of the schedule. A norm emerges when
+the personal norms of the citizens who can still take (whose patch has not collapsed) agree; on a collapsed
+commons none emerges, since there agreeing on the forced take is not cooperating.
 """
 
 from __future__ import annotations
@@ -100,9 +102,18 @@ class BeliefsPhase(Phase):
                 state["punish_received"] > 0, ratio, norm, p.tolerance
             ),
             "cooperation_index": metrics.cooperation_index(ratio, p.tolerance),
-            "norm_emergence_round": self.emergence.update(self.society.round, dispersion),
+            "norm_emergence_round": self.emergence.update(self.society.round, self._live_dispersion(personal)),
             "norm_stability": metrics.norm_stability(personal, state["previous_norm"]),
         }
+
+    def _live_dispersion(self, personal: np.ndarray) -> float | None:
+        """Dispersion of the personal norms of citizens whose patch has not collapsed (all without a commons);
+        None once every patch has: what emergence is judged on."""
+        commons = self.society.commons
+        if commons is None or not commons.collapsed.any():
+            return metrics.norm_dispersion(personal)
+        live = ~commons.collapsed[commons.patch_of_citizen]
+        return metrics.norm_dispersion(personal[live]) if live.any() else None
 
     def metrics(self) -> dict[str, Any]:
         return self._row

@@ -50,13 +50,15 @@ class EmergenceTracker:
     """The first round of the current unbroken run of rounds with dispersion under `threshold` (None outside one).
 
     At the end of a run this is the time to norm emergence: the first round after which dispersion stays low.
+    A round whose dispersion is None (a collapsed commons: nobody can take anything, so agreeing is not
+    cooperating) breaks the run and counts for no emergence.
     """
 
     threshold: float
     since: int | None = None
 
-    def update(self, round_number: int, dispersion: float) -> int | None:
-        if dispersion >= self.threshold:
+    def update(self, round_number: int, dispersion: float | None) -> int | None:
+        if dispersion is None or dispersion >= self.threshold:
             self.since = None
         elif self.since is None:
             self.since = round_number

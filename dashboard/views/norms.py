@@ -23,20 +23,18 @@ if rounds.is_empty():
     st.stop()
 
 collapses = queries.collapse_rounds(rounds)
-emerged = queries.first_value(rounds, "norm_emergence_round")
-collapsed = queries.first_collapse(rounds)
+emerged, collapsed = queries.norm_emergence(rounds)
 if "norm_emergence_round" in rounds.columns:
-    if emerged is None:
-        st.metric("Norm emerged", f"not yet (after {rounds.height} rounds)")
-    elif collapsed is not None and emerged >= collapsed:
-        everything = queries.full_collapse(rounds)
-        st.metric("Norm agreement after collapse", f"round {emerged}")
-        st.warning(f"Norms converged in round {emerged}, after the commons collapsed (first patch in round "
-                   f"{collapsed}" + (f", every patch by round {everything}" if everything is not None else "") +
-                   "): with little or nothing left to take, agreeing is not cooperating, so this is not counted "
-                   "as a norm emerging.")
-    else:
+    if emerged is not None:
         st.metric("Norm emerged", f"round {emerged}")
+    elif collapsed is not None:
+        st.metric("Norm emerged", f"not before the collapse (round {collapsed})")
+    else:
+        st.metric("Norm emerged", f"not yet (after {rounds.height} rounds)")
+    if collapsed is not None:
+        held = f"The norm held until every patch had collapsed, in round {collapsed}. " if emerged is not None else ""
+        st.info(held + f"From round {collapsed} on the commons is collapsed: nobody can take anything, so citizens "
+                "agreeing then is not cooperating, and no norm is counted as emerging.")
 
 st.subheader("Personal norms")
 if not lacks(queries.citizen_columns(run), ["personal_norm"], "personal norms (citizens' personal_norm)"):

@@ -50,6 +50,17 @@ def test_stock_per_patch_and_collapse_rounds() -> None:
     assert queries.collapse_rounds(rounds)["round"].to_list() == [2, 3]
 
 
+def test_norm_emergence_is_the_engines_before_the_full_collapse() -> None:
+    rounds = pl.DataFrame({"round": [1, 2, 3, 4], "stock": [[5.0, 1.0]] * 4, "collapsed_patches": [0, 1, 2, 2],
+                           "norm_emergence_round": [None, 2, 2, 2]})
+    assert queries.norm_emergence(rounds) == (2, 3)
+    late = rounds.with_columns(norm_emergence_round=pl.Series([None, None, 3, 3]))
+    assert queries.norm_emergence(late) == (None, 3)
+    standing = rounds.with_columns(collapsed_patches=pl.Series([0, 0, 1, 1]))
+    assert queries.norm_emergence(standing) == (2, None)
+    assert queries.norm_emergence(rounds.drop("norm_emergence_round")) == (None, 3)
+
+
 def test_norm_distribution_shares_sum_to_one_per_round(runs_dir: Path) -> None:
     distribution = queries.norm_distribution(runs_dir / "rich", 10)
     sums = distribution.group_by("round").agg(pl.col("share").sum())

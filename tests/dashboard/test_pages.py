@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import queries
 from society import load_run
 from tests.dashboard.apptest import chart_titles, open_page, texts
-from tests.dashboard.conftest import LLM_CITIZEN, SWEEP_CELLS, sweep_efficiency
+from tests.dashboard.conftest import LLM_CITIZEN, SWEEP_CELLS, collapse_every_patch, sweep_efficiency
 
 
 def test_runs_page_lists_every_folder_and_compares_runs(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
@@ -79,15 +79,27 @@ def test_norms_page_with_norm_columns(monkeypatch: pytest.MonkeyPatch, runs_dir:
     assert sorted({row["round"] for row in sanctions}) == [1, 2, 3, 4, 5]
 
 
-def test_norms_page_flags_emergence_after_collapse(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+def test_norms_page_says_a_norm_held_until_the_collapse(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "norms", run="collapsed")
-    assert "Norm emerged" not in [metric.label for metric in app.metric]
-    assert next(metric for metric in app.metric if metric.label == "Norm agreement after collapse").value == "round 3"
-    said = texts(app.warning)
-    assert "after the commons collapsed (first patch in round 3, every patch by round 4)" in said
+    assert next(metric for metric in app.metric if metric.label == "Norm emerged").value == "round 3"
+    said = texts(app.info)
+    assert "The norm held until every patch had collapsed, in round 4." in said
+    assert "no norm is counted as emerging" in said
     for index in range(3):  # heatmap, norm metrics, sanctions: each marks the collapses
         layers = json.loads(app.get("vega_lite_chart")[index].proto.spec)["layer"]
         assert any(layer["mark"]["type"] == "rule" for layer in layers)
+
+
+def test_norms_page_counts_no_emergence_after_the_collapse(monkeypatch: pytest.MonkeyPatch, runs_dir: Path,
+                                                          tmp_path: Path) -> None:
+    """A run written before the engine knew better names a norm from round 3, after the collapse in round 2."""
+    shutil.copytree(runs_dir / "rich", tmp_path / "late")
+    collapse_every_patch(tmp_path / "late", first=1, every=2)
+    app = open_page(monkeypatch, tmp_path, "norms", run="late")
+    emerged = next(metric for metric in app.metric if metric.label == "Norm emerged").value
+    assert emerged == "not before the collapse (round 2)"
+    said = texts(app.info)
+    assert "From round 2 on the commons is collapsed" in said and "held" not in said
 
 
 def test_sanctions_bars_have_every_round_zeros_included(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:

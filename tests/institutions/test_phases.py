@@ -262,3 +262,23 @@ def test_bad_parameters_name_the_field(override: str, field: str, message: str) 
 def test_more_politicians_than_citizens_is_a_scenario_error() -> None:
     with pytest.raises(ScenarioError, match="4 politicians exceed population.size 3"):
         Society(scenario("none", "population.size=3", "graph={kind: complete}"))
+
+
+def test_an_entrencher_at_its_term_limit_polls_as_if_its_lift_took_effect() -> None:
+    """The lone politician leads at its term limit the round before an election: once it lifts the limit it
+    wins any election, so it neither postpones nor changes the rule, and it is re-elected."""
+    settings = ["schedule.4.params.term_limit=1", "schedule.4.params.politicians=[{kind: entrencher}]"]
+    society = Society(scenario("none", *settings))
+    society.step()  # round 1: the first election; the entrencher, the only candidate, wins its first term
+    polity = society.slot(Polity)
+    entrencher = int(np.flatnonzero(society.state["politician"] >= 0)[0])
+    assert polity.leader == entrencher and polity.consecutive_terms == 1
+    polity.next_election = society.round + 1  # the leader decides as in the round before an election
+    decision = leader_phase(society).decide(None)
+    kinds = [action.action for action in decision.actions]
+    assert "lift_term_limit" in kinds
+    assert "postpone_election" not in kinds and "change_voting_rule" not in kinds, kinds
+    leader_phase(society).apply(decision)
+    society.step()  # round 2: the election is held, and the entrencher may stand again
+    assert [record.round for record in polity.elections] == [1, 2]
+    assert polity.leader == entrencher and polity.consecutive_terms == 2

@@ -123,6 +123,25 @@ def test_irv_elimination_tie_is_broken_by_rng() -> None:
         instant_runoff(ballots)
 
 
+def test_irv_tie_between_zero_vote_candidates_needs_no_rng() -> None:
+    """C and D have no first choice: eliminating either first transfers nothing, so their tie decides nothing."""
+    ballots = [["A", "C"], ["A", "D"], ["A"], ["B", "A"], ["B"], ["E", "A"]]
+    candidates = ["A", "B", "C", "D", "E"]
+    result = instant_runoff(ballots, candidates=candidates)
+    assert result.rounds == ({"A": 3, "B": 2, "C": 0, "D": 0, "E": 1}, {"A": 3, "B": 2, "E": 1}, {"A": 4, "B": 2})
+    assert result.eliminated == ("C", "D", "E") and result.winner == "A" and result.tied == ()
+    assert instant_runoff(ballots, candidates=candidates, rng=np.random.default_rng(0)) == result
+
+
+def test_irv_final_even_tie_is_a_tie_for_the_win_between_both_finalists() -> None:
+    ballots = [["A"], ["A"], ["B"], ["B"], ["C"]]
+    with pytest.raises(TieError, match="tie for the win between 'A', 'B'"):
+        instant_runoff(ballots)
+    results = [instant_runoff(ballots, rng=np.random.default_rng(seed)) for seed in range(20)]
+    assert all(r.tied == ("A", "B") and r.eliminated == ("C",) and r.tally == {"A": 2, "B": 2} for r in results)
+    assert {r.winner for r in results} == {"A", "B"}
+
+
 def test_truncated_ballots_and_exhaustion() -> None:
     ballots = [["A"], ["A"], ["B", "C"], ["C", "B"], ["C"]]
     irv = instant_runoff(ballots)

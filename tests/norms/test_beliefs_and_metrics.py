@@ -52,3 +52,9 @@ def test_emergence_is_the_start_of_the_last_unbroken_low_dispersion_run() -> Non
     tracker = metrics.EmergenceTracker(threshold=0.1)
     seen = [tracker.update(r, d) for r, d in enumerate([0.5, 0.05, 0.3, 0.09, 0.08, 0.01], start=1)]
     assert seen == [None, 2, None, 4, 4, 4]
+
+
+def test_a_round_on_a_collapsed_commons_breaks_emergence() -> None:
+    tracker = metrics.EmergenceTracker(threshold=0.1)
+    seen = [tracker.update(r, d) for r, d in enumerate([0.05, 0.01, None, 0.0], start=1)]
+    assert seen == [1, 1, None, 4]

@@ -109,3 +109,19 @@ def test_public_goods_groups_payoffs_and_punishment() -> None:
     returns = float((0.4 * groups["sum"] * groups["size"]).sum())
     kept = float((20 - state["contribution"]).sum())
     assert state["wealth"].sum() == pytest.approx(kept + returns - events["cost"].sum() - events["impact"].sum())
+
+
+def test_no_norm_emerges_on_a_collapsed_commons() -> None:
+    """Half greedy on one patch: the commons collapses, then nobody can take anything and norms converge on the
+    forced take ratio; that agreement is not a norm emerging."""
+    population = {"size": 40, "policies": [{"policy": "sustainable", "fraction": 0.5, "noise": 0.1},
+                                           {"policy": "greedy", "fraction": 0.5, "factor": 3}]}
+    commons = {"patches": 1, "capacity": 800, "initial_stock": 400, "regrowth": {"kind": "logistic", "rate": 0.5},
+               "collapse_threshold": 10, "on_collapse": "continue"}
+    society = Society(norm_scenario(rounds=30, population=population, commons=commons))
+    rows = play(society)
+    collapse = society.collapse_round
+    assert collapse is not None and collapse < 10
+    after = [row for row in rows if row["round"] >= collapse]
+    assert after[-1]["norm_dispersion"] < 0.1  # the norms did converge, on nothing left to take
+    assert all(row["norm_emergence_round"] is None for row in after), [row["norm_emergence_round"] for row in after]
