@@ -139,14 +139,13 @@ def norms(runs: dict[str, Path], sanction_kinds: tuple[str, ...]) -> None:
 
 
 def _emergence(frame: pl.DataFrame) -> str:
-    """When a run's norm emerged, flagged when it came only after the commons collapsed."""
-    emerged = queries.first_value(frame, "norm_emergence_round")
-    collapsed = queries.first_collapse(frame)
-    if emerged is None:
-        return f"not yet (after {frame.height} rounds)"
-    if collapsed is not None and emerged >= collapsed:
-        return f"round {emerged}, after the collapse in round {collapsed}: not counted"
-    return f"round {emerged}"
+    """When a run's norm emerged, by the Norms page's rule: none is counted once the commons has collapsed."""
+    emerged, collapsed = queries.norm_emergence(frame)
+    if emerged is not None:
+        return f"round {emerged}"
+    if collapsed is not None:
+        return f"not before the collapse (round {collapsed})"
+    return f"not yet (after {frame.height} rounds)"
 
 
 def power(runs: dict[str, Path]) -> None:
