@@ -32,6 +32,7 @@ from society.rundir.layout import (
     table_dir,
     table_rounds,
 )
+from society.rundir.run_metrics import run_metrics
 
 NORM_COLUMNS = ("norm_dispersion", "compliance", "sanction_norm_agreement", "cooperation_index", "norm_stability")
 POWER_COLUMNS = ("ppi", "ppi_cumulative", "incumbency_rate", "turnover", "entrenchment_attempts",
@@ -59,6 +60,12 @@ def rounds(run: Path) -> pl.DataFrame:
 def scenario_text(run: Path) -> str | None:
     """The resolved scenario YAML the run used, or None when the folder has none."""
     return read_scenario_text(run) if (run / SCENARIO).is_file() else None
+
+
+@keyed_on_files(table_dir("citizens"), table_dir("rounds"), SCENARIO)
+def whole_run(run: Path) -> dict[str, float | None]:
+    """The run-level metrics (GovSim's over-usage), computed from the run's tables."""
+    return run_metrics(run)
 
 
 @keyed_on_files(table_dir("citizens"))

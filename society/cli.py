@@ -132,12 +132,14 @@ def info(run_dir: Path) -> None:
     """Summarise the run in RUN_DIR: status, rounds, final metrics."""
     from society.rundir.layout import check_tables
     from society.rundir.reader import load_run
+    from society.rundir.run_metrics import run_metrics
 
     try:
         run = load_run(run_dir)
         manifest = run.manifest
         check_tables(run.path)
         rounds = run.rounds
+        whole_run = run_metrics(run.path)
     except (FileNotFoundError, RunDataError) as error:
         fail(str(error))
     click.echo(f"run        {run.path}")
@@ -163,6 +165,9 @@ def info(run_dir: Path) -> None:
         for key, value in last.items():
             if key not in skip and value is not None:
                 click.echo(f"  {key:<20} {value:.4g}" if isinstance(value, float) else f"  {key:<20} {value}")
+        click.echo("run:")
+        for key, value in whole_run.items():
+            click.echo(f"  {key:<20} " + ("n/a" if value is None else f"{value:.4g}"))
 
 
 @main.group()

@@ -32,6 +32,12 @@ if run is not None:
         for column, name in zip(st.columns(len(shown)), shown):
             value = last[name]
             column.metric(name, queries.format_number(value))
+        over_usage = queries.whole_run(run)["govsim_over_usage"]
+        if over_usage is not None:
+            st.metric("govsim_over_usage (whole run)", queries.format_number(over_usage))
+            st.caption("GovSim's over-usage, one figure per run: of all positive harvest requests, the share above "
+                       "the citizen's sustainable share that round (over_share_round is the share of all citizens, "
+                       "round by round).")
     if scenario is not None:
         with st.expander("Scenario"):
             st.code(scenario, language="yaml")

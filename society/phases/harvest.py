@@ -132,8 +132,10 @@ class HarvestPhase(Phase):
         self._totals = (float(requests.sum()), float(granted.sum()), over / max(granted.size, 1))
 
     def metrics(self) -> dict[str, Any]:
-        demand, harvest, over_usage = self._totals
-        return {"demand": demand, "total_harvest": harvest, "over_usage": over_usage}
+        """Demand, total harvest and `over_share_round`: the share of all citizens who asked this round for more
+        than their sustainable share (not GovSim's over-usage, which is run-level: `society.rundir.run_metrics`)."""
+        demand, harvest, over_share = self._totals
+        return {"demand": demand, "total_harvest": harvest, "over_share_round": over_share}
 
     def memory(self, citizens: np.ndarray) -> dict[str, list[str]]:
         state, commons = self.society.state, self.society.commons

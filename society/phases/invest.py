@@ -158,7 +158,7 @@ class InvestPhase(Phase):
             "group_return": p.a * total - p.b * total**2,
             "net_yield": self.net_yield(total),
             "net_yield_share": self.net_yield(total) / self.net_yield(self.optimum),
-            "over_usage": float(np.mean(invested > fair_share + 1e-9)),
+            "over_share_round": float(np.mean(invested > fair_share + 1e-9)),
         }
 
     def net_yield(self, total: float) -> float:

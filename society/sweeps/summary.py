@@ -1,4 +1,4 @@
-"""summary.parquet: one row per cell and seed with its axis values, status and final-round metrics."""
+"""summary.parquet: one row per cell and seed with its axis values, status, final-round and run-level metrics."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ from typing import Any
 import polars as pl
 
 from society.rundir.layout import cell_run_dir, read_parquet, table_files
+from society.rundir.run_metrics import run_metrics
 from society.sweeps.cell import run_status
 from society.sweeps.grid import SweepSpec
 
 
 def final_metrics(run_dir: Path) -> pl.DataFrame:
-    """The last recorded round of a run (its `rounds` table has one Parquet file per round)."""
+    """The last recorded round of a run (its `rounds` table has one Parquet file per round) with the run-level
+    metrics beside it."""
     files = table_files(run_dir, "rounds")
-    return read_parquet(files[-1]) if files else pl.DataFrame()
+    if not files:
+        return pl.DataFrame()
+    whole_run = run_metrics(run_dir)
+    return pl.concat([read_parquet(files[-1]), pl.DataFrame([whole_run], schema=dict.fromkeys(whole_run, pl.Float64))],
+                     how="horizontal")
 
 
 def summary_frame(folder: Path, spec: SweepSpec) -> pl.DataFrame:

@@ -26,6 +26,9 @@ def test_runs_page_lists_every_folder_and_compares_runs(monkeypatch: pytest.Monk
     assert status["partial"] == "running" and status["broken"] == "corrupt" and status["empty"] == "empty"
     assert status["grid"] == "completed" and status["village"] == "completed"
     assert {metric.label for metric in app.metric} >= {"efficiency", "survival", "equality"}
+    over_usage = next(metric for metric in app.metric if metric.label == "govsim_over_usage (whole run)")
+    expected = queries.whole_run(runs_dir / "village")["govsim_over_usage"]
+    assert expected is not None and over_usage.value == queries.format_number(expected)
     app.multiselect[0].set_value(["village", "fishery"]).run()
     metric = next(box for box in app.selectbox if box.label == "Metric")
     metric.set_value("stock_total").run()

@@ -96,7 +96,7 @@ def test_govsim_fishery_sustainable_survives_greedy_collapses(tmp_path: Path) ->
     assert run.rounds.height == 12 and not run.rounds["collapsed"].any()
     assert run.rounds["stock_total"].to_list() == [100.0] * 12
     assert run.rounds["efficiency"][-1] == pytest.approx(1.0)
-    assert run.rounds["over_usage"].sum() == 0
+    assert run.rounds["over_share_round"].sum() == 0
     greedy = load_scenario(
         SCENARIOS / "govsim_fishery.yaml", ["population.policies=[{policy: greedy, fraction: 1, factor: 3}]"]
     )
