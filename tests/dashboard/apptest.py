@@ -11,12 +11,16 @@ from streamlit.testing.v1 import AppTest
 APP = str(Path(__file__).parents[2] / "dashboard" / "app.py")
 
 
-def open_page(monkeypatch: pytest.MonkeyPatch, runs_dir: Path, page: str, run: str | None = None) -> AppTest:
-    """The app after opening `page` with `run` picked (as `?run=` in the URL would); no exception raised."""
+def open_page(monkeypatch: pytest.MonkeyPatch, runs_dir: Path, page: str, run: str | None = None,
+              others: list[str] | None = None) -> AppTest:
+    """The app after opening `page` with `run` picked and `others` to compare (as `?run=RUN&with=OTHER` in the
+    URL would); no exception raised."""
     monkeypatch.setenv("SOCIETY_RUNS_DIR", str(runs_dir))
     app = AppTest.from_file(APP, default_timeout=60)
     if run is not None:
         app.query_params["run"] = run
+    if others:
+        app.query_params["with"] = others
     app.run()
     if page != "runs":
         app.switch_page(f"views/{page}.py").run()

@@ -320,15 +320,7 @@ def test_every_run_page_bears_the_invalid_banner(monkeypatch: pytest.MonkeyPatch
 def open_compared(monkeypatch: pytest.MonkeyPatch, runs_dir: Path, page: str, run: str, others: list[str]
                   ) -> AppTest:
     """`page` opened from a link `?run=RUN&with=OTHER...`."""
-    monkeypatch.setenv("SOCIETY_RUNS_DIR", str(runs_dir))
-    app = AppTest.from_file(str(Path(queries.__file__).parent / "app.py"), default_timeout=60)
-    app.query_params["run"] = run
-    app.query_params["with"] = others
-    app.run()
-    if page != "runs":
-        app.switch_page(f"views/{page}.py").run()
-    assert not app.exception, [error.value for error in app.exception]
-    return app
+    return open_page(monkeypatch, runs_dir, page, run=run, others=others)
 
 
 def chart_spec(app: AppTest, title: str) -> dict:
