@@ -20,14 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from llm_backend.facade import LOCAL_MODEL_NAME, hardware_config
 from llm_backend.server import ManagedServer, visible_gpus
 from llm_backend.weights import ensure_model_dir
 from society import load_run, load_scenario
 from society.core.runner import run_scenario
 from society.llm.asking import FallbackRateExceeded
+from society.rundir.run_metrics import run_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 CONDITIONS = {
@@ -35,13 +34,6 @@ CONDITIONS = {
     "universalization": ROOT / "scenarios" / "govsim_fishery_llm_universalization.yaml",
 }
 RESULTS = ROOT / "bench" / "validation_llm.json"
-
-
-def over_usage(citizens: pl.DataFrame) -> float:
-    """GovSim's over-usage: of all positive harvest requests in the run, the share above the requester's
-    sustainable share that round."""
-    positive = citizens.filter(pl.col("requested") > 0)
-    return float((positive["requested"] > positive["fair_share"] + 1e-9).mean()) if positive.height else 0.0
 
 
 def measure(run_dir: Path) -> dict[str, Any]:
@@ -55,7 +47,7 @@ def measure(run_dir: Path) -> dict[str, Any]:
         "survived_all": not last["collapsed"],
         "efficiency": float(last["efficiency"]),
         "equality": float(last["equality"]),
-        "over_usage": over_usage(run.citizens),
+        "over_usage": run_metrics(run_dir)["govsim_over_usage"] or 0.0,
         "fallback_share": float(validity.get("fallback_share", float("nan"))),
         "valid": bool(validity.get("valid", False)),
     }
