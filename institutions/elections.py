@@ -20,12 +20,17 @@ is every voter's **utility ballot**). The winner takes office for a term; voters
 half of their ballot (or did not approve it) become its critics, those who ranked it first its supporters.
 
 LLM citizens. Politicians of kind `llm` sit on LLM citizens: each eligible one is asked whether it stands
-(`CandidacyDecision`; fallback: it stands), and each that stands writes its platform and a statement of at
-most `statement_chars` characters (`CampaignDecision`; fallback: the base policy with the honest text).
-Statements reach LLM hearers' memory as quoted notes. Every LLM citizen then casts the ballot the rule needs
-(`institutions.ballots`: one choice, a ranking, or an approval set, naming only the candidates), with its
-utility ballot as the fallback. The three asks are recorded as phases `elections_candidacy`,
-`elections_campaign` and `elections_ballot` in `llm_calls`.
+(`CandidacyDecision`), and each that stands writes its platform and a statement of at most `statement_chars`
+characters (`CampaignDecision`). Statements reach LLM hearers' memory as quoted notes. Every LLM citizen then
+casts the ballot the rule needs (`institutions.ballots`: one choice, a ranking, or an approval set, naming only
+the candidates). The three asks are recorded as phases `elections_candidacy`, `elections_campaign` and
+`elections_ballot` in `llm_calls`.
+
+What a failed (missing or invalid) answer does is the scenario's choice, and by default it is to abstain:
+`candidacy_fallback` `stay_out` (or `stand`), `campaign_fallback` `withdraw` (a `withdrawal` event; or
+`heuristic_platform`: the base policy with the honest text, which would pass for an honest candidate), and
+`ballot_fallback` `blank` (a blank ballot counts for nobody and makes its voter neither critic nor supporter;
+or `utility_ballot`: the heuristic voter's ballot). Every such citizen is flagged in the `fallback` column.
 """
 
 from __future__ import annotations
@@ -97,6 +102,16 @@ class ElectionsParams(BaseModel):
     noise: float = Field(0.3, ge=0, le=MAX_FACTOR)
     ballot_events: bool = Field(True, description="record one `ballot` event per voter")
     statement_chars: int = Field(240, ge=20, le=2000, description="longest campaign statement of an LLM candidate")
+    candidacy_fallback: Literal["stay_out", "stand"] = Field(
+        "stay_out", description="an LLM politician whose candidacy answer failed: stays out, or stands"
+    )
+    campaign_fallback: Literal["withdraw", "heuristic_platform"] = Field(
+        "withdraw", description="an LLM candidate whose campaign answer failed: withdraws, or campaigns on the base "
+        "policy with the honest text"
+    )
+    ballot_fallback: Literal["blank", "utility_ballot"] = Field(
+        "blank", description="an LLM voter whose ballot answer failed: casts a blank ballot, or its utility ballot"
+    )
 
     @field_validator("politicians")
     @classmethod
@@ -262,12 +277,21 @@ class ElectionsPhase(InstitutionPhase):
 
     def _hold(self, candidates: np.ndarray) -> None:
         society, polity, params = self.society, self.polity, self.params
-        number, everyone = society.round, np.full(candidates.size, -1)
-        kinds = [self.kind(c) for c in candidates.tolist()]
-        society.record_events(self.name, "candidacy", candidates, everyone,
-                              detail=[json.dumps({"kind": kind}) for kind in kinds])
-        statements = self._campaign(candidates)
-        society.record_events(self.name, "campaign", candidates, everyone, detail=statements)
+        number = society.round
+        society.record_events(self.name, "candidacy", candidates, np.full(candidates.size, -1),
+                              detail=[json.dumps({"kind": self.kind(c)}) for c in candidates.tolist()])
+        statements, withdrawn = self._campaign(candidates)
+        if withdrawn.size:
+            society.record_events(self.name, "withdrawal", withdrawn, np.full(withdrawn.size, -1),
+                                  detail=["campaign answer failed"] * withdrawn.size)
+            candidates = candidates[~np.isin(candidates, withdrawn)]
+            if candidates.size == 0:
+                polity.next_election = number + params.every
+                return
+        if society.llm is not None:
+            self._broadcast(candidates, statements)
+        society.record_events(self.name, "campaign", candidates, np.full(candidates.size, -1),
+                              detail=[statements[c] for c in candidates.tolist()])
         ballots = self.ballots(self.utilities(candidates, self.rng), candidates, polity.rule)
         if society.llm is not None and candidates.size > 1:
             members = society.llm.members
@@ -287,9 +311,10 @@ class ElectionsPhase(InstitutionPhase):
         polity.briefing = {}
         place = np.argmax(ballots == winner, axis=1)
         named = (ballots == winner).any(axis=1)
-        self.critic[:] = ~named | (place >= (candidates.size + 1) // 2) if candidates.size > 1 else False
+        voted = ballots[:, 0] != voting.PADDING
+        self.critic[:] = voted & (~named | (place >= (candidates.size + 1) // 2)) if candidates.size > 1 else False
         self.supporter[:] = ballots[:, 0] == winner
-        detail = result.to_dict() | {"kinds": dict(zip(map(str, candidates.tolist()), kinds))}
+        detail = result.to_dict() | {"kinds": {str(c): self.kind(c) for c in candidates.tolist()}}
         previous = np.array([-1 if incumbent is None else incumbent])
         society.record_events(self.name, "election", np.array([winner]), previous, detail=[json.dumps(detail)])
         self._row |= {"candidates": int(candidates.size), "winner_share": result.shares[winner]}
@@ -303,8 +328,9 @@ class ElectionsPhase(InstitutionPhase):
                 "leader": leader, **extra}
 
     def _standing(self, eligible: np.ndarray) -> np.ndarray:
-        """The eligible politicians who stand: heuristic ones always, LLM ones when they say so (fallback: yes)."""
-        llm = self.society.llm
+        """The eligible politicians who stand: heuristic ones always, LLM ones when they say so (a failed answer:
+        `candidacy_fallback`)."""
+        llm, fallback = self.society.llm, self.params.candidacy_fallback
         asked = eligible[self.politician[eligible] == POLITICIAN_KINDS.index("llm")]
         if llm is None or asked.size == 0:
             return eligible
@@ -312,21 +338,24 @@ class ElectionsPhase(InstitutionPhase):
                             format=llm.answer_format(CandidacyDecision))
         question = Question(asked, [CANDIDACY.format(**texts)] * asked.size, CandidacyDecision,
                             label=f"{self.name}_candidacy")
-        decided = self.society.deciding.decide(self, question=question, fallback=Fallback("stand", lambda failed: None))
-        staying_out = [int(c) for c, a in zip(decided.asked, decided.answers) if a is not None and not a.stand]
+        decided = self.society.deciding.decide(self, question=question,
+                                               fallback=Fallback(fallback, lambda failed: None))
+        staying_out = [int(c) for c, a in zip(decided.asked, decided.answers)
+                       if (not a.stand if a is not None else fallback == "stay_out")]
         return eligible[~np.isin(eligible, staying_out)]
 
-    def _campaign(self, candidates: np.ndarray) -> list[str]:
-        """Each candidate's statement; platforms go to the polity, statements to LLM hearers' memory.
+    def _campaign(self, candidates: np.ndarray) -> tuple[dict[int, str], np.ndarray]:
+        """Each candidate's statement (platforms go to the polity), and the LLM candidates who withdrew.
 
-        An LLM candidate whose answer failed campaigns as its kind's heuristic does (the platform and statement
-        set first).
+        A heuristic candidate campaigns as its kind does; an LLM candidate whose answer failed withdraws, or with
+        `campaign_fallback: heuristic_platform` campaigns on the base policy with the honest text.
         """
         polity, llm = self.polity, self.society.llm
         statements = {}
         for c in candidates.tolist():
             polity.platforms[c] = promise(self.kind(c), polity.base)
             statements[c] = campaign_statement(self.kind(c), polity.platforms[c])
+        withdrawn = np.zeros(0, np.int64)
         asked = candidates[self.politician[candidates] == POLITICIAN_KINDS.index("llm")]
         if llm is not None and asked.size:
             decision = campaign_decision(self.params.statement_chars)
@@ -336,15 +365,15 @@ class ElectionsPhase(InstitutionPhase):
             ]
             question = Question(asked, observations, decision, label=f"{self.name}_campaign")
             decided = self.society.deciding.decide(
-                self, question=question, fallback=Fallback("heuristic_platform", lambda failed: None)
+                self, question=question, fallback=Fallback(self.params.campaign_fallback, lambda failed: None)
             )
             for c, answer in zip(asked.tolist(), decided.answers):
                 if answer is not None:
                     polity.platforms[c] = polity.base.model_copy(update={"quota": answer.quota, "tax": answer.tax})
                     statements[c] = answer.statement
-        if llm is not None:
-            self._broadcast(candidates, statements)
-        return [statements[c] for c in candidates.tolist()]
+            if self.params.campaign_fallback == "withdraw":
+                withdrawn = decided.asked[~decided.answered]
+        return statements, withdrawn
 
     def _broadcast(self, candidates: np.ndarray, statements: dict[int, str]) -> None:
         """Put each statement into the memory of the LLM citizens who hear it (everyone, or neighbours)."""
@@ -372,12 +401,17 @@ class ElectionsPhase(InstitutionPhase):
         observation = BALLOT.format(platforms=platforms, how=HOW[form], format=llm.answer_format(decision),
                                     **self._texts())
         question = Question(members, [observation] * members.size, decision, label=f"{self.name}_ballot")
-        decided = self.society.deciding.decide(
-            self, question=question, fallback=Fallback("utility_ballot", lambda failed: None)
-        )
+        fallback = self.params.ballot_fallback
+        decided = self.society.deciding.decide(self, question=question,
+                                               fallback=Fallback(fallback, lambda failed: None))
+        ballots = answered_ballots(decided.answers, defaults, form)
+        completed = completed_places(decided.answers, candidates.size)
+        if fallback == "blank":
+            ballots[~decided.answered] = voting.PADDING
+            completed[~decided.answered] = 0
         self.ballot_completed[:] = 0
-        self.ballot_completed[members] = completed_places(decided.answers, candidates.size)
-        return answered_ballots(decided.answers, defaults, form)
+        self.ballot_completed[members] = completed
+        return ballots
 
     def metrics(self) -> dict[str, Any]:
         return self._row

@@ -166,14 +166,18 @@ FORBIDDEN = {"policy": {"quota": 1.0, "fine": 2.0, "tax": 0.6, "redistribution":
                          {"action": "lift_term_limit"}]}
 
 
-def scripted_society(name: str, *overrides: str, spoil: bool = False) -> tuple[Society, ScriptedConnection]:
+def scripted_society(name: str, *overrides: str, spoil: bool = False,
+                     garbled: frozenset[str] = frozenset()) -> tuple[Society, ScriptedConnection]:
     """A small LLM institutions scenario whose LLM voters all choose its first LLM politician; with `spoil`, the
-    first LLM citizen who is not a politician answers with a non-candidate."""
+    first LLM citizen who is not a politician answers with a non-candidate; the decisions named in `garbled` get
+    an answer that is not JSON from everyone."""
     society = Society(load_scenario(SCENARIOS / f"institutions_{name}_llm.yaml", list(overrides)))
     chosen = int(llm_politicians(society)[0])
     spoiler = int(np.setdiff1d(society.llm.members, llm_politicians(society))[0]) if spoil else None
 
     def answer(schema: str, citizen: int, request: ChatRequest) -> str:
+        if schema in garbled:
+            return "I would rather not say."
         if schema == "HarvestDecision":
             return '{"amount": 1.0}'
         if schema == "CandidacyDecision":
@@ -233,13 +237,15 @@ def test_scripted_llm_election_then_a_blocked_llm_leader() -> None:
     assert election["rule"] == "plurality" and election["winner"] == favourite
     ballots = events.filter(kind="ballot")
     cast = dict(zip(ballots["actor"].to_list(), (json.loads(d) for d in ballots["detail"])))
-    for citizen in society.llm.members.tolist():
-        assert len(cast[citizen]) == 4 and len(set(cast[citizen])) == 4
-        assert (cast[citizen][0] == favourite) == (citizen != spoiler)
+    for citizen in np.setdiff1d(society.llm.members, [spoiler]).tolist():
+        assert len(cast[citizen]) == 4 and len(set(cast[citizen])) == 4 and cast[citizen][0] == favourite
+    assert cast[spoiler] == []  # the scenario's ballot_fallback: blank
     row = society.round_row
     assert row["llm_fallback_rate_elections_ballot"] == pytest.approx(1 / society.llm.members.size)
-    completed = society.round_citizens()["ballot_completed"].to_numpy()
-    assert completed[spoiler] == 4 and (completed[np.setdiff1d(society.llm.members, [spoiler])] == 3).all()
+    citizens = society.round_citizens()
+    completed = citizens["ballot_completed"].to_numpy()
+    assert completed[spoiler] == 0 and (completed[np.setdiff1d(society.llm.members, [spoiler])] == 3).all()
+    assert citizens["fallback"][spoiler] and not citizens["critic"][spoiler] and not citizens["supporter"][spoiler]
     assert (np.delete(completed, society.llm.members) == 0).all()
     assert row["llm_fallback_rate_elections_campaign"] == 0 and row["llm_fallback_rate_leader"] == 0
 
@@ -300,8 +306,53 @@ def test_campaign_statements_are_capped() -> None:
     society, _ = scripted_society("none", "schedule.4.params.statement_chars=40", "llm.fallback_threshold=1")
     society.step()
     society.step()
-    campaign = society.round_events().filter(kind="campaign")
-    llm_statements = campaign.filter(pl.col("actor").is_in(llm_politicians(society).tolist()))["detail"]
-    assert llm_statements.to_list() == ["I will keep the harvest at the sustainable share (1.0x), fine overuse, "
-                                        "tax 10% and return 100% of the treasury to everyone."] * 2
+    events = society.round_events()
+    assert set(events.filter(kind="withdrawal")["actor"].to_list()) == set(llm_politicians(society).tolist())
+    assert not set(events.filter(kind="campaign")["actor"].to_list()) & set(llm_politicians(society).tolist())
     assert society.round_row["llm_fallback_rate_elections_campaign"] == 1.0
+
+
+def election_round(*overrides: str, garbled: frozenset[str]) -> tuple[Society, pl.DataFrame]:
+    """Round 2 of the charter LLM scenario (its first election) with the `garbled` decisions failing."""
+    society, _ = scripted_society("charter", *overrides, "llm.fallback_threshold=1", garbled=garbled)
+    society.step()
+    society.step()
+    return society, society.round_events()
+
+
+@pytest.mark.parametrize("fallback", ["stay_out", "stand"])
+def test_a_failed_candidacy_answer_takes_the_scenarios_fallback(fallback: str) -> None:
+    society, events = election_round(f"schedule.5.params.candidacy_fallback={fallback}",
+                                     garbled=frozenset({"CandidacyDecision"}))
+    stood = set(events.filter(kind="candidacy")["actor"].to_list())
+    assert set(llm_politicians(society).tolist()) <= stood if fallback == "stand" else not stood & set(
+        llm_politicians(society).tolist())
+    assert society.round_citizens()["fallback"].to_numpy()[llm_politicians(society)].all()
+
+
+@pytest.mark.parametrize("fallback", ["withdraw", "heuristic_platform"])
+def test_a_failed_campaign_answer_takes_the_scenarios_fallback(fallback: str) -> None:
+    society, events = election_round(f"schedule.5.params.campaign_fallback={fallback}",
+                                     garbled=frozenset({"CampaignDecision"}))
+    llm = set(llm_politicians(society).tolist())
+    withdrawn = set(events.filter(kind="withdrawal")["actor"].to_list())
+    campaigned = dict(zip(events.filter(kind="campaign")["actor"].to_list(),
+                          events.filter(kind="campaign")["detail"].to_list()))
+    kinds = json.loads(events.filter(kind="election")["detail"][0])["kinds"]
+    if fallback == "withdraw":
+        assert withdrawn == llm and not llm & set(campaigned) and not llm & set(map(int, kinds))
+    else:
+        assert not withdrawn and llm <= set(campaigned) and all(kinds[str(c)] == "llm" for c in llm)
+        assert all(campaigned[c] != STATEMENT for c in llm)
+
+
+@pytest.mark.parametrize("fallback", ["blank", "utility_ballot"])
+def test_a_failed_ballot_takes_the_scenarios_fallback(fallback: str) -> None:
+    society, events = election_round(f"schedule.5.params.ballot_fallback={fallback}",
+                                     garbled=frozenset({"ChoiceBallot"}))
+    ballots = events.filter(kind="ballot")
+    cast = dict(zip(ballots["actor"].to_list(), (json.loads(d) for d in ballots["detail"])))
+    completed = society.round_citizens()["ballot_completed"].to_numpy()
+    for voter in society.llm.members.tolist():
+        assert len(cast[voter]) == (0 if fallback == "blank" else 4)
+        assert completed[voter] == (0 if fallback == "blank" else 4)
