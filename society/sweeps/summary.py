@@ -1,4 +1,10 @@
-"""summary.parquet: one row per cell and seed with its axis values, status, final-round and run-level metrics."""
+"""summary.parquet: one row per cell and seed with its axis values, status, validity, final-round and run-level
+metrics.
+
+`valid` is the run's verdict on its fallbacks (the manifest's `validity`: false when fallbacks, not the model,
+made more than `llm.invalid_threshold` of its LLM decisions), `fallback_share` the share they made; both are null
+for a run without LLM citizens or one not completed.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from society.rundir.layout import cell_run_dir, read_parquet, table_files
+from society.rundir.layout import cell_run_dir, read_manifest, read_parquet, table_files
 from society.rundir.run_metrics import run_metrics
 from society.sweeps.cell import run_status
 from society.sweeps.grid import SweepSpec
@@ -27,15 +33,19 @@ def final_metrics(run_dir: Path) -> pl.DataFrame:
 
 def summary_frame(folder: Path, spec: SweepSpec) -> pl.DataFrame:
     """Every run of the sweep in grid order: cell, seed, the axes, status, error, run_dir, final metrics."""
-    ids: dict[str, list[Any]] = {"cell": [], "seed": [], "status": [], "error": [], "run_dir": []}
+    ids: dict[str, list[Any]] = {"cell": [], "seed": [], "status": [], "error": [], "run_dir": [], "valid": [],
+                                 "fallback_share": []}
     axes: dict[str, list[Any]] = {path: [] for path in spec.axes}
     metrics: list[pl.DataFrame] = []
     for cell in spec.cells():
         for seed in spec.seeds:
             relative = cell_run_dir(cell.index, seed)
             status, error = run_status(folder / relative)
+            validity = read_manifest(folder / relative).get("validity") if status == "completed" else None
+            validity = validity if isinstance(validity, dict) else {}
             for key, value in (("cell", cell.index), ("seed", seed), ("status", status), ("error", error),
-                               ("run_dir", str(relative))):
+                               ("run_dir", str(relative)), ("valid", validity.get("valid")),
+                               ("fallback_share", validity.get("fallback_share"))):
                 ids[key].append(value)
             for path, value in cell.values.items():
                 axes[path].append(value)
@@ -48,6 +58,8 @@ def summary_frame(folder: Path, spec: SweepSpec) -> pl.DataFrame:
             pl.Series("status", ids["status"], pl.Utf8),
             pl.Series("error", ids["error"], pl.Utf8),
             pl.Series("run_dir", ids["run_dir"], pl.Utf8),
+            pl.Series("valid", ids["valid"], pl.Boolean),
+            pl.Series("fallback_share", ids["fallback_share"], pl.Float64),
         ]
     )
     rows = [m.head(1).with_columns(_row=pl.lit(i, pl.Int64)) if m.height else pl.DataFrame({"_row": [i]})

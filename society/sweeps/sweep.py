@@ -38,6 +38,7 @@ class SweepReport:
     completed: int = 0
     failures: list[tuple[int, int, str]] = field(default_factory=list)
     interrupted: bool = False
+    invalid: int = 0
 
     @property
     def status(self) -> str:
@@ -50,6 +51,8 @@ class SweepReport:
         text = f"sweep {self.folder}: {self.completed} of {self.total} runs completed"
         if self.failures:
             text += f", {len(self.failures)} failed (errors in {SUMMARY} and each run's {ERROR})"
+        if self.invalid:
+            text += f", {self.invalid} of them invalid (fallbacks made too many LLM decisions; `valid` in {SUMMARY})"
         if self.interrupted:
             text += f"; interrupted, continue with: society sweep --resume {self.folder}"
         return text
@@ -149,8 +152,9 @@ def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, progress: bool 
         raise
     finally:
         bar.close()
-    write_summary(folder, spec)
-    counts = {"total": report.total, "completed": report.completed, "failed": len(report.failures)}
+    report.invalid = int((~write_summary(folder, spec)["valid"].fill_null(True)).sum())
+    counts = {"total": report.total, "completed": report.completed, "failed": len(report.failures),
+              "invalid": report.invalid}
     _update_record(folder, status=report.status, runs=counts)
     return report
 

@@ -24,6 +24,9 @@ from society.core.validity import fallback_validity
 from society.phases.deciding import Fallback
 from society.phases.harvest import HarvestPhase
 from society.phases.invest import InvestPhase
+from society.sweeps.executors import SerialExecutor
+from society.sweeps.grid import load_grid
+from society.sweeps.sweep import run_sweep
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 GOVSIM = SCENARIOS / "govsim_fishery_llm.yaml"
@@ -214,3 +217,17 @@ def test_validity_judges_the_whole_run_and_each_phase_of_at_least_five_answers()
     assert fallback_validity(calls(), 0.2) | {"by_phase": {}} == {
         "valid": True, "reason": None, "fallback_share": 0.0, "asked": 0, "fallbacks": 0, "by_phase": {},
         "threshold": 0.2}
+
+
+def test_the_sweep_summary_says_which_runs_are_invalid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(runner, "connect", lambda *args: stand_in(garbage))
+    base = load_scenario(GOVSIM).model_dump(mode="json", exclude_none=True)
+    base["llm"] |= {"backend": "server", "base_urls": ["http://127.0.0.1:9/v1"], "fallback_threshold": 1.0}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump({"base": "base.yaml", "seeds": [1],
+                                                        "axes": {"llm.invalid_threshold": [0.5, 1.0]}}))
+    report = run_sweep(load_grid(tmp_path / "grid.yaml"), tmp_path / "sweep", SerialExecutor())
+    assert report.invalid == 1 and "2 of 2 runs completed, 1 of them invalid" in report.line()
+    summary = pl.read_parquet(tmp_path / "sweep" / "summary.parquet")
+    assert summary["status"].to_list() == ["completed"] * 2, summary["error"].to_list()
+    assert summary["valid"].to_list() == [False, True] and summary["fallback_share"].to_list() == [1.0, 1.0]

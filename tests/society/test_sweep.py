@@ -164,7 +164,7 @@ def test_local_pool_matches_serial_and_summary_has_a_row_per_cell_and_seed(tmp_p
 
     record = json.loads((tmp_path / "pooled" / "sweep.json").read_text())
     assert record["status"] == "completed" and record["axes"] == axes and record["seeds"] == [1, 2]
-    assert record["runs"] == {"total": 8, "completed": 8, "failed": 0}
+    assert record["runs"] == {"total": 8, "completed": 8, "failed": 0, "invalid": 0}
 
 
 def test_a_failing_cell_is_recorded_and_the_rest_go_on(tmp_path: Path) -> None:
