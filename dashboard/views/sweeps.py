@@ -35,6 +35,12 @@ if "status" in summary.columns:
         st.dataframe(failed.select([c for c in ("cell", "seed", "status", "error") if c in failed.columns]),
                      hide_index=True)
     summary = summary.filter(pl.col("status") == "completed")
+invalid = summary.filter(pl.col("valid").not_()) if "valid" in summary.columns else summary.clear()
+if invalid.height:
+    st.error(f"{invalid.height} of {summary.height} completed runs are invalid: fallbacks, not the model, made too "
+             "many of their LLM decisions (`valid` in the summary).")
+    if st.checkbox("Leave invalid runs out", value=True, key="leave_invalid_out"):
+        summary = summary.filter(pl.col("valid").fill_null(True))
 axes = queries.sweep_axes(entry.info, summary)
 if not axes:
     st.error(f"{entry.path / SUMMARY}: no axis column (a dotted path such as commons.capacity) found.")

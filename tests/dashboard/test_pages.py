@@ -265,6 +265,21 @@ def test_sweeps_page_rates_of_a_boolean_and_kept_in_the_url(monkeypatch: pytest.
     assert "share of runs where it is true" in texts(app.caption)
 
 
+def test_sweeps_page_leaves_invalid_runs_out_unless_asked(monkeypatch: pytest.MonkeyPatch, runs_dir: Path,
+                                                          tmp_path: Path) -> None:
+    shutil.copytree(runs_dir / "grid", tmp_path / "grid")
+    summary = pl.read_parquet(tmp_path / "grid" / "summary.parquet")
+    invalid = (pl.col("cell") == 0) & (pl.col("seed") < 2)
+    summary.with_columns(valid=pl.when(pl.col("status") == "completed").then(invalid.not_())).write_parquet(
+        tmp_path / "grid" / "summary.parquet")
+    app = open_page(monkeypatch, tmp_path, "sweeps")
+    assert "2 of 12 completed runs are invalid" in texts(app.error)
+    cost, capacity = SWEEP_CELLS[0]
+    assert {(r["across"], r["down"]): r["seeds"] for r in chart_data(app, 0)}[(cost, capacity)] == 1
+    app.checkbox(key="leave_invalid_out").uncheck().run()
+    assert {(r["across"], r["down"]): r["seeds"] for r in chart_data(app, 0)}[(cost, capacity)] == 3
+
+
 def test_a_sweep_run_opens_from_its_link(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "commons", run="grid/cells/0002/seed-1")
     assert not app.warning and not app.error
