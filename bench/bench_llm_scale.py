@@ -10,12 +10,15 @@ scaled with them, so each citizen's sustainable share stays the same) against on
             difference, as a share of capacity) and the rounds survived. Each distance is divided by the
             per-citizen mode's own seed-to-seed spread (the same distance between its runs of different seeds),
             so a ratio near 1 or below means "within the spread that chance alone gives".
+  ablate    the fidelity measure over cohorts taken apart, one coarsening added per mode (`ABLATION`): the
+            citizen's number dropped, then numbers rounded, then answers shared (at most `max_samples` per cohort).
   curve     the scenario as shipped at each N for a few rounds: requests sent per round and phase against the
             citizens asked, and the exponent of requests ~ N^k per round and phase (least squares in log-log).
             Round 1 asks every citizen (none has a decision to repeat) with empty memories; later rounds ask the
             active few, whose memories differ.
 
     python bench/bench_llm_scale.py fidelity                     # 512 citizens, 5 rounds, seeds 1-3
+    python bench/bench_llm_scale.py ablate --rounds 3                # which coarsening moves outcomes
     python bench/bench_llm_scale.py curve --sizes 100 1000 10000 100000 --rounds 3
     python bench/bench_llm_scale.py fidelity --base-url http://127.0.0.1:8000/v1   # a server already running
 """
@@ -49,6 +52,16 @@ MODES: dict[str, list[str]] = {
     "both (as shipped)": [],
 }
 BASELINE = "per citizen"
+ALONE = ["llm.activation.probability=1", "llm.activation.by_role={}"]
+ABLATION: dict[str, list[str]] = {
+    "per citizen": MODES["per citizen"],
+    "cohorts, citizen's number dropped only": [*ALONE, "llm.cohorts.digits=6", "llm.cohorts.max_samples=256"],
+    "cohorts, numbers rounded too": [*ALONE, "llm.cohorts.max_samples=256"],
+    "cohorts, answers shared too (as shipped)": ALONE,
+}
+"""Cohorts taken apart: each mode adds one coarsening. Six significant digits leave this scenario's numbers as
+they are; 256 samples give every member of a cohort its own answer (samples of one prompt, as separate requests
+would be), so only the prompt text differs from the per-citizen mode until the last mode shares answers."""
 
 
 @dataclass(frozen=True)
@@ -121,10 +134,11 @@ def server_url(base_url: str | None, concurrency: int) -> Iterator[str]:
 
 def fidelity(options: argparse.Namespace, url: str, scratch: Path) -> None:
     outcomes: dict[str, list[Outcome]] = {}
-    for mode, extra in MODES.items():
+    modes = ABLATION if options.what == "ablate" else MODES
+    for index, (mode, extra) in enumerate(modes.items()):
         for seed in options.seeds:
             overrides = scaled(options.citizens, options.rounds, seed, url, extra)
-            outcome = play(overrides, options.rounds, scratch / f"{mode.split()[0]}-{seed}")
+            outcome = play(overrides, options.rounds, scratch / f"mode{index}-{seed}")
             outcomes.setdefault(mode, []).append(outcome)
             print(f"{mode}, seed {seed}: {outcome.seconds:.0f}s, {outcome.requests} requests for {outcome.asked} "
                   f"citizens asked, survived {outcome.survived} rounds", flush=True)
@@ -175,7 +189,7 @@ def curve(options: argparse.Namespace, url: str, scratch: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["fidelity", "curve"])
+    parser.add_argument("what", choices=["fidelity", "ablate", "curve"])
     parser.add_argument("--citizens", type=int, default=512, help="LLM citizens (fidelity)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (fidelity; the curve plays 3 unless told)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -186,7 +200,7 @@ def main() -> None:
     if options.what == "curve" and "--rounds" not in sys.argv:
         options.rounds = 3
     with server_url(options.base_url, options.concurrency) as url, tempfile.TemporaryDirectory() as scratch:
-        (fidelity if options.what == "fidelity" else curve)(options, url, Path(scratch))
+        (curve if options.what == "curve" else fidelity)(options, url, Path(scratch))
 
 
 if __name__ == "__main__":
