@@ -10,8 +10,9 @@ event; the round's row carries the power metrics (see `institutions.power`).
 An LLM leader (a politician of kind `llm`) answers the same `LeaderDecision`. Its schema is narrowed for it:
 at most `llm_max_actions` power actions, each with every field spelled out, and sanctions only on its current
 critics and rivals (at most `max_targets` of them, at most `sanction_amount` each; answers are held to these
-bounds too). A missing or invalid answer falls back to the **status quo**: the policy in force, no power action.
-The charter reviews its decision exactly as a heuristic leader's.
+bounds too). A missing or invalid answer falls back to the **status quo** (`status_quo`): the fallback keeps the
+policy in force and takes no power action, which is abstaining; it is flagged like every fallback (the `fallback`
+column of `citizens` and `llm_calls`). The charter reviews its decision exactly as a heuristic leader's.
 """
 
 from __future__ import annotations

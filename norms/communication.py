@@ -11,6 +11,12 @@ the norms actually stated there, so what the meeting agrees moves with what is s
 normative expectations (weight `influence`) and personal norms (weight `persuasion`); learners then act on
 their norm.
 
+An LLM citizen whose answer is missing or invalid gets the scenario's `fallback`: `silent` (the default) says
+nothing, so its statement is not heard: it is left out of its meeting's median or mean and of its neighbours'
+means, sends no message and reaches no one's memory, and a citizen who heard nobody keeps its expectation and
+norm. `own_norm` states its personal norm in the heuristic text, heard as if it had said it. Either way the
+fallback is flagged (the `fallback` column of `citizens` and `llm_calls`).
+
 Every statement is a `message` event (target -1: the whole meeting). Received texts are kept as data in an
 `Inbox` and only ever rendered quoted (`society.llm.memory.quote`), so a message cannot pass for an instruction.
 """
@@ -23,12 +29,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from norms.kernels import heard_mean
 from norms.state import act_on_norms, ensure_norm_columns
 from society.llm.memory import quote
 from society.phases import Phase
 from society.phases.deciding import Fallback, Question
 from society.phases.decisions import Decision
-from society.world.graph import neighbor_mean
 
 SUSTAINABLE_RATIO = 1.0
 HEURISTIC_TEXT = "I think each of us should take at most %.2f times our sustainable share."
@@ -56,6 +62,10 @@ class CommunicateParams(BaseModel):
     influence: float = Field(0.5, ge=0, le=1, description="weight of what is heard in the normative expectation")
     persuasion: float = Field(0.3, ge=0, le=1, description="weight of what is heard in the personal norm")
     record: bool = Field(True, description="record every message as an event")
+    fallback: Literal["silent", "own_norm"] = Field(
+        "silent", description="what an LLM citizen whose answer is missing or invalid says: nothing (its statement "
+        "is not heard), or its personal norm in the heuristic text, heard as if it had said it"
+    )
 
 
 class MessageDecision(Decision):
@@ -67,10 +77,12 @@ class MessageDecision(Decision):
 
 @dataclass
 class Statements:
-    """One statement per citizen: the norm it states (a take ratio) and the text that says it."""
+    """One statement per citizen: the norm it states (a take ratio), the text that says it, and whether it spoke
+    (False: a silent fallback, whose norm and text nobody hears)."""
 
     norm: np.ndarray
     text: np.ndarray
+    spoke: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -95,14 +107,19 @@ class Inbox:
 def heuristic_statements(personal_norm: np.ndarray, universalization: bool) -> Statements:
     """Each citizen states its personal norm; universalizing, at most the sustainable share (see the module)."""
     norm = np.minimum(personal_norm, SUSTAINABLE_RATIO) if universalization else personal_norm.copy()
-    return Statements(norm, np.char.mod(HEURISTIC_TEXT, norm))
+    return Statements(norm, np.char.mod(HEURISTIC_TEXT, norm), np.ones(norm.size, dtype=bool))
 
 
-def meeting_proposals(group: np.ndarray, stated: np.ndarray, proposal: str) -> np.ndarray:
-    """Per citizen: what its meeting agrees on, the median (or mean) of the norms stated in its group."""
+def meeting_proposals(
+    group: np.ndarray, stated: np.ndarray, proposal: str, spoke: np.ndarray | None = None
+) -> np.ndarray:
+    """Per citizen: what its meeting agrees on, the median (or mean) of the norms stated in its group by those who
+    spoke (all, when `spoke` is None); NaN for a meeting where nobody spoke."""
     aggregate = np.median if proposal == "median" else np.mean
+    heard = np.ones(stated.size, dtype=bool) if spoke is None else spoke
     groups, members = np.unique(group, return_inverse=True)
-    agreed = np.array([aggregate(stated[members == g]) for g in range(groups.size)])
+    agreed = np.array([aggregate(stated[(members == g) & heard]) if heard[members == g].any() else np.nan
+                       for g in range(groups.size)])
     return agreed[members]
 
 
@@ -132,16 +149,19 @@ class CommunicatePhase(Phase):
     def decide(self, observation: None) -> Statements:
         """Heuristic statements for everyone; LLM citizens' own words and norm where their answer parsed.
 
-        The fallback of an LLM citizen whose answer failed is the heuristic statement of its own norm.
+        An LLM citizen whose answer failed is silent, or (`fallback: own_norm`) keeps the heuristic statement of
+        its own norm.
         """
         path = self.society.deciding
         decided = path.decide(
             self,
             rule=lambda: heuristic_statements(self.society.state["personal_norm"], self.params.universalization),
             question=self._question(path.llm_citizens) if path.llm_citizens.size else None,
-            fallback=Fallback("own_norm", lambda failed: None),
+            fallback=Fallback(self.params.fallback, lambda failed: None),
         )
         statements = decided.rule
+        if self.params.fallback == "silent":
+            statements.spoke[decided.failed] = False
         if decided.answered.any():
             spoke = decided.asked[decided.answered]
             said = [answer for answer in decided.answers if answer is not None]
@@ -165,18 +185,22 @@ class CommunicatePhase(Phase):
 
     def apply(self, statements: Statements) -> None:
         society, state, p = self.society, self.society.state, self.params
-        speakers = np.arange(society.num_citizens, dtype=np.int64)
+        spoke = statements.spoke
         if p.mode == "meeting":
-            heard = meeting_proposals(self.meeting_groups(), statements.norm, p.proposal)
-            listeners = speakers
-            self.inbox = Inbox(speakers, np.full(speakers.size, -1, np.int64), statements.text)
+            agreed = meeting_proposals(self.meeting_groups(), statements.norm, p.proposal, spoke)
+            listeners = np.flatnonzero(~np.isnan(agreed))
+            heard = agreed[listeners]
+            speakers = np.flatnonzero(spoke)
+            self.inbox = Inbox(speakers, np.full(speakers.size, -1, np.int64), statements.text[speakers])
         else:
             graph = society.graph
-            degree = np.diff(graph.indptr)
-            listeners = np.flatnonzero(degree > 0)
-            heard = neighbor_mean(graph.indptr, graph.indices, statements.norm, statements.norm)[listeners]
-            senders = graph.indices
-            self.inbox = Inbox(senders, np.repeat(speakers, degree), statements.text[senders])
+            mean, count = heard_mean(graph.indptr, graph.indices, statements.norm, spoke)
+            listeners = np.flatnonzero(count > 0)
+            heard = mean[listeners]
+            receivers = np.repeat(np.arange(society.num_citizens, dtype=np.int64), np.diff(graph.indptr))
+            sent = spoke[graph.indices]
+            senders = graph.indices[sent]
+            self.inbox = Inbox(senders, receivers[sent], statements.text[senders])
         for column, weight in (("normative_expectation", p.influence), ("personal_norm", p.persuasion)):
             state[column][listeners] = (1 - weight) * state[column][listeners] + weight * heard
         act_on_norms(society)
@@ -186,19 +210,23 @@ class CommunicatePhase(Phase):
             society.record_events(
                 self.name, "message", self.inbox.sender, self.inbox.receiver, detail=self.inbox.text.tolist()
             )
-        self._row = {"messages": int(self.inbox.sender.size), "stated_norm_mean": float(statements.norm.mean())}
+        stated = statements.norm[spoke]
+        self._row = {"messages": int(self.inbox.sender.size),
+                     "stated_norm_mean": float(stated.mean()) if stated.size else float("nan")}
 
     def _deliver_to_llm(self, statements: Statements) -> None:
-        """Each LLM citizen remembers up to MAX_HEARD statements it heard, as notes its memory renders quoted."""
+        """Each LLM citizen remembers up to MAX_HEARD statements it heard (silent citizens said none), as notes its
+        memory renders quoted."""
         society, llm = self.society, self.society.llm
         graph, groups = society.graph, self.meeting_groups()
         receivers, notes = [], []
         for citizen in llm.members:
             if self.params.mode == "meeting":
                 speakers = np.flatnonzero(groups == groups[citizen])
-                speakers = speakers[speakers != citizen][:MAX_HEARD]
+                speakers = speakers[(speakers != citizen) & statements.spoke[speakers]][:MAX_HEARD]
             else:
-                speakers = graph.indices[graph.indptr[citizen]:graph.indptr[citizen + 1]][:MAX_HEARD]
+                speakers = graph.indices[graph.indptr[citizen]:graph.indptr[citizen + 1]]
+                speakers = speakers[statements.spoke[speakers]][:MAX_HEARD]
             receivers += [citizen] * speakers.size
             notes += [f"citizen {s}: {statements.text[s]}" for s in speakers]
         llm.remember(np.array(receivers, dtype=np.int64), notes)

@@ -1,4 +1,5 @@
-"""Numba kernels of social learning and norm-based punishment over the CSR graph, each with a numpy reference.
+"""Numba kernels of what neighbours hear, social learning and norm-based punishment over the CSR graph, each with
+a numpy reference.
 
 Conventions (as in `society.world.commons_kernels`): citizens are ``0..n-1``; ``indptr``/``indices`` are the social
 graph in CSR form; kernels never modify their inputs. Imitation takes its random numbers as arrays drawn by the
@@ -70,6 +71,35 @@ def neighbour_median(indptr: IntArray, indices: IntArray, values: FloatArray, ro
         m = sample.size // 2
         out[r] = sample[m] if sample.size % 2 else 0.5 * (sample[m - 1] + sample[m])
     return out
+
+
+# ---- what neighbours say ----------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, parallel=True)
+def heard_mean(
+    indptr: IntArray, indices: IntArray, values: FloatArray, spoke: BoolArray
+) -> tuple[FloatArray, IntArray]:
+    """Per citizen: the mean of `values` over its neighbours who spoke (NaN where none did), and how many spoke.
+
+    Summed sequentially in CSR order, so where every neighbour spoke it equals `society.world.graph.neighbor_mean`
+    bit for bit. Citizens in parallel.
+    """
+    n = indptr.size - 1
+    mean = np.full(n, np.nan)
+    count = np.zeros(n, dtype=np.int64)
+    for i in numba.prange(n):
+        total = 0.0
+        heard = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            if spoke[j]:
+                total += values[j]
+                heard += 1
+        count[i] = heard
+        if heard:
+            mean[i] = total / heard
+    return mean, count
 
 
 # ---- norm-based punishment ------------------------------------------------------------------------------------

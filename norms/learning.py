@@ -9,8 +9,10 @@ received). Learners (the `learner` policy) then act on the norm they hold.
 
 LLM citizens (when `llm` is among `who`) reflect instead: each one with a better-paid neighbour sees those
 neighbours' take ratios and payoffs, best-paid first, and states the norm it now holds (`NormDecision`), at most
-`max_norm`. A missing or invalid answer keeps its norm (the fallback). Every parsed answer is a `reflection`
-event (actor: the citizen; detail: JSON with the norm before and after and the neighbours it saw).
+`max_norm`. A missing or invalid answer gets the fallback `keep_norm`: it keeps the norm it held, which is
+abstaining; it is flagged like every fallback (the `fallback` column of `citizens` and `llm_calls`). Every parsed
+answer is a `reflection` event (actor: the citizen; detail: JSON with the norm before and after and the neighbours
+it saw).
 """
 
 from __future__ import annotations

@@ -26,9 +26,11 @@ least the others' last mean (a myopic best response to its belief); otherwise it
 punishment k stays 0 and conditional cooperators meeting free riders decay; with it, free riders learn to
 contribute and unconditional cooperators pull the others' mean up, so the rise emerges from play.
 
-LLM citizens are asked for their contribution, told what the others in their last group gave (their fallback:
-what they gave last round, half the endowment at first), and keep their answer; in the punishment stage they
-punish by the rule above.
+LLM citizens are asked for their contribution, told what the others in their last group gave, and keep their
+answer; in the punishment stage they punish by the rule above. A missing or invalid answer gets the scenario's
+`fallback`: `nothing` (the default: it contributes 0, abstaining) or `repeat_last` (what it gave last round; 0 in
+the first round, when there is nothing to repeat). No fallback gives a share of the endowment, which would pass
+for cooperation; every fallback is flagged (the `fallback` column of `citizens` and `llm_calls`).
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ class PublicGoodsParams(BaseModel):
     initial: tuple[float, float] = Field((0.3, 0.8), description="range of conditional cooperators' first share")
     learning: float = Field(
         0.5, ge=0, le=1, description="weight of the last round in a citizen's expected points per token short"
+    )
+    fallback: Literal["nothing", "repeat_last"] = Field(
+        "nothing", description="what an LLM citizen gives when its answer is missing or invalid: nothing, or what "
+        "it gave last round (0 in the first round: nothing to repeat)"
     )
 
     @field_validator("initial")
@@ -164,7 +170,7 @@ class PublicGoodsPhase(Phase):
             self,
             rule=lambda: self._by_policy(played),
             question=self._question(path.llm_citizens, played) if path.llm_citizens.size else None,
-            fallback=Fallback("repeat_last", lambda failed: self._repeated(failed, played)),
+            fallback=Fallback(self.params.fallback, lambda failed: self._fallback(failed, played)),
         )
         wanted = decided.rule
         deterred = p.impact * self.expected_points > 1.0 - p.mpcr
@@ -191,9 +197,11 @@ class PublicGoodsPhase(Phase):
                 wanted[members] = 0.0
         return wanted
 
-    def _repeated(self, failed: np.ndarray, played: bool) -> np.ndarray:
-        """The fallback: what a citizen gave last round, or half the endowment at first."""
-        return self.contribution[failed] if played else np.full(failed.size, self.params.endowment / 2)
+    def _fallback(self, failed: np.ndarray, played: bool) -> np.ndarray:
+        """What an LLM citizen whose answer failed gives: nothing, or last round's contribution (0 in round 1)."""
+        if self.params.fallback == "repeat_last" and played:
+            return self.contribution[failed].copy()
+        return np.zeros(failed.size)
 
     def _question(self, members: np.ndarray, played: bool) -> Question:
         """How much each LLM citizen gives, told what the others in its last group gave."""

@@ -36,6 +36,20 @@ def neighbour_median_reference(indptr: IntArray, indices: IntArray, values: Floa
     return out
 
 
+def heard_mean_reference(
+    indptr: IntArray, indices: IntArray, values: FloatArray, spoke: BoolArray
+) -> tuple[FloatArray, IntArray]:
+    """Reference for `heard_mean`."""
+    n = indptr.size - 1
+    mean, count = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        heard = [j for j in indices[indptr[i] : indptr[i + 1]] if spoke[j]]
+        count[i] = len(heard)
+        if heard:
+            mean[i] = sum(float(values[j]) for j in heard) / len(heard)
+    return mean, count
+
+
 def norm_punishments_reference(
     indptr: IntArray, indices: IntArray, is_punisher: BoolArray, norm: FloatArray, ratio: FloatArray,
     tolerance: float, probability: float, max_targets: int, rng: np.random.Generator,

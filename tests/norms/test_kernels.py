@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from norms import kernels
+from society.world.graph import neighbor_mean
 from tests.norms import references as ref
 
 SEEDS = range(6)
@@ -82,3 +83,21 @@ def test_norm_punishments_equals_reference(seed: int, n: int, probability: float
     assert np.all(is_punisher[actors]) and np.all(ratio[targets] > norm[actors] * 1.1)
     if max_targets:
         assert np.bincount(actors, minlength=n).max(initial=0) <= max_targets
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_heard_mean_equals_reference_and_with_everyone_speaking_the_neighbour_mean(seed: int, n: int) -> None:
+    rng = np.random.default_rng([seed, n, 1])
+    indptr, indices = random_csr(rng, n, 9)
+    values = rng.normal(1.0, 0.5, n)
+    spoke = rng.random(n) < 0.7
+    got, count = kernels.heard_mean(indptr, indices, values, spoke)
+    want, want_count = ref.heard_mean_reference(indptr, indices, values, spoke)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(count, want_count)
+    assert np.all(np.isnan(got) == (count == 0))
+    everyone, heard = kernels.heard_mean(indptr, indices, values, np.ones(n, dtype=bool))
+    linked = np.diff(indptr) > 0
+    np.testing.assert_array_equal(heard, np.diff(indptr))
+    np.testing.assert_array_equal(everyone[linked], neighbor_mean(indptr, indices, values, values)[linked])

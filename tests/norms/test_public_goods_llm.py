@@ -1,4 +1,4 @@
-"""LLM citizens in the public goods game: asked for contributions in one batch, with a named fallback."""
+"""LLM citizens in the public goods game: asked for contributions in one batch, with the scenario's named fallback."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from llm_backend.client import ChatRequest, Result
 from society import Society, load_scenario
@@ -45,13 +46,37 @@ def test_llm_citizens_contribute_what_they_answer_in_one_batch() -> None:
     assert "Last round you gave 12.0" in second and "20 tokens" in second
 
 
-def test_an_invalid_first_answer_falls_back_to_half_the_endowment() -> None:
-    society = Society(load_scenario(SCENARIO, MIXED + ["llm.fallback_threshold=1.0"]))
-    society.llm.connection = Contributions(None)
+def failing(fallback: str | None) -> tuple[Society, Contributions]:
+    """The mixed game with the fallback stop lifted and `fallback` named (None: the default)."""
+    named = [] if fallback is None else [f"schedule.0.params.fallback={fallback}"]
+    society = Society(load_scenario(SCENARIO, [*MIXED, "llm.fallback_threshold=1.0", *named]))
+    society.llm.connection = connection = Contributions(None)
+    return society, connection
+
+
+@pytest.mark.parametrize("fallback", [None, "nothing", "repeat_last"])
+def test_an_invalid_first_answer_gives_nothing_never_a_share_of_the_endowment(fallback: str | None) -> None:
+    society, _ = failing(fallback)
     society.step()
     members = society.llm.members
-    assert np.all(society.state["contribution"][members] == 10.0)
+    assert np.all(society.state["contribution"][members] == 0.0)
     assert society.round_row["llm_fallback_rate_public_goods"] == 1.0
+    assert society.phases[0].params.fallback == (fallback or "nothing")
+
+
+@pytest.mark.parametrize(("fallback", "given"), [("nothing", 0.0), ("repeat_last", 12.0)])
+def test_a_later_invalid_answer_gives_what_the_named_fallback_says(fallback: str, given: float) -> None:
+    society, connection = failing(fallback)
+    connection.amount = 12.0
+    society.step()
+    connection.amount = None
+    society.step()
+    members = society.llm.members
+    assert np.all(society.state["contribution"][members] == given)
+    flagged = society.round_citizens()["fallback"].to_numpy()
+    assert np.array_equal(np.flatnonzero(flagged), members)
+    calls = society.llm.round_calls()
+    assert calls.height == members.size and calls["fallback"].all()
 
 
 def test_llm_citizens_remember_what_they_gave_and_what_punishment_cost_them() -> None:
