@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import platform
@@ -39,7 +38,6 @@ from society.scenario.files import scenario_to_yaml
 from society.scenario.schema import Scenario
 from society.world.graph import graph_stats
 
-
 CHECKPOINT_EVERY = 10
 """Rounds between checkpoints when the scenario names none and has no LLM citizens."""
 
@@ -51,27 +49,30 @@ class RunWriteError(RuntimeError):
     """A run folder's file cannot be written (read-only, not a folder, disk full); one line naming it and why."""
 
 
-def write_file(path: Path, data: bytes) -> None:
-    """The write layer: put `data` in the file `path` (every file of a run folder is written through here)."""
+def write_file(path: Path, data: bytes | pl.DataFrame) -> None:
+    """The write layer: put `data` in the file `path`, bytes as they are, a frame as LZ4 Parquet encoded by Polars
+    straight into the file (every file of a run folder is written through here)."""
+    if isinstance(data, pl.DataFrame):
+        data.write_parquet(path, compression="lz4")
+        return
     with open(path, "wb") as handle:
         handle.write(data)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes | pl.DataFrame) -> None:
     """Write to a temporary file beside `path`, then rename it over `path` (a RunWriteError when the disk refuses)."""
     temporary = temporary_file(path)
     try:
         write_file(temporary, data)
         os.replace(temporary, path)
-    except OSError as error:
+    except (OSError, pl.exceptions.PolarsError) as error:
         temporary.unlink(missing_ok=True)
-        raise RunWriteError(f"{path}: cannot be written ({error.strerror or error})") from None
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+        raise RunWriteError(f"{path}: cannot be written ({reason})") from None
 
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="lz4")
-    atomic_write(path, buffer.getvalue())
+    atomic_write(path, frame)
 
 
 def checkpoint_every(society: Society) -> int:
