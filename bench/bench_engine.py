@@ -11,7 +11,8 @@ fresh model (100 at 10k and 100k; 5 at 1M, where a plain-Mesa round takes second
 figure is the fastest of `--repeats` runs. Before timing, the first round of both is checked to play the same
 rules: their total harvest, stock and punishment count must agree within sampling noise (the two draw different
 random numbers). Separately, for the 1M x 100 rounds target, the engine is timed over `--rounds` rounds and a
-whole recorded `society run` (setup, rounds, Parquet tables, checkpoints) is timed once.
+whole recorded `society run` (setup, rounds, Parquet tables, checkpoints as by default) is timed once
+(bench/bench_recording.py times recording itself, beside plain Mesa).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def time_engine(n: int, rounds: int, seed: int) -> tuple[float, list[dict[str, f
 
 
 def time_recorded_run(n: int, rounds: int, seed: int) -> float:
-    """Seconds for a whole `society run`: setup, rounds, every round's tables and a checkpoint on disk."""
+    """Seconds for a whole `society run`: setup, rounds, every round's tables and the default checkpoints on disk."""
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         run_scenario(bench_scenario(n, rounds, seed, record=True), Path(folder) / "run")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import polars as pl
@@ -97,9 +100,8 @@ def resume_run(run_dir: Path, progress: bool = False) -> Path:
         return run.path
     society = Society(load_scenario(run.path / SCENARIO))
     _restore_latest(society, run.path, damaged)
-    run.drop_rounds_after(society.round)
     run.update_manifest(status="running", rounds_completed=society.round)
-    return _play(society, run, progress)
+    return _play(society, run, progress, replay_after=society.round)
 
 
 def _restore_latest(society: Society, run: Path, damaged: int | None) -> None:
@@ -157,16 +159,27 @@ def _llm_connected(society: Society, run: RunDirectory, progress: bool) -> Itera
             society.llm.connection = None
 
 
-def _play(society: Society, run: RunDirectory, progress: bool) -> Path:
+def _play(society: Society, run: RunDirectory, progress: bool, replay_after: int | None = None) -> Path:
+    """Play the rounds left; with `replay_after` (a resume), first drop the table files of later rounds.
+
+    They are dropped only once the rounds can be played (the LLM connected), so a resume that fails before loses
+    no recorded round.
+    """
     scenario = society.scenario
     bar = tqdm(total=scenario.rounds, initial=society.round, unit="round", disable=not progress, dynamic_ncols=True)
     started = time.perf_counter()
     try:
         with _llm_connected(society, run, progress):
-            _play_rounds(society, run, bar)
+            if replay_after is not None:
+                run.drop_rounds_after(replay_after)
+            with _stops_between_rounds(society.llm is None) as stop_asked:
+                _play_rounds(society, run, bar, stop_asked)
         run.flush()
     except KeyboardInterrupt:
         run.flush(raise_errors=False)
+        with contextlib.suppress(Exception):
+            run.checkpoint_recorded_round(society)
+            run.flush(raise_errors=False)
         _note_in_manifest(run, status="interrupted", rounds_completed=_last_checkpointed(run))
         raise RunInterrupted(run.path) from None
     except RunWriteError as error:
@@ -211,13 +224,40 @@ def _validity(society: Society, run: RunDirectory, in_flight: bool = False) -> d
     return {"validity": fallback_validity(calls.select("phase", "fallback"), society.scenario.llm.invalid_threshold)}
 
 
-def _play_rounds(society: Society, run: RunDirectory, bar: tqdm) -> None:
+def _play_rounds(society: Society, run: RunDirectory, bar: tqdm, stop_asked: Callable[[], bool]) -> None:
     while society.running and society.round < society.scenario.rounds:
         society.step()
         run.append_round(society)
         bar.update(1)
         if society.commons is not None:
             bar.set_postfix(stock=f"{society.commons.stock.sum():.4g}", refresh=False)
+        if stop_asked():
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stops_between_rounds(enabled: bool) -> Iterator[Callable[[], bool]]:
+    """While `enabled` (rounds without LLM citizens: short ones), a first Ctrl-C or SIGTERM lets the round in
+    progress finish, so the run stops at a round's end and checkpoints it; a second stops at once.
+
+    Yields whether a stop was asked. Signal handlers can only be set in the main thread; elsewhere nothing changes.
+    """
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    asked: list[int] = []
+
+    def ask(signum: int, frame: FrameType | None) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(signum)
+
+    previous = {stop: signal.signal(stop, ask) for stop in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(asked)
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
 
 
 def _note_in_manifest(run: RunDirectory, **changes: Any) -> None:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import platform
 import sys
+import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from society.core.model import Society
@@ -36,32 +38,60 @@ from society.scenario.files import scenario_to_yaml
 from society.scenario.schema import Scenario
 from society.world.graph import graph_stats
 
+CHECKPOINT_EVERY = 10
+"""Rounds between checkpoints when the scenario names none and has no LLM citizens."""
+
+QUEUE_BYTES = 512 * 2**20
+"""At most this much recorded data (frames, checkpoint arrays) waits for the writer thread, beyond one round."""
+
 
 class RunWriteError(RuntimeError):
     """A run folder's file cannot be written (read-only, not a folder, disk full); one line naming it and why."""
 
 
-def write_file(path: Path, data: bytes) -> None:
-    """The write layer: put `data` in the file `path` (every file of a run folder is written through here)."""
+def write_file(path: Path, data: bytes | pl.DataFrame) -> None:
+    """The write layer: put `data` in the file `path`, bytes as they are, a frame as LZ4 Parquet encoded by Polars
+    straight into the file (every file of a run folder is written through here)."""
+    if isinstance(data, pl.DataFrame):
+        data.write_parquet(path, compression="lz4")
+        return
     with open(path, "wb") as handle:
         handle.write(data)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes | pl.DataFrame) -> None:
     """Write to a temporary file beside `path`, then rename it over `path` (a RunWriteError when the disk refuses)."""
     temporary = temporary_file(path)
     try:
         write_file(temporary, data)
         os.replace(temporary, path)
-    except OSError as error:
+    except (OSError, pl.exceptions.PolarsError) as error:
         temporary.unlink(missing_ok=True)
-        raise RunWriteError(f"{path}: cannot be written ({error.strerror or error})") from None
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+        raise RunWriteError(f"{path}: cannot be written ({reason})") from None
 
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="lz4")
-    atomic_write(path, buffer.getvalue())
+    atomic_write(path, frame)
+
+
+def checkpoint_every(society: Society) -> int:
+    """Rounds between the society's checkpoints (`output.checkpoint_every`, or its default)."""
+    chosen = society.scenario.output.checkpoint_every
+    if chosen is not None:
+        return chosen
+    return 1 if society.llm is not None else CHECKPOINT_EVERY
+
+
+def _array_bytes(tree: Any) -> int:
+    """The bytes of every numpy array in a checkpoint (0 for None)."""
+    if isinstance(tree, np.ndarray):
+        return tree.nbytes
+    if isinstance(tree, dict):
+        return sum(_array_bytes(item) for item in tree.values())
+    if isinstance(tree, list | tuple):
+        return sum(_array_bytes(item) for item in tree)
+    return 0
 
 
 def versions() -> dict[str, str]:
@@ -82,14 +112,22 @@ def now() -> str:
 class RunDirectory:
     """Writer of one run directory (`runs/<name>/`).
 
-    A round's files are written by one background thread while the next round is computed; each round's
-    tables land before its checkpoint, and `flush` waits for the round in flight.
+    Rounds' files are written by one background thread, in order, while the next rounds are computed; each
+    round's tables land before its checkpoint. The queue is bounded by `queue_bytes` (the frames and checkpoint
+    arrays waiting to be written; at least one round is always accepted): a round that would go past it waits
+    for the writer. A write error stops every later write and is raised in the caller's thread by the next
+    `append_round` or `flush`.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, queue_bytes: int = QUEUE_BYTES) -> None:
         self.path = Path(path)
+        self.queue_bytes = queue_bytes
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-writer")
-        self._pending: Future[None] | None = None
+        self._pending: deque[tuple[Future[None], int]] = deque()
+        self._failed = threading.Event()
+        self.recorded_round: int | None = None
+        """The last round queued whole (tables and, when due, checkpoint)."""
+        self._checkpointed_round: int | None = None
 
     @classmethod
     def create(cls, path: Path, scenario: Scenario, society: Society) -> RunDirectory:
@@ -151,33 +189,66 @@ class RunDirectory:
             files.append(("events", society.round_events()))
         if society.llm is not None:
             files.append(("llm_calls", society.llm.round_calls()))
-        checkpoint = society.checkpoint() if number % output.checkpoint_every == 0 or finished else None
-        self.flush()
-        self._pending = self._writer.submit(self._write_round, number, files, checkpoint)
+        checkpoint = society.checkpoint() if number % checkpoint_every(society) == 0 or finished else None
+        self._submit(number, files, checkpoint)
+        self.recorded_round = number
+
+    def checkpoint_recorded_round(self, society: Society) -> None:
+        """Queue a checkpoint of the round just recorded, when `society` is still at its end and it has none yet
+        (a run stopped between rounds then resumes from there rather than replaying from an earlier one)."""
+        if society.round == self.recorded_round and self._checkpointed_round != society.round:
+            self._submit(society.round, [], society.checkpoint())
+
+    def _submit(self, number: int, files: list[tuple[Table, pl.DataFrame]], checkpoint: dict | None) -> None:
+        """Queue one round's writes, first waiting for the writer while the queue would go past its bound."""
+        size = sum(frame.estimated_size() for _, frame in files) + _array_bytes(checkpoint)
+        self._collect_finished()
+        while self._pending and sum(queued for _, queued in self._pending) + size > self.queue_bytes:
+            self._wait_oldest()
+        self._pending.append((self._writer.submit(self._write_round, number, files, checkpoint), size))
+        if checkpoint is not None:
+            self._checkpointed_round = number
 
     def _write_round(self, number: int, files: list[tuple[Table, pl.DataFrame]], checkpoint: dict | None) -> None:
-        for table, frame in files:
-            _write_parquet(frame, round_file(self.path, table, number))
-        if checkpoint is not None:
-            try:
-                write_checkpoint(self.path, checkpoint, atomic_write)
-            except OSError as error:
-                raise RunWriteError(f"{self.path}: the checkpoint cannot be written ({error.strerror or error})") \
-                    from None
+        if self._failed.is_set():
+            return  # an earlier round failed: writing later ones would leave a hole before them
+        try:
+            for table, frame in files:
+                _write_parquet(frame, round_file(self.path, table, number))
+            if checkpoint is not None:
+                try:
+                    write_checkpoint(self.path, checkpoint, atomic_write)
+                except OSError as error:
+                    raise RunWriteError(
+                        f"{self.path}: the checkpoint cannot be written ({error.strerror or error})"
+                    ) from None
+        except BaseException:
+            self._failed.set()
+            raise
+
+    def _collect_finished(self) -> None:
+        """Drop the rounds already written from the queue, raising the first write error."""
+        while self._pending and self._pending[0][0].done():
+            self._wait_oldest()
+
+    def _wait_oldest(self) -> None:
+        future, _ = self._pending.popleft()
+        future.result()
 
     def flush(self, raise_errors: bool = True) -> None:
-        """Wait until every queued round is on disk (re-raising a write error unless told not to).
+        """Wait until every queued round is on disk (re-raising the first write error unless told not to).
 
         A write can itself be cut short by Ctrl-C (Polars checks for signals): that round's files stay
         temporary and its checkpoint unwritten, so a resume simply plays it again.
         """
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
+        first: BaseException | None = None
+        while self._pending:
             try:
-                pending.result()
-            except BaseException:
-                if raise_errors:
-                    raise
+                self._wait_oldest()
+            except BaseException as error:  # noqa: BLE001 - every queued round is waited for, then the first raised
+                first = first or error
+        if first is not None and raise_errors:
+            raise first
 
     def drop_rounds_after(self, number: int) -> None:
         """Remove table files of rounds after `number` (written after the last checkpoint) and half-written ones."""

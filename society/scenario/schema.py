@@ -473,7 +473,12 @@ class Output(Strict):
         1, ge=0, le=MAX_ROUNDS, description="write the citizens table every N rounds (0: never)"
     )
     events: bool = True
-    checkpoint_every: int = Field(1, ge=1, le=MAX_ROUNDS)
+    checkpoint_every: int | None = Field(
+        None, ge=1, le=MAX_ROUNDS,
+        description="write the resume checkpoint every N rounds and after the last; a resume replays the rounds "
+                    "since (runs are deterministic from a checkpoint). Default: every round with LLM citizens, "
+                    "whose rounds are slow to replay, else every 10",
+    )
 
 
 class Scenario(Strict):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +134,42 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path: Path, monkeypat
     for name in reference:
         assert_frame_equal(reference[name], resumed[name])
     assert load_run(tmp_path / "broken").manifest["status"] == "completed"
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_ctrl_c_mid_round_finishes_that_round_and_checkpoints_it_twice_stops_at_once(
+    signals: int, tmp_path: Path, monkeypatch, small_scenario
+) -> None:
+    """Without LLM citizens a first Ctrl-C lets the round end (checkpointed, though 4 is no multiple of the default
+    10); a second stops mid-round, and the resume starts over (no checkpoint yet). Both resume identically."""
+    reference = tables(run_scenario(small_scenario, tmp_path / "whole"))
+    original_step = Society.step
+
+    def ctrl_c_in_round_4(self: Society) -> None:
+        if self.round == 4:
+            for _ in range(signals):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the handler runs before the round goes on
+        original_step(self)
+
+    monkeypatch.setattr(Society, "step", ctrl_c_in_round_4)
+    with pytest.raises(RunInterrupted):
+        run_scenario(small_scenario, tmp_path / "cut")
+    monkeypatch.undo()
+    cut = load_run(tmp_path / "cut")
+    played = 4 if signals == 1 else 3
+    assert cut.manifest["status"] == "interrupted" and cut.rounds.height == played
+    assert cut.manifest["rounds_completed"] == (4 if signals == 1 else 0)
+    checkpoint = tmp_path / "cut" / "checkpoint.json"
+    if signals == 1:
+        assert json.loads(checkpoint.read_text())["round"] == 4
+    else:
+        assert not checkpoint.exists()
+    resume_run(tmp_path / "cut")
+    resumed = tables(tmp_path / "cut")
+    for name in reference:
+        assert_frame_equal(reference[name], resumed[name])
+
 
 
 def test_citizens_are_mesa_agents_viewing_the_arrays(small_scenario) -> None:

@@ -78,7 +78,7 @@ def one_error_line(result: Result) -> str:
 
 @pytest.fixture(scope="module")
 def fishery(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A completed 12-round run (a checkpoint every round)."""
+    """A completed 12-round run (checkpoints after rounds 10 and 12: every 10 rounds by default, and the last)."""
     return run_scenario(load_scenario(SCENARIOS / "govsim_fishery.yaml", FISHERY),
                         tmp_path_factory.mktemp("fishery") / "run")
 
@@ -134,7 +134,7 @@ def test_the_checkpoint_is_json_and_an_npz_that_loads_without_pickle(fishery: Pa
     with np.load(arrays, allow_pickle=False) as npz:
         assert all(npz[name].dtype.kind in "biufU" for name in npz.files)
     previous = json.loads((fishery / layout.PREVIOUS_CHECKPOINT).read_text())
-    assert previous["round"] == 11
+    assert previous["round"] == 10
     assert {path.name for path in fishery.glob(layout.CHECKPOINT_ARRAYS)} == {
         record["arrays"]["file"], previous["arrays"]["file"]}
 
