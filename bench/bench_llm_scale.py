@@ -10,15 +10,18 @@ scaled with them, so each citizen's sustainable share stays the same) against on
             difference, as a share of capacity) and the rounds survived. Each distance is divided by the
             per-citizen mode's own seed-to-seed spread (the same distance between its runs of different seeds),
             so a ratio near 1 or below means "within the spread that chance alone gives".
-  ablate    the fidelity measure over cohorts taken apart, one coarsening added per mode (`ABLATION`): the
-            citizen's number dropped, then numbers rounded, then answers shared (at most `max_samples` per cohort).
+  ablate    cohorts taken apart on round 1's harvest prompts of N citizens (every citizen asked): the same prompts
+            sent as they are (twice: the second is the spread sampling alone gives), with the citizen's number
+            dropped, with numbers rounded, with both (a cohort's text, one answer each), and as cohorts send
+            them (a cohort's text, at most `max_samples` answers shared by its members); each set of asked
+            amounts against the first, as a Wasserstein-1 distance over the sampling spread.
   curve     the scenario as shipped at each N for a few rounds: requests sent per round and phase against the
             citizens asked, and the exponent of requests ~ N^k per round and phase (least squares in log-log).
             Round 1 asks every citizen (none has a decision to repeat) with empty memories; later rounds ask the
             active few, whose memories differ.
 
     python bench/bench_llm_scale.py fidelity                     # 512 citizens, 5 rounds, seeds 1-3
-    python bench/bench_llm_scale.py ablate --rounds 3                # which coarsening moves outcomes
+    python bench/bench_llm_scale.py ablate --citizens 512            # which coarsening moves the answers
     python bench/bench_llm_scale.py curve --sizes 100 1000 10000 100000 --rounds 3
     python bench/bench_llm_scale.py fidelity --base-url http://127.0.0.1:8000/v1   # a server already running
 """
@@ -28,40 +31,37 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import json
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from llm_backend.facade import LOCAL_MODEL_NAME, hardware_config
+from llm_backend.client import ChatRequest
+from llm_backend.connection import ServerConnection
+from llm_backend.facade import LOCAL_MODEL_NAME, client_config, hardware_config
 from llm_backend.server import ManagedServer, visible_gpus
 from llm_backend.weights import ensure_model_dir
-from society import load_run, load_scenario
+from society import Society, load_run, load_scenario
 from society.core.runner import run_scenario
+from society.llm.backend import backend_spec
+from society.llm.prompts import CITIZEN_NUMBER, DECIMAL, _significant, coarsened
 
 SCENARIO = Path(__file__).parents[1] / "scenarios" / "village_llm_10k.yaml"
+ALONE = ["llm.activation.probability=1", "llm.activation.by_role={}"]
 MODES: dict[str, list[str]] = {
-    "per citizen": ["llm.cohorts.enabled=false", "llm.activation.probability=1", "llm.activation.by_role={}"],
-    "cohorts": ["llm.activation.probability=1", "llm.activation.by_role={}"],
+    "per citizen": ["llm.cohorts.enabled=false", *ALONE],
+    "cohorts": ALONE,
     "activation": ["llm.cohorts.enabled=false"],
     "both (as shipped)": [],
 }
 BASELINE = "per citizen"
-ALONE = ["llm.activation.probability=1", "llm.activation.by_role={}"]
-ABLATION: dict[str, list[str]] = {
-    "per citizen": MODES["per citizen"],
-    "cohorts, citizen's number dropped only": [*ALONE, "llm.cohorts.digits=6", "llm.cohorts.max_samples=256"],
-    "cohorts, numbers rounded too": [*ALONE, "llm.cohorts.max_samples=256"],
-    "cohorts, answers shared too (as shipped)": ALONE,
-}
-"""Cohorts taken apart: each mode adds one coarsening. Six significant digits leave this scenario's numbers as
-they are; 256 samples give every member of a cohort its own answer (samples of one prompt, as separate requests
-would be), so only the prompt text differs from the per-citizen mode until the last mode shares answers."""
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,7 @@ def server_url(base_url: str | None, concurrency: int) -> Iterator[str]:
 
 def fidelity(options: argparse.Namespace, url: str, scratch: Path) -> None:
     outcomes: dict[str, list[Outcome]] = {}
-    modes = ABLATION if options.what == "ablate" else MODES
-    for index, (mode, extra) in enumerate(modes.items()):
+    for index, (mode, extra) in enumerate(MODES.items()):
         for seed in options.seeds:
             overrides = scaled(options.citizens, options.rounds, seed, url, extra)
             outcome = play(overrides, options.rounds, scratch / f"mode{index}-{seed}")
@@ -160,6 +159,106 @@ def fidelity(options: argparse.Namespace, url: str, scratch: Path) -> None:
           "median asked amount per mode: "
           + ", ".join(f"{mode} {np.median(np.concatenate([r.asks for r in runs])):.1f}"
                       for mode, runs in outcomes.items()))
+
+
+class _Captured(Exception):
+    """Raised by `_Capture` once it holds the first batch of requests."""
+
+
+class _Capture:
+    """A stand-in connection that keeps the first batch it is sent and stops the round."""
+
+    model = LOCAL_MODEL_NAME
+
+    def __init__(self) -> None:
+        self.requests: list[ChatRequest] = []
+
+    def complete(self, requests: list[ChatRequest]) -> list:
+        self.requests = list(requests)
+        raise _Captured
+
+
+def round_one_requests(citizens: int, seed: int, url: str) -> tuple[list[ChatRequest], Any, float]:
+    """Round 1's harvest requests, one per citizen (no cohorts, everyone asked), the scenario's LLM settings, and
+    the most a citizen may take (answers above it are granted that much)."""
+    extra = ["llm.cohorts.enabled=false", *ALONE, "llm.cache=\"off\""]
+    scenario = load_scenario(SCENARIO, scaled(citizens, 1, seed, url, extra))
+    society = Society(scenario)
+    capture = _Capture()
+    society.llm.connection = capture
+    with contextlib.suppress(_Captured):
+        society.step()
+    return capture.requests, scenario.llm, float(society.phases[0].params.max_take)
+
+
+def _with_text(requests: list[ChatRequest], rewrite: Any, sample: int | None = None) -> list[ChatRequest]:
+    """The requests with their observation (the last message) rewritten, as sample `sample` (None: identical
+    requests are told apart by their order)."""
+    changed = []
+    for request in requests:
+        *head, last = request.messages
+        changed.append(replace(request, messages=(*head, {**last, "content": rewrite(last["content"])}),
+                               sample_index=sample))
+    return changed
+
+
+def _amounts(results: list, most: float) -> np.ndarray:
+    """The amounts asked for, as the harvest reads them (at most `most`; NaN where an answer failed)."""
+    amounts = np.full(len(results), np.nan)
+    for k, result in enumerate(results):
+        with contextlib.suppress(TypeError, ValueError, KeyError):
+            amounts[k] = float(json.loads(result.text)["amount"]) if result.ok else np.nan
+    return np.clip(amounts, 0.0, most)
+
+
+def ablate(options: argparse.Namespace, url: str, scratch: Path) -> None:
+    requests, settings, max_take = round_one_requests(options.citizens, options.seeds[0], url)
+    connection = ServerConnection(client_config(backend_spec(settings), [url], LOCAL_MODEL_NAME))
+    digits, most = settings.cohorts.digits, settings.cohorts.max_samples
+    rounded = lambda text: DECIMAL.sub(lambda number: _significant(number.group(), digits), text)  # noqa: E731
+    unnumbered = lambda text: CITIZEN_NUMBER.sub("You are ", text)  # noqa: E731
+    variants = {
+        "as sent": _with_text(requests, str),
+        "as sent, again (sampling spread)": _with_text(requests, str, sample=1),
+        "citizen's number dropped": _with_text(requests, unnumbered),
+        "numbers rounded": _with_text(requests, rounded),
+        "both (a cohort's text, one answer each)": _with_text(requests, lambda text: coarsened(text, digits)),
+    }
+    asked: dict[str, np.ndarray] = {}
+    for name, batch in variants.items():
+        started = time.perf_counter()
+        asked[name] = _amounts(connection.complete(batch), max_take)
+        print(f"{name}: {time.perf_counter() - started:.0f}s", flush=True)
+    cohort_text = _with_text(requests, lambda text: coarsened(text, digits))
+    cohort = np.unique([r.messages[-1]["content"] for r in cohort_text], return_inverse=True)[1]
+    sizes = np.bincount(cohort)
+    samples = np.minimum(sizes, most)
+    place = np.empty(cohort.size, np.int64)
+    for number in range(sizes.size):
+        members = np.flatnonzero(cohort == number)
+        place[members] = np.arange(members.size)
+    first = [int(np.flatnonzero(cohort == number)[0]) for number in range(sizes.size)]
+    shared = [replace(cohort_text[first[number]], sample_index=j)
+              for number in range(sizes.size) for j in range(samples[number])]
+    started = time.perf_counter()
+    answers = _amounts(connection.complete(shared), max_take)
+    offsets = np.concatenate([[0], np.cumsum(samples)[:-1]])
+    asked[f"as cohorts send them (at most {most} answers shared)"] = answers[
+        offsets[cohort] + place % samples[cohort]]
+    print(f"shared: {time.perf_counter() - started:.0f}s, {len(shared)} requests for {len(requests)} citizens",
+          flush=True)
+    base = asked["as sent"]
+    spread = wasserstein(base[~np.isnan(base)], asked["as sent, again (sampling spread)"][
+        ~np.isnan(asked["as sent, again (sampling spread)"])])
+    print(f"\nround 1 harvest prompts of {len(requests)} citizens, {sizes.size} cohorts (largest {sizes.max()}); "
+          f"W1 against `as sent` over the sampling spread (W1 {spread:.3f})\n")
+    print(f"| prompts | median ask | mean ask | share asking the most ({max_take:g}) | failed | W1 / spread |")
+    print("|---|---|---|---|---|---|")
+    for name, amounts in asked.items():
+        ok = amounts[~np.isnan(amounts)]
+        distance = wasserstein(base[~np.isnan(base)], ok) / spread if spread > 0 else float("nan")
+        print(f"| {name} | {np.median(ok):.2f} | {ok.mean():.2f} | {np.mean(ok >= max_take):.2f} | "
+              f"{np.isnan(amounts).mean():.1%} | {distance:.2f} |")
 
 
 def curve(options: argparse.Namespace, url: str, scratch: Path) -> None:
@@ -200,7 +299,7 @@ def main() -> None:
     if options.what == "curve" and "--rounds" not in sys.argv:
         options.rounds = 3
     with server_url(options.base_url, options.concurrency) as url, tempfile.TemporaryDirectory() as scratch:
-        (curve if options.what == "curve" else fidelity)(options, url, Path(scratch))
+        {"fidelity": fidelity, "ablate": ablate, "curve": curve}[options.what](options, url, Path(scratch))
 
 
 if __name__ == "__main__":
