@@ -134,9 +134,9 @@ def server_url(base_url: str | None, concurrency: int) -> Iterator[str]:
 
 def fidelity(options: argparse.Namespace, url: str, scratch: Path) -> None:
     outcomes: dict[str, list[Outcome]] = {}
-    for index, (mode, extra) in enumerate(MODES.items()):
+    for index, (mode, extra) in enumerate((mode, MODES[mode]) for mode in options.modes):
         for seed in options.seeds:
-            overrides = scaled(options.citizens, options.rounds, seed, url, extra)
+            overrides = scaled(options.citizens, options.rounds, seed, url, [*extra, *options.overrides])
             outcome = play(overrides, options.rounds, scratch / f"mode{index}-{seed}")
             outcomes.setdefault(mode, []).append(outcome)
             print(f"{mode}, seed {seed}: {outcome.seconds:.0f}s, {outcome.requests} requests for {outcome.asked} "
@@ -178,10 +178,11 @@ class _Capture:
         raise _Captured
 
 
-def round_one_requests(citizens: int, seed: int, url: str) -> tuple[list[ChatRequest], Any, float]:
+def round_one_requests(citizens: int, seed: int, url: str, overrides: list[str]) -> tuple[list[ChatRequest], Any,
+                                                                                       float]:
     """Round 1's harvest requests, one per citizen (no cohorts, everyone asked), the scenario's LLM settings, and
     the most a citizen may take (answers above it are granted that much)."""
-    extra = ["llm.cohorts.enabled=false", *ALONE, "llm.cache=\"off\""]
+    extra = ["llm.cohorts.enabled=false", *ALONE, "llm.cache=\"off\"", *overrides]
     scenario = load_scenario(SCENARIO, scaled(citizens, 1, seed, url, extra))
     society = Society(scenario)
     capture = _Capture()
@@ -212,7 +213,7 @@ def _amounts(results: list, most: float) -> np.ndarray:
 
 
 def ablate(options: argparse.Namespace, url: str, scratch: Path) -> None:
-    requests, settings, max_take = round_one_requests(options.citizens, options.seeds[0], url)
+    requests, settings, max_take = round_one_requests(options.citizens, options.seeds[0], url, options.overrides)
     connection = ServerConnection(client_config(backend_spec(settings), [url], LOCAL_MODEL_NAME))
     digits, most = settings.cohorts.digits, settings.cohorts.max_samples
     rounded = lambda text: DECIMAL.sub(lambda number: _significant(number.group(), digits), text)  # noqa: E731
@@ -265,7 +266,7 @@ def curve(options: argparse.Namespace, url: str, scratch: Path) -> None:
     rows = []
     for size in options.sizes:
         started = time.perf_counter()
-        overrides = scaled(size, options.rounds, options.seeds[0], url, [])
+        overrides = scaled(size, options.rounds, options.seeds[0], url, options.overrides)
         path = run_scenario(load_scenario(SCENARIO, overrides), scratch / f"n{size}")
         seconds = time.perf_counter() - started
         calls = load_run(path).llm_calls
@@ -295,7 +296,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000, 100000], help="N (curve)")
     parser.add_argument("--base-url", help="an OpenAI-compatible server already running (default: start one)")
     parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES),
+                        help=f"fidelity modes to play (the baseline, {BASELINE!r}, always)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                        help="a scenario override for every run, e.g. llm.cohorts.digits=4 (repeatable)")
     options = parser.parse_args()
+    options.modes = [BASELINE, *(mode for mode in options.modes if mode != BASELINE)]
     if options.what == "curve" and "--rounds" not in sys.argv:
         options.rounds = 3
     with server_url(options.base_url, options.concurrency) as url, tempfile.TemporaryDirectory() as scratch:
