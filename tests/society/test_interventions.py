@@ -136,7 +136,7 @@ def test_set_changes_what_the_policies_and_the_commons_read_from_that_round_on()
     while society.running:
         society.step()
         takes.append(society.round_citizens()["take"].to_numpy())
-    assert society.scenario.population.policies[1].factor == 1.5
+    assert society.scenario.population.policies[1].factor == 1.5 == society.policy_rules.factor[1]
     assert society.commons.capacity.tolist() == [120.0]
     assert max(takes[3]) <= 3 and max(takes[2]) > 3
     assert plain.commons.capacity.tolist() == [100.0]
