@@ -205,3 +205,16 @@ def test_the_newcomer_takes_its_policys_strategy_draw_deterministically() -> Non
     assert np.array_equal(first.graph.indices, second.graph.indices)
     assert np.array_equal(first.state["strategy"], second.state["strategy"])
     assert first.graph.degrees[10:].tolist() == [2, 2, 2]
+
+
+def test_a_charter_quota_set_mid_run_is_the_policy_in_force_from_that_round() -> None:
+    from institutions.polity import Polity
+
+    society = Society(load_scenario(SCENARIOS / "institutions_charter.yaml", [
+        "rounds=8", "interventions=[{when: {round: 6}, set: {schedule.6.params.base.quota: 0.5}}]"]))
+    quotas = []
+    while society.running:
+        society.step()
+        polity = society.slots[Polity]
+        quotas.append((polity.base.quota, polity.policy.quota))
+    assert quotas[4] == (1.0, 1.0) and quotas[5] == (0.5, 0.5)
