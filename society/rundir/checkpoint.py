@@ -36,8 +36,8 @@ from society.rundir.layout import (
 
 FORMAT = 1
 ARRAY_KEY = "$array"
-_PLAIN_KINDS = frozenset("biufcU")
-GROWN = "interventions/grown/"  # where a checkpoint keeps the make-up an intervention grew (society.core.interventions)  # bool, integers, floats, complex, fixed-width unicode: nothing pickled
+_PLAIN_KINDS = frozenset("biufcU")  # bool, integers, floats, complex, fixed-width unicode: nothing pickled
+GROWN = "interventions/grown/"  # where a checkpoint keeps what an intervention grew (society.core.interventions)
 
 
 def encode(checkpoint: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

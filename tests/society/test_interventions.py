@@ -64,9 +64,11 @@ def test_the_newcomer_arrives_at_round_3_in_every_table(tmp_path: Path) -> None:
 def test_a_run_resumed_across_the_intervention_round_restores_the_grown_population(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_after: int
 ) -> None:
-    scenario = load_scenario(NEWCOMER, ["commons.on_collapse=continue", "interventions.0.add.policy.factor=2.5",
+    scenario = load_scenario(NEWCOMER, ["commons.on_collapse=continue",
                                         "graph={kind: erdos_renyi, mean_degree: 2}", "population.size=12",
-                                        "population.policies=[{policy: conditional, fraction: 1, noise: 0.1}]"])
+                                        "population.policies=[{policy: conditional, fraction: 1, noise: 0.1}]",
+                                        "interventions=[{when: {round: 3}, set: {schedule.0.params.max_take: 2},"
+                                        " add: {policy: {policy: greedy, factor: 2.5}}}]"])
     whole = load_run(run_scenario(scenario, tmp_path / "whole"))
     original_step = Society.step
 
@@ -83,6 +85,8 @@ def test_a_run_resumed_across_the_intervention_round_restores_the_grown_populati
     for name in ("rounds", "citizens", "events"):
         assert_frame_equal(getattr(whole, name), getattr(resumed, name))
     assert resumed.citizens["citizen"].max() == 12
+    takes = resumed.citizens.group_by(pl.col("round") >= 3).agg(pl.col("take").max()).sort("round")["take"]
+    assert takes.to_list()[1] <= 2 < takes.to_list()[0]
 
 
 HEURISTIC = ["govsim_fishery", "institutions_charter", "norms_ostrom_cpr", "norms_public_goods", "ostrom_cpr",
@@ -145,7 +149,8 @@ def test_set_changes_what_the_policies_and_the_commons_read_from_that_round_on()
 def test_stock_below_fires_once_and_a_shock_destroys_its_share() -> None:
     society = Society(load_scenario(SCENARIOS / "govsim_fishery.yaml", [
         "rounds=10", "commons.on_collapse=continue",
-        "interventions=[{when: {round: 2}, shock: {severity: 0.6}}, {when: {stock_below: 0.5}, shock: {severity: 0.1}}]",
+        "interventions=[{when: {round: 2}, shock: {severity: 0.6}},"
+        " {when: {stock_below: 0.5}, shock: {severity: 0.1}}]",
     ]))
     fired = []
     while society.running:
