@@ -17,13 +17,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from society.core.citizen import Citizen
 from society.phases import registered_phases
 from society.phases.deciding import DecidingPath
 from society.policies.heuristics import PolicyRules
 from society.scenario.interventions import Intervention, set_scenario
-from society.scenario.schema import CompleteGraph, ImitatorPolicy, LearnerPolicy, Scenario
+from society.scenario.schema import CompleteGraph, ImitatorPolicy, LearnerPolicy, PolicySpec, Scenario
 from society.world.commons import Commons
 from society.world.graph import SocialGraph
 
@@ -99,7 +100,8 @@ class Interventions:
     # ---- add ------------------------------------------------------------------------------------------------
 
     def _add(self, intervention: Intervention) -> dict[str, Any]:
-        """Grow the population by the newcomers; what they are (citizen numbers, group, patch, links)."""
+        """Grow the population by the newcomers; what they are (citizen numbers, group, patches, the citizens
+        each is linked to: the run folder's graph file is the graph of round 0)."""
         society, add = self.society, intervention.add
         rng = society.rng_tree("interventions")
         n, k = society.num_citizens, add.count
@@ -122,8 +124,9 @@ class Interventions:
         if isinstance(society.scenario.graph, CompleteGraph) and add.links is None:
             pairs = np.array([(a, b) for a in newcomers for b in newcomers if a < b], dtype=np.int64).reshape(-1, 2)
             u, v = np.concatenate([u, pairs[:, 0]]), np.concatenate([v, pairs[:, 1]])
-        blocks = None if society.graph.blocks is None else np.concatenate(
-            [society.graph.blocks, society.graph.blocks[np.concatenate(chosen)[::links]]])
+        first_links = np.array([links_of[0] for links_of in chosen], dtype=np.int64)
+        blocks = None if society.graph.blocks is None else np.concatenate(  # a newcomer joins its first link's block
+            [society.graph.blocks, society.graph.blocks[first_links]])
         graph = SocialGraph.from_edges(n + k, u, v, blocks)
         group_column = np.concatenate([society.state["group"], np.full(k, group, dtype=np.int16)])
         patch_column = None
@@ -137,6 +140,7 @@ class Interventions:
             society.state["strategy"][newcomers] = rng.uniform(*spec.initial_ratio, k)
         self.grown = True
         return {"citizens": newcomers.tolist(), "group": group, "policy": spec.policy, "links": links,
+                "linked_to": [sorted(links_of.tolist()) for links_of in chosen],
                 **({} if patch_column is None else {"patches": patch_column[newcomers].tolist()})}
 
     # ---- shock, broadcast -----------------------------------------------------------------------------------
@@ -179,12 +183,7 @@ class Interventions:
                 self._set(self.planned[index].set)
         grown = state.get("grown")
         if grown is not None:
-            from pydantic import TypeAdapter
-
-            from society.scenario.schema import PolicySpec
-
-            adapter = TypeAdapter(PolicySpec)
-            specs = [adapter.validate_python(spec) for spec in grown["specs"]]
+            specs = [TypeAdapter(PolicySpec).validate_python(spec) for spec in grown["specs"]]
             n = grown["group"].size
             graph = SocialGraph(n, grown["indptr"], grown["indices"], grown["blocks"])
             grow(self.society, graph, specs, grown["group"], grown["patch"])

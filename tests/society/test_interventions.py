@@ -57,7 +57,8 @@ def test_the_newcomer_arrives_at_round_3_in_every_table(tmp_path: Path) -> None:
     assert newcomer["take"][0] > 5 * run.citizens.filter((pl.col("round") == 3) & (pl.col("citizen") == 0))["take"][0]
     [fired] = interventions(run.events)
     assert run.events.filter(pl.col("kind") == "intervention")["round"].to_list() == [3]
-    assert fired["add"] == {"citizens": [5], "group": 1, "links": 5, "patches": [0], "policy": "greedy"}
+    assert fired["add"] == {"citizens": [5], "group": 1, "links": 5, "linked_to": [[0, 1, 2, 3, 4]], "patches": [0],
+                            "policy": "greedy"}
 
 
 @pytest.mark.parametrize("crash_after", [2, 3, 4])
