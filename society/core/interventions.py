@@ -100,14 +100,15 @@ class Interventions:
     # ---- add ------------------------------------------------------------------------------------------------
 
     def _add(self, intervention: Intervention) -> dict[str, Any]:
-        """Grow the population by the newcomers; what they are (citizen numbers, group, patches, the citizens
-        each is linked to: the run folder's graph file is the graph of round 0)."""
+        """Grow the population by the newcomers; what they are (citizen numbers, group, patches, the earlier
+        citizens each is linked to: the run folder's graph file is the graph of round 0)."""
         society, add = self.society, intervention.add
         rng = society.rng_tree("interventions")
         n, k = society.num_citizens, add.count
         specs = list(society.policy_specs)
-        if add.policy in specs:
-            group = specs.index(add.policy)
+        planned = len(society.scenario.population.policies)
+        if add.policy in specs[planned:]:  # newcomers form groups of their own, one per policy spec
+            group = planned + specs[planned:].index(add.policy)
         else:
             group = len(specs)
             specs.append(add.policy)
@@ -120,7 +121,7 @@ class Interventions:
         u, v = society.graph.edges()
         chosen = [rng.choice(n, size=links, replace=False) for _ in range(k)]
         u = np.concatenate([u, np.repeat(newcomers, links)])
-        v = np.concatenate([v, *chosen]) if chosen else v
+        v = np.concatenate([v, *chosen])
         if isinstance(society.scenario.graph, CompleteGraph) and add.links is None:
             pairs = np.array([(a, b) for a in newcomers for b in newcomers if a < b], dtype=np.int64).reshape(-1, 2)
             u, v = np.concatenate([u, pairs[:, 0]]), np.concatenate([v, pairs[:, 1]])

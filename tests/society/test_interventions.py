@@ -45,6 +45,7 @@ def test_the_newcomer_lake_collapses_as_the_outsiders_greed_says(
     assert society.round == (collapse_round or 12)
     assert society.commons.stock.tolist() == [stock]
     assert society.num_citizens == 6
+    assert society.state["group"].tolist() == [0] * 5 + [1]  # a group of its own, even when sustainable
     assert society.policy_name(5) == outsider.split(",")[0].split(": ")[1].rstrip("}")
 
 
