@@ -20,6 +20,16 @@ def _with_collapses(chart: alt.Chart | alt.LayerChart, collapses: pl.DataFrame |
     return alt.layer(chart, rules)
 
 
+def with_interventions(chart: alt.LayerChart, interventions: pl.DataFrame) -> alt.LayerChart:
+    """`chart` with a solid grey rule at each round an intervention fired (its actions as the tooltip)."""
+    if interventions.is_empty():
+        return chart
+    rules = alt.Chart(interventions).mark_rule(color="#7f7f7f", strokeWidth=2).encode(
+        x="round:Q", tooltip=["round:Q", alt.Tooltip("what:N", title="intervention")],
+    )
+    return alt.layer(chart, rules).properties(title=chart.title)
+
+
 def metric_lines(frame: pl.DataFrame, columns: list[str], title: str, y_title: str,
                  collapses: pl.DataFrame | None = None) -> alt.LayerChart:
     """Several rounds columns as lines over rounds, one colour each, with collapse markers."""

@@ -124,6 +124,16 @@ def norm_distribution(run: Path, bins: int) -> pl.DataFrame:
     return collect(query.sort("round", "bin"), run, "citizens")
 
 
+def intervention_rounds(run: Path) -> pl.DataFrame:
+    """The scenario's interventions as they fired: round, what (the actions it applied, e.g. `add, broadcast`)."""
+    fired = events(run, ("intervention",))
+    if fired.is_empty():
+        return pl.DataFrame(schema={"round": pl.Int32, "what": pl.Utf8})
+    what = [", ".join(key for key in ("set", "add", "shock", "broadcast") if key in json.loads(detail))
+            for detail in fired["detail"]]
+    return fired.select("round").with_columns(what=pl.Series(what, dtype=pl.Utf8))
+
+
 @keyed_on_files(table_dir("events"))
 def events(run: Path, kinds: tuple[str, ...]) -> pl.DataFrame:
     """Events of the given kinds, in round order."""

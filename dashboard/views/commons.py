@@ -22,11 +22,14 @@ if rounds.is_empty():
 if lacks(rounds.columns, ["stock"], "commons (its schedule has no harvest phase)"):
     st.stop()
 collapses = queries.collapse_rounds(rounds)
+with plain_errors():
+    interventions = queries.intervention_rounds(run)
 first, total, harvest = st.columns(3)
 first.metric("First collapse", f"round {collapses['round'][0]}" if collapses.height else "none")
 total.metric("Stock now", f"{rounds['stock_total'][-1]:.4g}")
 harvest.metric("Harvest last round", f"{rounds['total_harvest'][-1]:.4g}")
-st.altair_chart(charts.stock_per_patch(queries.stock_per_patch(rounds), collapses), width="stretch")
+st.altair_chart(charts.with_interventions(charts.stock_per_patch(queries.stock_per_patch(rounds), collapses),
+                                         interventions), width="stretch")
 with plain_errors():
     asked, fallbacks = queries.requests_by_model(run), queries.fallbacks_by_model(run)
 if not asked.is_empty():
@@ -41,8 +44,10 @@ if sustainable.is_empty():
     st.info("This run recorded no citizens' sustainable shares, so there is no sustainable line to draw.")
     st.stop()
 harvests = rounds.select("round", "total_harvest").join(sustainable, on="round", how="left")
-st.altair_chart(charts.harvest_against_sustainable(harvests, collapses), width="stretch")
+st.altair_chart(charts.with_interventions(charts.harvest_against_sustainable(harvests, collapses), interventions),
+                width="stretch")
 st.caption("The sustainable line is the sum of every citizen's sustainable share: the harvest after which one "
-           "round of regrowth restores the stock. Dashed red rules mark rounds in which patches collapsed.")
+           "round of regrowth restores the stock. Dashed red rules mark rounds in which patches collapsed"
+           + ("; solid grey rules the rounds at whose start an intervention fired." if interventions.height else "."))
 over = harvests.filter(pl.col("total_harvest") > pl.col("sustainable")).height
 st.caption(f"Harvest exceeded the sustainable line in {over} of {harvests.height} rounds.")

@@ -13,6 +13,7 @@ import polars as pl
 
 from society.core.build import assign_groups, assign_patches, build_graph
 from society.core.citizen import Citizen
+from society.core.interventions import Interventions
 from society.core.metrics import ColumnGinis, core_metrics
 from society.core.rng import RngTree
 from society.core.state import CitizenState
@@ -86,6 +87,7 @@ class Society(mesa.Model):
         self._events: list[tuple[Any, ...]] = []
         self.phase_seconds: dict[str, float] = {}
         self.column_ginis = ColumnGinis("wealth", "total_take")
+        self.interventions = Interventions(self)
 
     @property
     def round(self) -> int:
@@ -114,12 +116,13 @@ class Society(mesa.Model):
         return self.policy_specs[int(self.state["group"][index])].policy
 
     def step(self) -> None:
-        """Play one round: every phase in schedule order, then the round's metrics."""
+        """Play one round: the interventions due, every phase in schedule order, then the round's metrics."""
+        self._events = []
+        self.interventions.before_round()
         state = self.state
         state["punish_paid"] = 0.0
         state["punish_received"] = 0.0
         wealth_before = state["wealth"].copy()
-        self._events = []
         if self.llm is not None:
             self.llm.begin_round()
         self.deciding.begin_round()
@@ -192,6 +195,7 @@ class Society(mesa.Model):
             "slots": {_slot_key(kind): shared.state_dict() for kind, shared in self.slots.items()
                       if hasattr(shared, "state_dict")},
             "llm": None if self.llm is None else self.llm.state_dict(),
+            "interventions": self.interventions.state_dict(),
         }
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
@@ -199,6 +203,8 @@ class Society(mesa.Model):
         self.steps = checkpoint["round"]
         self.running = checkpoint["running"]
         self.collapse_round = checkpoint["collapse_round"]
+        if "interventions" in checkpoint:
+            self.interventions.load_state_dict(checkpoint["interventions"])
         self.state.restore(checkpoint["state"])
         self.rng_tree.restore(checkpoint["rngs"])
         self.rng.bit_generator.state = checkpoint["mesa_rng"]

@@ -14,6 +14,7 @@ class Column:
 
     dtype: np.dtype
     record: bool
+    fill: float | int | bool = 0
 
 
 class CitizenState:
@@ -26,7 +27,7 @@ class CitizenState:
 
     def add(self, name: str, dtype: type | np.dtype, fill: float | int | bool = 0, record: bool = True) -> np.ndarray:
         """Register a column (idempotent for an identical spec) and return its array."""
-        column = Column(np.dtype(dtype), record)
+        column = Column(np.dtype(dtype), record, fill)
         if name in self._columns:
             if self._columns[name].dtype != column.dtype:
                 raise ValueError(f"state column {name!r} already exists with dtype {self._columns[name].dtype}")
@@ -56,6 +57,13 @@ class CitizenState:
     def recorded(self) -> list[str]:
         """Names of the columns written to the citizens table."""
         return [name for name, column in self._columns.items() if column.record]
+
+    def grown(self, k: int) -> CitizenState:
+        """A new state with `k` more citizens: every column copied, the new rows at their column's fill value."""
+        state = CitizenState(self.n + k)
+        for name, column in self._columns.items():
+            state.add(name, column.dtype, column.fill, column.record)[: self.n] = self._arrays[name]
+        return state
 
     def snapshot(self) -> dict[str, np.ndarray]:
         """Copies of every array, for a checkpoint."""

@@ -37,6 +37,7 @@ from society.rundir.layout import (
 FORMAT = 1
 ARRAY_KEY = "$array"
 _PLAIN_KINDS = frozenset("biufcU")  # bool, integers, floats, complex, fixed-width unicode: nothing pickled
+GROWN = "interventions/grown/"  # where a checkpoint keeps what an intervention grew (society.core.interventions)
 
 
 def encode(checkpoint: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -210,15 +211,22 @@ def _flat_arrays(tree: Any, where: str = "") -> dict[str, np.ndarray]:
 
 
 def _check_arrays(path: Path, found: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
-    """Each array where the scenario's society has one, with its dtype and shape; a RunDataError otherwise."""
-    if set(found) != set(expected):
-        differ = sorted(set(found) ^ set(expected))
+    """Each array where the scenario's society has one, with its dtype and shape; a RunDataError otherwise.
+
+    A checkpoint taken after an intervention added citizens holds the grown make-up (`interventions/grown/*`), and
+    its arrays of the scenario's population length may have the grown population's length.
+    """
+    grown = {name: array for name, array in found.items() if name.startswith(GROWN)}
+    if set(found) - set(grown) != set(expected):
+        differ = sorted((set(found) - set(grown)) ^ set(expected))
         raise RunDataError(f"{path}: does not fit this run's scenario (arrays differ at {differ[:5]})")
+    population = (expected["state/group"].shape[0], grown[f"{GROWN}group"].shape[0]) if grown else ()
     for name, want in expected.items():
         got = found[name]
         same_kind = got.dtype == want.dtype or (got.dtype.kind == want.dtype.kind == "U")
         queue = want.ndim >= 1 and want.shape[0] == 0
-        same_shape = got.shape == want.shape or (queue and got.shape[1:] == want.shape[1:])
+        grew = want.ndim >= 1 and want.shape[0] in population[:1] and got.shape[0] in population
+        same_shape = got.shape == want.shape or ((queue or grew) and got.shape[1:] == want.shape[1:])
         if not same_kind or not same_shape:
             raise RunDataError(
                 f"{path}: array {name} is {got.dtype}{list(got.shape)}, this run's scenario needs "

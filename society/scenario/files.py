@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from society.scenario.interventions import intervention_problems
 from society.scenario.origins import Key, Origins, field_key, redact, value_at
 from society.scenario.problems import Problem, ScenarioError
 from society.scenario.schedule import schedule_problems
@@ -169,7 +170,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
         except yaml.YAMLError:
             value = raw
         try:
-            _set_path(data, key.split("."), value)
+            set_path(data, key.split("."), value)
         except (KeyError, IndexError, TypeError) as error:
             problems.append(Problem(source, key, f"cannot set: {error.args[0]}"))
     if problems:
@@ -177,7 +178,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
     return data
 
 
-def _set_path(data: Any, keys: list[str], value: Any) -> None:
+def set_path(data: Any, keys: list[str], value: Any) -> None:
+    """Set the value at `keys` in nested mappings and lists (missing mappings are made on the way)."""
     *parents, last = keys
     node = data
     for key in parents:
@@ -263,7 +265,8 @@ def validate(
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
         return None, _problems_from(error, source, origins)
-    problems = _cross_field_problems(scenario, source) + schedule_problems(scenario, source)
+    problems = (_cross_field_problems(scenario, source) + schedule_problems(scenario, source)
+                + intervention_problems(scenario, source))
     problems = [_hide_values(problem, data, origins) for problem in problems]
     return (scenario if not problems else None), problems
 

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from society.phases import registered_phases
+from society.scenario.interventions import Intervention
 from society.scenario.bounds import (
     MAX_AMOUNT,
     MAX_CITIZENS,
@@ -492,6 +493,7 @@ class Scenario(Strict):
     schedule: list[PhaseEntry] = Field(min_length=1)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     output: Output = Field(default_factory=Output)
+    interventions: list[Intervention] = Field(default_factory=list, description="changes to the run as it plays")
 
     @property
     def has_llm_citizens(self) -> bool:

@@ -162,12 +162,13 @@ def write_sweep(folder: Path, cell_run: Path) -> None:
 
 @pytest.fixture(scope="session")
 def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """village (real), fishery (real), rich (village + contract tables), collapsed (rich, a patch collapsed in
+    """village (real), fishery (real), newcomer (real: an outsider arrives at round 3), rich (village + contract tables), collapsed (rich, a patch collapsed in
     round 3, every patch by round 4), models (rich, two LLM models seated), grid (sweep), empty, broken (bad
     manifest), damaged (a cut Parquet file), partial (still running)."""
     root = tmp_path_factory.mktemp("runs")
     village = real_run("village_10k.yaml", root / "village", f"rounds={RICH_ROUNDS}", "population.size=200")
     real_run("govsim_fishery.yaml", root / "fishery", "rounds=6")
+    real_run("govsim_newcomer.yaml", root / "newcomer")
     shutil.copytree(village, root / "rich")
     add_contract_tables(root / "rich")
     shutil.copytree(root / "rich", root / "collapsed")

@@ -69,6 +69,18 @@ def test_commons_page_marks_a_collapse(monkeypatch: pytest.MonkeyPatch, runs_dir
     assert collapse.value in {"none"} or collapse.value.startswith("round ")
 
 
+def test_commons_page_marks_the_round_an_intervention_fired(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
+    app = open_page(monkeypatch, runs_dir, "commons", run="newcomer")
+    assert chart_titles(app) == ["Stock per patch", "Harvest against the sustainable line"]
+    for chart in app.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        marks = [layer for layer in spec["layer"] if layer.get("mark", {}).get("color") == "#7f7f7f"]
+        data = {named.name: pa.ipc.open_stream(named.data.data).read_all().to_pylist()
+                for named in chart.proto.datasets} | spec.get("datasets", {})
+        assert [data[mark["data"]["name"]] for mark in marks] == [[{"round": 3, "what": "add"}]]
+    assert "intervention fired" in texts(app.caption)
+
+
 def test_norms_page_with_norm_columns(monkeypatch: pytest.MonkeyPatch, runs_dir: Path) -> None:
     app = open_page(monkeypatch, runs_dir, "norms", run="rich")
     assert chart_titles(app) == ["Personal norms over rounds", "Norm metrics over rounds", "Sanctions per round",

@@ -1,0 +1,239 @@
+"""Applying a scenario's interventions to a running society, and keeping what they changed in its checkpoints.
+
+Each intervention fires once, at the start of a round, before the round's phases; it is recorded as one
+`intervention` event (phase `interventions`, actor and target -1) whose detail is a JSON of what was applied.
+
+`set` replaces the society's scenario with the changed one and takes the change up where it is read: the phases
+whose parameters changed are rebuilt (keeping their checkpoint state), the commons reads its new section, the
+policy rules are rebuilt from the changed policies. `add` grows the population: every state column gets the
+newcomers' rows (at the column's initial value), the graph links each newcomer to citizens drawn from the
+`interventions` stream, and the components holding per-citizen arrays (commons, policy rules, phases and their
+shared slots) are rebuilt around the grown state, their checkpoint state carried over.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import TypeAdapter
+
+from society.core.citizen import Citizen
+from society.phases import registered_phases
+from society.phases.deciding import DecidingPath
+from society.policies.heuristics import PolicyRules
+from society.scenario.interventions import Intervention, set_scenario
+from society.scenario.schema import CompleteGraph, ImitatorPolicy, LearnerPolicy, PolicySpec, Scenario
+from society.world.commons import Commons
+from society.world.graph import SocialGraph
+
+if TYPE_CHECKING:
+    from society.core.model import Society
+
+PHASE = "interventions"
+KIND = "intervention"
+
+
+class Interventions:
+    """The society's pending and fired interventions."""
+
+    def __init__(self, society: Society) -> None:
+        self.society = society
+        self.planned: list[Intervention] = list(society.scenario.interventions)
+        self.fired: list[int] = []
+        self.grown = False
+
+    def before_round(self) -> None:
+        """Apply every intervention due at the start of the round now beginning, in scenario order."""
+        for index, intervention in enumerate(self.planned):
+            if index not in self.fired and self._due(intervention):
+                self.fired.append(index)
+                self._apply(index, intervention)
+
+    def _due(self, intervention: Intervention) -> bool:
+        when, society = intervention.when, self.society
+        if when.round is not None:
+            return society.round == when.round
+        commons = society.commons
+        return float(commons.stock.sum()) < when.stock_below * float(commons.capacity.sum())
+
+    def _apply(self, index: int, intervention: Intervention) -> None:
+        detail: dict[str, Any] = {"intervention": index, "when": intervention.when.model_dump(exclude_none=True)}
+        if intervention.set:
+            self._set(intervention.set)
+            detail["set"] = intervention.set
+        if intervention.add is not None:
+            detail["add"] = self._add(intervention)
+        if intervention.shock is not None:
+            detail["shock"] = self._shock(intervention.shock.severity)
+        if intervention.broadcast is not None:
+            self._broadcast(intervention.broadcast)
+            detail["broadcast"] = intervention.broadcast
+        minus_one = np.array([-1], dtype=np.int64)
+        self.society.record_events(PHASE, KIND, minus_one, minus_one, detail=[json.dumps(detail, sort_keys=True)])
+
+    # ---- set ------------------------------------------------------------------------------------------------
+
+    def _set(self, changes: dict[str, Any]) -> None:
+        """Replace the scenario with the changed one and take the change up where it is read."""
+        society = self.society
+        old = society.scenario
+        new = Scenario.model_validate(set_scenario(old.model_dump(mode="json"), changes))
+        society.scenario = new
+        if society.commons is not None and new.commons != old.commons:
+            society.commons.spec = new.commons
+            society.commons.capacity[:] = new.commons.capacity
+        if new.population.policies != old.population.policies:
+            planned = len(new.population.policies)
+            society.policy_specs[:planned] = new.population.policies
+            society.policy_rules = PolicyRules.of(society.policy_specs, society.state["group"], society.graph)
+        changed = [i for i, (a, b) in enumerate(zip(old.schedule, new.schedule, strict=True)) if a != b]
+        for index in changed:
+            phase = society.phases[index]
+            rebuilt = registered_phases()[phase.name](society, new.schedule[index].params, index)
+            rebuilt.load_state_dict(phase.state_dict())
+            society.phases[index] = rebuilt
+        if changed:
+            _index_providers(society)
+
+    # ---- add ------------------------------------------------------------------------------------------------
+
+    def _add(self, intervention: Intervention) -> dict[str, Any]:
+        """Grow the population by the newcomers; what they are (citizen numbers, group, patches, the earlier
+        citizens each is linked to: the run folder's graph file is the graph of round 0)."""
+        society, add = self.society, intervention.add
+        rng = society.rng_tree("interventions")
+        n, k = society.num_citizens, add.count
+        specs = list(society.policy_specs)
+        planned = len(society.scenario.population.policies)
+        if add.policy in specs[planned:]:  # newcomers form groups of their own, one per policy spec
+            group = planned + specs[planned:].index(add.policy)
+        else:
+            group = len(specs)
+            specs.append(add.policy)
+        links = add.links
+        if links is None:
+            degree = society.graph.indices.size / max(n, 1)
+            links = n if isinstance(society.scenario.graph, CompleteGraph) else max(1, round(degree))
+        links = min(links, n)
+        newcomers = np.arange(n, n + k, dtype=np.int64)
+        u, v = society.graph.edges()
+        chosen = [rng.choice(n, size=links, replace=False) for _ in range(k)]
+        u = np.concatenate([u, np.repeat(newcomers, links)])
+        v = np.concatenate([v, *chosen])
+        if isinstance(society.scenario.graph, CompleteGraph) and add.links is None:
+            pairs = np.array([(a, b) for a in newcomers for b in newcomers if a < b], dtype=np.int64).reshape(-1, 2)
+            u, v = np.concatenate([u, pairs[:, 0]]), np.concatenate([v, pairs[:, 1]])
+        first_links = np.array([links_of[0] for links_of in chosen], dtype=np.int64)
+        blocks = None if society.graph.blocks is None else np.concatenate(  # a newcomer joins its first link's block
+            [society.graph.blocks, society.graph.blocks[first_links]])
+        graph = SocialGraph.from_edges(n + k, u, v, blocks)
+        group_column = np.concatenate([society.state["group"], np.full(k, group, dtype=np.int16)])
+        patch_column = None
+        if society.commons is not None:
+            patches = society.commons.num_patches
+            patch = rng.integers(0, patches, k) if add.patch is None else np.full(k, add.patch)
+            patch_column = np.concatenate([society.state["patch"], patch.astype(np.int64)])
+        grow(society, graph, specs, group_column, patch_column)
+        spec = specs[group]
+        if isinstance(spec, ImitatorPolicy | LearnerPolicy):
+            society.state["strategy"][newcomers] = rng.uniform(*spec.initial_ratio, k)
+        self.grown = True
+        return {"citizens": newcomers.tolist(), "group": group, "policy": spec.policy, "links": links,
+                "linked_to": [sorted(links_of.tolist()) for links_of in chosen],
+                **({} if patch_column is None else {"patches": patch_column[newcomers].tolist()})}
+
+    # ---- shock, broadcast -----------------------------------------------------------------------------------
+
+    def _shock(self, severity: float) -> float:
+        """Destroy `severity` of every patch's stock; the units destroyed."""
+        commons = self.society.commons
+        lost = commons.stock * severity
+        commons.stock = commons.stock - lost
+        return float(lost.sum())
+
+    def _broadcast(self, text: str) -> None:
+        """Tell every LLM citizen `text`: a note in the round now beginning, quoted in its memory."""
+        llm = self.society.llm
+        for position in range(llm.members.size):
+            llm.memory.add_note(position, text, label="Announcement")
+
+    # ---- checkpoints ----------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """The fired interventions and, once citizens were added, the grown structure (graph and policy groups)."""
+        society = self.society
+        state: dict[str, Any] = {"fired": list(self.fired)}
+        if self.grown:
+            state["grown"] = {
+                "indptr": society.graph.indptr.copy(),
+                "indices": society.graph.indices.copy(),
+                "blocks": None if society.graph.blocks is None else society.graph.blocks.copy(),
+                "specs": [spec.model_dump(mode="json") for spec in society.policy_specs],
+                "group": society.state["group"].copy(),
+                "patch": society.state["patch"].copy() if "patch" in society.state else None,
+            }
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replay what the fired interventions changed in the society's make-up (before its state is loaded)."""
+        self.fired = [int(index) for index in state["fired"]]
+        for index in self.fired:
+            if self.planned[index].set:
+                self._set(self.planned[index].set)
+        grown = state.get("grown")
+        if grown is not None:
+            specs = [TypeAdapter(PolicySpec).validate_python(spec) for spec in grown["specs"]]
+            n = grown["group"].size
+            graph = SocialGraph(n, grown["indptr"], grown["indices"], grown["blocks"])
+            grow(self.society, graph, specs, grown["group"], grown["patch"])
+            self.grown = True
+
+
+def grow(
+    society: Society, graph: SocialGraph, specs: list[Any], group: np.ndarray, patch: np.ndarray | None
+) -> None:
+    """Give the society more citizens: state rows, graph, policy groups, patches; rebuild what holds per-citizen
+    arrays (commons, policy rules, deciding path, phases and their slots), carrying their checkpoint state."""
+    n = graph.n
+    old_n = society.num_citizens
+    phases_state = [phase.state_dict() for phase in society.phases]
+    slots_state = {kind: shared.state_dict() for kind, shared in society.slots.items() if hasattr(shared, "state_dict")}
+    society.state = society.state.grown(n - old_n)
+    society.num_citizens = n
+    society.graph = graph
+    society.policy_specs = list(specs)
+    society.state["group"] = group
+    society.group_members = [np.flatnonzero(group == g) for g in range(len(specs))]
+    society.policy_rules = PolicyRules.of(society.policy_specs, group, graph)
+    if society.commons is not None:
+        society.state["patch"] = patch
+        commons_state = society.commons.state_dict()
+        society.commons = Commons(society.scenario.commons, society.state["patch"])
+        society.commons.load_state_dict(commons_state)
+    if society.llm is not None:
+        society.llm.position = np.concatenate([society.llm.position, np.full(n - old_n, -1, dtype=np.int64)])
+    if "citizens" in society.__dict__:
+        for index in range(old_n, n):
+            Citizen(society, index)
+    society.slots = {}
+    society.deciding = DecidingPath(society)
+    society.phases = [
+        registered_phases()[entry.phase](society, entry.params, index)
+        for index, entry in enumerate(society.scenario.schedule)
+    ]
+    _index_providers(society)
+    for phase, state in zip(society.phases, phases_state, strict=True):
+        phase.load_state_dict(state)
+    for kind, shared in society.slots.items():
+        if kind in slots_state:
+            shared.load_state_dict(slots_state[kind])
+
+
+def _index_providers(society: Society) -> None:
+    """Name the phase that provides each thing, for the later phases that require it."""
+    society.providers = {}
+    for phase in society.phases:
+        for what in phase.provides:
+            society.providers.setdefault(what, phase)

@@ -1,0 +1,171 @@
+"""The `interventions:` section: changes to a run at a round or when a condition holds, and their validation.
+
+An intervention fires once, at the start of the round its `when` names (`round: k`) or of the first round that
+starts with the commons' stock below a share of its capacity (`stock_below: x`). It may `set` scenario fields
+(the `--set` paths that a running society can take up: `LIVE_PATHS`), `add` citizens following a heuristic
+policy, apply a `shock` to the commons and `broadcast` a message to every LLM citizen's memory, in that order.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_serializer, field_validator, model_validator
+
+from society.scenario.bounds import MAX_CITIZENS, MAX_ROUNDS
+from society.scenario.problems import Problem
+
+if TYPE_CHECKING:
+    from society.scenario.schema import Scenario
+
+LIVE_PATHS: dict[str, str] = {
+    r"schedule\.\d+\.params\..+": "schedule.N.params.* (the phase is rebuilt with its new parameters)",
+    r"commons\.(capacity|collapse_threshold|on_collapse|allocation|diffusion|resource|unit)": "commons.capacity, "
+    "collapse_threshold, on_collapse, allocation, diffusion, resource, unit",
+    r"commons\.regrowth(\..+)?": "commons.regrowth.*",
+    r"commons\.shocks(\..+)?": "commons.shocks.*",
+    r"population\.policies\.\d+\.(factor|noise|amount)": "population.policies.N.factor, noise, amount",
+}
+"""The fields a running society takes up (a regular expression over the dotted path, and how it reads)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class When(_Strict):
+    """When an intervention fires: at the start of round `round`, or of the first round that starts with the
+    commons' total stock below `stock_below` times its total capacity."""
+
+    round: int | None = Field(None, ge=1, le=MAX_ROUNDS, description="the round it fires at the start of")
+    stock_below: float | None = Field(None, gt=0, le=1, description="share of the commons' capacity")
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> When:
+        if (self.round is None) == (self.stock_below is None):
+            raise ValueError("expected exactly one of round or stock_below")
+        return self
+
+
+class AddCitizens(_Strict):
+    """Newcomers: `count` citizens of a heuristic policy (GovSim's outsider), each linked to `links` citizens
+    drawn at random (default: everyone on a complete graph, else the mean degree), on a random patch unless
+    `patch` names one."""
+
+    count: int = Field(1, ge=1, le=MAX_CITIZENS)
+    policy: SerializeAsAny[BaseModel]
+    links: int | None = Field(None, ge=1, le=MAX_CITIZENS, description="citizens each newcomer is linked to")
+    patch: int | None = Field(None, ge=0, le=MAX_CITIZENS, description="the newcomers' patch (default: random)")
+
+    @field_validator("policy", mode="plain")
+    @classmethod
+    def _heuristic(cls, value: Any) -> BaseModel:
+        """A heuristic policy spec (its group's `fraction` is not asked for: newcomers are counted by `count`)."""
+        from pydantic import TypeAdapter
+
+        from society.scenario.schema import LLMPolicy, PolicySpec
+
+        if isinstance(value, str):
+            value = {"policy": value}
+        if isinstance(value, dict):
+            if value.get("policy") == "llm":
+                raise ValueError("a newcomer follows a heuristic policy (LLM newcomers are not supported)")
+            if "fraction" in value:
+                raise ValueError("a newcomer's policy has no fraction (count says how many arrive)")
+            value = {**value, "fraction": 1.0}
+        spec = TypeAdapter(PolicySpec).validate_python(value)
+        if isinstance(spec, LLMPolicy):
+            raise ValueError("a newcomer follows a heuristic policy (LLM newcomers are not supported)")
+        return spec
+
+    @field_serializer("policy")
+    def _without_fraction(self, policy: BaseModel) -> dict[str, Any]:
+        return policy.model_dump(mode="json", exclude={"fraction"})
+
+
+class Shock(_Strict):
+    """Destroys a share of every patch's stock."""
+
+    severity: float = Field(gt=0, le=1, description="share of the stock destroyed")
+
+
+class Intervention(_Strict):
+    """One change to the run, applied once when `when` holds: set, add, shock, broadcast (those it names)."""
+
+    when: When
+    set: dict[str, Any] = Field(default_factory=dict, description="dotted scenario paths (as --set) and values")
+    add: AddCitizens | None = None
+    shock: Shock | None = None
+    broadcast: str | None = Field(None, min_length=1, max_length=2000, description="told to every LLM citizen")
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Intervention:
+        if not (self.set or self.add or self.shock or self.broadcast):
+            raise ValueError("expected at least one of set, add, shock, broadcast")
+        return self
+
+
+def live_path(path: str) -> bool:
+    """Whether a running society takes up a change of the field at dotted `path`."""
+    return any(re.fullmatch(pattern, path) for pattern in LIVE_PATHS)
+
+
+def set_scenario(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the scenario data `data` with the dotted `changes` made (KeyError, IndexError or TypeError on a
+    path that leads nowhere)."""
+    from society.scenario.files import set_path
+
+    changed = copy.deepcopy(data)
+    for path, value in changes.items():
+        set_path(changed, path.split("."), value)
+    return changed
+
+
+def intervention_problems(scenario: Scenario, source: str) -> list[Problem]:
+    """What the scenario's interventions ask for that its run could not do, each naming its field."""
+    from society.scenario.files import validate
+
+    problems = []
+    base = scenario.model_dump(mode="json", exclude={"interventions"})
+    commons = scenario.commons
+    for i, intervention in enumerate(scenario.interventions):
+        where = f"interventions[{i}]"
+        when = intervention.when
+        if when.round is not None and when.round > scenario.rounds:
+            problems.append(Problem(source, f"{where}.when.round",
+                                    f"round {when.round} is after the run's last round (rounds: {scenario.rounds})"))
+        if commons is None:
+            for field in ("when.stock_below", "shock", "add.patch"):
+                part = field.split(".")
+                value = getattr(intervention, part[0]) if len(part) == 1 else getattr(
+                    getattr(intervention, part[0]), part[1], None)
+                if value is not None:
+                    problems.append(Problem(source, f"{where}.{field}", "needs a commons (the scenario has none)"))
+        elif intervention.add is not None and intervention.add.patch is not None and (
+                intervention.add.patch >= commons.patches):
+            problems.append(Problem(source, f"{where}.add.patch",
+                                    f"patch {intervention.add.patch} does not exist (patches: {commons.patches})"))
+        if intervention.broadcast is not None and not scenario.has_llm_citizens:
+            problems.append(Problem(source, f"{where}.broadcast", "no LLM citizen would hear it (no llm policy)"))
+        for path, value in intervention.set.items():
+            field = f"{where}.set.{path}"
+            if not live_path(path):
+                problems.append(Problem(source, field, "cannot change while the run plays; these can: "
+                                        + "; ".join(LIVE_PATHS.values())))
+                continue
+            try:
+                changed = set_scenario(base, {path: value})
+            except (KeyError, IndexError, TypeError) as error:
+                problems.append(Problem(source, field, f"cannot set: {error.args[0]}"))
+                continue
+            _, found = validate(changed, source)
+            problems += [Problem(p.file, field, p.message if _dotted(p.field).startswith(path) else
+                                 f"{_dotted(p.field)}: {p.message}") for p in found]
+    return problems
+
+
+def _dotted(field: str) -> str:
+    """A problem's field with list indices as path parts (`schedule[0].params` as `schedule.0.params`)."""
+    return re.sub(r"\[(\d+)\]", r".\1", field).lstrip(".")
