@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ _LAZY = {
 }
 
 __all__ = sorted([*_LAZY, "LOCAL_MODEL_NAME", "BackendSpec", "client_config", "hardware_config", "json_schema",
-                  "local_server", "local_server_config", "open_connection", "parse_answer", "serve_local"])
+                  "loaded_errors", "local_server", "local_server_config", "open_connection", "parse_answer", "serve_local"])
 
 
 def __getattr__(name: str) -> Any:
@@ -45,6 +46,16 @@ def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'llm_backend.facade' has no attribute {name!r}")
     return getattr(importlib.import_module(f"llm_backend.{_LAZY[name]}"), name)
+
+
+def loaded_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """The named error classes whose modules this process has already imported, without importing the others.
+
+    An error can only be raised by a module that was imported, so `except (*loaded_errors("CacheMiss"),)` catches
+    the backend's errors while a run that never talked to a model imports none of it (nor aiohttp, nor sqlite3).
+    """
+    modules = [(sys.modules.get(f"llm_backend.{_LAZY[name]}"), name) for name in names]
+    return tuple(getattr(module, name) for module, name in modules if module is not None)
 
 
 @dataclass(frozen=True)

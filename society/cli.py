@@ -13,8 +13,6 @@ from typing import NoReturn
 
 import click
 
-from society.core.build import graph_file_problems
-from society.core.runner import ReplayError, RunInterrupted, resume_run, run_scenario
 from society.rundir.layout import SWEEP, RunDataError
 from society.scenario.files import ScenarioError, load_scenario
 
@@ -55,6 +53,14 @@ def main() -> None:
         signal.signal(signal.SIGTERM, _stop_as_interrupt)
 
 
+def _bars_lock_in_process() -> None:
+    """Progress bars of this command lock within the process (tqdm's default lock is a multiprocessing one,
+    which, once Mesa has set the `spawn` start method, starts a resource-tracker process for every run)."""
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+
+
 def _stop_as_interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM (`kill`, a batch scheduler) stops a command as Ctrl-C does: written rounds kept, servers stopped."""
     raise KeyboardInterrupt
@@ -75,10 +81,12 @@ def run(
     replay: Path | None, quiet: bool,
 ) -> None:
     """Run SCENARIO headless and write its tables to a run directory."""
-    from llm_backend.facade import CacheFileError, CacheMiss, ServerError, UnreachableServerError, WeightsError
+    from llm_backend.facade import loaded_errors
+    from society.core.runner import ReplayError, RunInterrupted, resume_run, run_scenario
     from society.llm.asking import FallbackRateExceeded
     from society.rundir.writer import RunWriteError
 
+    _bars_lock_in_process()
     try:
         if resume is not None:
             if scenario is not None or overrides or seed is not None or replay is not None:
@@ -91,11 +99,12 @@ def run(
             path = run_scenario(load_scenario(scenario, settings), out, progress=not quiet, replay=replay)
     except ScenarioError as error:
         fail(f"invalid scenario\n{error}")
-    except (FileExistsError, FileNotFoundError, ReplayError, RunDataError, RunWriteError, CacheFileError) as error:
+    except (FileExistsError, FileNotFoundError, ReplayError, RunDataError, RunWriteError,
+            *loaded_errors("CacheFileError")) as error:
         fail(str(error))
-    except (ServerError, WeightsError, UnreachableServerError) as error:
+    except loaded_errors("ServerError", "WeightsError", "UnreachableServerError") as error:
         fail(f"{error}\n(fix the llm section of the scenario, or the server, then continue with --resume)")
-    except (FallbackRateExceeded, CacheMiss) as error:
+    except (FallbackRateExceeded, *loaded_errors("CacheMiss")) as error:
         click.echo(f"error: {error}\nthe run stopped after its last whole round; continue it with --resume", err=True)
         sys.exit(RUN_FAILED)
     except RunInterrupted as interrupted:
@@ -111,6 +120,8 @@ def run(
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
     """Check scenario FILES; print every problem (file, field, what was expected)."""
+    from society.core.build import graph_file_problems
+
     failed = False
     for file in files:
         try:
@@ -218,6 +229,7 @@ def sweep(
     from society.sweeps.executors import cpu_count
     from society.sweeps.sweep import default_sweep_dir
 
+    _bars_lock_in_process()
     if ray_address and executor != "ray":
         fail("--ray-address needs --executor ray")
     if executor == "ray" and find_spec("ray") is None:

@@ -12,6 +12,7 @@ phase, `reads` when some phase provides it (which must then come earlier), and `
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -94,11 +95,30 @@ class Phase:
         self.apply(self.decide(self.observe()))
 
 
+class PhaseRegistry(Mapping[str, type[Phase]]):
+    """The phases registered in the `society.phases` entry-point group, by name; a phase's module is imported
+    when its class is first asked for, so a run imports only the phases its schedule names."""
+
+    def __init__(self) -> None:
+        self._entries = {entry.name: entry for entry in entry_points(group="society.phases")}
+        self._classes: dict[str, type[Phase]] = {}
+
+    def __getitem__(self, name: str) -> type[Phase]:
+        if name not in self._classes:
+            self._classes[name] = self._entries[name].load()
+        return self._classes[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 @cache
-def registered_phases() -> dict[str, type[Phase]]:
+def registered_phases() -> PhaseRegistry:
     """Every phase class registered in the `society.phases` entry-point group, by name."""
-    phases: dict[str, type[Phase]] = {}
-    for entry in entry_points(group="society.phases"):
-        phase_class = entry.load()
-        phases[entry.name] = phase_class
-    return phases
+    return PhaseRegistry()

@@ -79,15 +79,13 @@ class SerialExecutor:
         return None
 
 
-def _ignore_sigint() -> None:
-    """Idle pool workers ignore Ctrl-C; a worker playing a run turns it into a clean stop (see run_cell)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 class LocalExecutor:
-    """A pool of `workers` fresh processes; each run's kernels get an equal share of the CPUs.
+    """A pool of `workers` processes kept for the whole sweep; each run's kernels get an equal share of the CPUs.
 
-    Workers are spawned, not forked: the thread pools of Polars and Numba do not survive a fork.
+    Workers are spawned, not forked: the thread pools of Polars and Numba do not survive a fork. Each worker
+    imports the engine and loads its compiled kernels once, with its first run, and plays every later run it
+    is given warm. Idle workers ignore Ctrl-C, from the moment they start (the initializer is `signal.signal`
+    itself, so setting it imports nothing); a worker playing a run turns it into a clean stop (see run_cell).
     """
 
     def __init__(self, workers: int) -> None:
@@ -102,7 +100,8 @@ class LocalExecutor:
 
     def __enter__(self) -> LocalExecutor:
         self._pool = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=signal.signal,
+            initargs=(signal.SIGINT, signal.SIG_IGN),
         )
         return self
 

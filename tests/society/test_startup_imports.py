@@ -1,0 +1,80 @@
+"""Start-up stays lean: what the `society` command and a heuristic run import, each checked in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llm_backend import facade
+from society.phases import PhaseRegistry
+
+SCENARIOS = Path(__file__).parents[2] / "scenarios"
+
+NEVER_IN_A_HEURISTIC_RUN = (
+    "aiohttp", "httpx", "openai", "sqlite3", "ray", "streamlit", "dashboard", "vllm", "torch",
+    "llm_backend.client", "llm_backend.cache", "llm_backend.server", "llm_backend.connection",
+    "society.sweeps", "institutions", "norms", "multiprocessing.resource_tracker",
+)
+"""Modules a run of heuristic citizens has no use for: the LLM client and its cache, servers, the dashboard,
+sweeps and Ray, the phases its schedule does not name, and the resource tracker tqdm's default lock starts."""
+
+
+def imported_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running `code`."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    """Which of `names` (a package stands for its submodules too) `modules` holds."""
+    return [name for name in names if any(m == name or m.startswith(f"{name}.") for m in modules)]
+
+
+def test_the_command_imports_no_engine_until_a_run_plays() -> None:
+    modules = imported_after("import society.cli")
+    assert loaded(modules, ("mesa", "numba", "pandas", "scipy", "society.core.model", *NEVER_IN_A_HEURISTIC_RUN)) \
+        == []
+
+
+def test_a_heuristic_run_imports_only_what_it_plays(tmp_path: Path) -> None:
+    modules = imported_after(
+        "from society.cli import main\n"
+        f"main(['run', {str(SCENARIOS / 'village_10k.yaml')!r}, '--out', {str(tmp_path / 'run')!r},"
+        " '--set', 'rounds=1'], standalone_mode=False)"
+    )
+    assert {"mesa", "numba", "society.core.model", "society.phases.punish"} <= modules  # it did play
+    assert loaded(modules, NEVER_IN_A_HEURISTIC_RUN) == []
+
+
+def test_a_run_imports_the_phases_its_schedule_names(tmp_path: Path) -> None:
+    modules = imported_after(
+        "from society.cli import main\n"
+        f"main(['run', {str(SCENARIOS / 'institutions_charter.yaml')!r}, '--out', {str(tmp_path / 'run')!r},"
+        " '--quiet', '--set', 'rounds=1'], standalone_mode=False)"
+    )
+    assert "institutions" in modules and loaded(modules, ("norms", "aiohttp")) == []
+
+
+def test_the_phase_registry_names_every_phase_and_imports_one_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "norms.public_goods", raising=False)
+    registry = PhaseRegistry()
+    assert {"harvest", "punish", "sanctions", "public_goods"} <= set(registry) and len(registry) == len(list(registry))
+    assert "public_goods" in registry and "no_such_phase" not in registry
+    assert "norms.public_goods" not in sys.modules
+    assert registry["public_goods"].__module__ == "norms.public_goods"
+    assert "norms.public_goods" in sys.modules
+
+
+def test_loaded_errors_gives_only_the_classes_of_modules_already_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llm_backend.cache import CacheMiss
+
+    monkeypatch.delitem(sys.modules, "llm_backend.weights", raising=False)
+    assert facade.loaded_errors("CacheMiss", "WeightsError") == (CacheMiss,)
+    assert "llm_backend.weights" not in sys.modules
