@@ -95,7 +95,7 @@ class Interventions:
             rebuilt.load_state_dict(phase.state_dict())
             society.phases[index] = rebuilt
         if changed:
-            _index_providers(society)
+            society.index_providers()
 
     # ---- add ------------------------------------------------------------------------------------------------
 
@@ -156,8 +156,7 @@ class Interventions:
     def _broadcast(self, text: str) -> None:
         """Tell every LLM citizen `text`: a note in the round now beginning, quoted in its memory."""
         llm = self.society.llm
-        for position in range(llm.members.size):
-            llm.memory.add_note(position, text, label="Announcement")
+        llm.remember(llm.members, [text] * llm.members.size, label="Announcement")
 
     # ---- checkpoints ----------------------------------------------------------------------------------------
 
@@ -219,21 +218,10 @@ def grow(
             Citizen(society, index)
     society.slots = {}
     society.deciding = DecidingPath(society)
-    society.phases = [
-        registered_phases()[entry.phase](society, entry.params, index)
-        for index, entry in enumerate(society.scenario.schedule)
-    ]
-    _index_providers(society)
+    society.build_phases()
     for phase, state in zip(society.phases, phases_state, strict=True):
         phase.load_state_dict(state)
     for kind, shared in society.slots.items():
         if kind in slots_state:
             shared.load_state_dict(slots_state[kind])
 
-
-def _index_providers(society: Society) -> None:
-    """Name the phase that provides each thing, for the later phases that require it."""
-    society.providers = {}
-    for phase in society.phases:
-        for what in phase.provides:
-            society.providers.setdefault(what, phase)

@@ -77,11 +77,7 @@ class Society(mesa.Model):
         self.deciding = DecidingPath(self)
         self.providers: dict[str, Phase] = {}
         self.phases: list[Phase] = []
-        for index, entry in enumerate(scenario.schedule):
-            phase = registered_phases()[entry.phase](self, entry.params, index)
-            self.phases.append(phase)
-            for what in phase.provides:
-                self.providers.setdefault(what, phase)
+        self.build_phases()
         self.collapse_round: int | None = None
         self.round_row: dict[str, Any] = {}
         self._events: list[tuple[Any, ...]] = []
@@ -100,6 +96,20 @@ class Society(mesa.Model):
         for index in range(self.num_citizens):
             Citizen(self, index)
         return self.agents_by_type[Citizen]
+
+    def build_phases(self) -> None:
+        """Build the schedule's phases in order, each naming what it provides before the next is built."""
+        self.providers, self.phases = {}, []
+        for index, entry in enumerate(self.scenario.schedule):
+            self.phases.append(registered_phases()[entry.phase](self, entry.params, index))
+            self.index_providers()
+
+    def index_providers(self) -> None:
+        """Name the first phase that provides each thing, for the later phases that require it."""
+        self.providers = {}
+        for phase in self.phases:
+            for what in phase.provides:
+                self.providers.setdefault(what, phase)
 
     def slot(self, kind: type[T], factory: Callable[[], T] | None = None) -> T:
         """The one `kind` object the phases share, made by `factory` (default: `kind()`) for the first that asks.
