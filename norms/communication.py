@@ -116,10 +116,12 @@ def meeting_proposals(
     """Per citizen: what its meeting agrees on, the median (or mean) of the norms stated in its group by those who
     spoke (all, when `spoke` is None); NaN for a meeting where nobody spoke."""
     aggregate = np.median if proposal == "median" else np.mean
-    heard = np.ones(stated.size, dtype=bool) if spoke is None else spoke
     groups, members = np.unique(group, return_inverse=True)
-    agreed = np.array([aggregate(stated[(members == g) & heard]) if heard[members == g].any() else np.nan
-                       for g in range(groups.size)])
+    said = np.arange(stated.size) if spoke is None else np.flatnonzero(spoke)
+    in_order = said[np.argsort(members[said], kind="stable")]  # each meeting's statements, in citizen order
+    counts = np.bincount(members[said], minlength=groups.size)
+    statements = np.split(stated[in_order], np.cumsum(counts)[:-1])
+    agreed = np.array([aggregate(norms) if norms.size else np.nan for norms in statements])
     return agreed[members]
 
 
