@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -40,7 +41,13 @@ def port_free(host: str, port: int) -> bool:
 
 
 def serve(runs_dir: Path, port: int, host: str) -> NoReturn:
-    """Replace this process with the Streamlit server, so Ctrl-C and signals reach the server itself."""
+    """Replace this process with the Streamlit server, so Ctrl-C and signals reach the server itself.
+
+    SIGTERM and SIGINT go back to the operating system's default first: a Python handler only flags a signal for
+    the interpreter to act on later, so one arriving just before the exec would be lost and the server, which
+    installs its own handlers only once it is up, would never stop."""
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, signal.SIG_DFL)
     command = streamlit_command(port, host)
     sys.stdout.flush()  # what was echoed before the process is replaced must not be lost in a pipe's buffer
     sys.stderr.flush()

@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 import yaml
 from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
 from dashboard import queries
 from dashboard.catalog import describe, discover
-from dashboard.server import port_free
+from dashboard.server import port_free, serve
 from society import load_run
 from society.cli import main
 
@@ -156,8 +158,31 @@ def test_dashboard_command_prints_its_url(tmp_path: Path) -> None:
         first = server.stdout.readline()
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()  # leave no server behind, and fail: SIGTERM must stop the dashboard
+            raise
     assert first.startswith(f"Dashboard: http://127.0.0.1:{port}")
+
+
+def test_the_server_takes_over_with_default_signal_handling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGTERM caught by a Python handler just before the exec would be lost: the exec must find the defaults."""
+    def exec_with(handlers: dict[int, object]):
+        def execve(path: str, args: list[str], env: dict[str, str]) -> None:
+            handlers.update({stop: signal.getsignal(stop) for stop in (signal.SIGTERM, signal.SIGINT)})
+        return execve
+
+    seen: dict[int, object] = {}
+    monkeypatch.setattr("dashboard.server.os.execve", exec_with(seen))
+    before = {stop: signal.getsignal(stop) for stop in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
+        serve(tmp_path, 8501, "127.0.0.1")
+    finally:
+        for stop, handler in before.items():
+            signal.signal(stop, handler)
+    assert seen == {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.SIG_DFL}
 
 
 def test_dashboard_command_refuses_bad_input(tmp_path: Path) -> None:
