@@ -225,3 +225,20 @@ def test_a_charter_quota_set_mid_run_is_the_policy_in_force_from_that_round() ->
         polity = society.slots[Polity]
         quotas.append((polity.base.quota, polity.policy.quota))
     assert quotas[4] == (1.0, 1.0) and quotas[5] == (0.5, 0.5)
+
+
+def test_a_sweep_axis_can_be_an_interventions_round_or_value(tmp_path: Path) -> None:
+    """The shipped newcomer grid: a mild outsider never sinks the lake; a greedy one sinks it soon after it comes,
+    so the lake lasts longer the later it comes (measured per cell, not assumed)."""
+    from society.sweeps import SerialExecutor, load_grid, run_sweep
+
+    grid = load_grid(SCENARIOS / "grids" / "newcomer_arrival_x_greed.yaml")
+    run_sweep(grid, tmp_path / "sweep", SerialExecutor())
+    summary = pl.read_parquet(tmp_path / "sweep" / "summary.parquet")
+    arrival, greed = pl.col("interventions.0.when.round"), pl.col("interventions.0.add.policy.factor")
+    assert summary.height == 20 and summary["valid"].all()
+    assert summary.filter(greed == 2)["survival"].to_list() == [12] * 4
+    greedy = summary.filter(greed == 10).sort(arrival)
+    assert greedy["collapsed"].all()
+    assert (greedy["survival"] >= greedy["interventions.0.when.round"]).all()
+    assert greedy["survival"].is_sorted() and greedy["survival"].n_unique() == 4
