@@ -70,7 +70,9 @@ class LikertItem(_Item):
     kind: Literal["likert"]
     points: int = Field(7, ge=2, le=11)
     labels: list[str] = Field(min_length=2)
-    trait: Literal[BIG_FIVE] | None = Field(None, description="the Big Five trait this item scores")  # type: ignore[valid-type]
+    trait: Literal[BIG_FIVE] | None = Field(  # type: ignore[valid-type]
+        None, description="the Big Five trait this item scores"
+    )
     reversed: bool = Field(False, description="agreeing means a low score on the trait")
 
     @model_validator(mode="after")
