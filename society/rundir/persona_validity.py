@@ -8,9 +8,10 @@ trait, over the run's LLM citizens (the personas table):
   trait (its `trait`), of its valid LLM answers (fallbacks and heuristic rows left out) scaled to [0, 1]:
   (answer - 1) / (points - 1), or 1 minus that for a `reversed` item. Citizens with no valid answer to the
   trait's items are left out of this correlation.
-* `take_share`: the Pearson correlation between the assigned score and the citizen's mean take share, the mean
-  over recorded rounds where its sustainable share was positive of take / fair_share (citizens table; left out
-  without those columns, and citizens with no such round are left out).
+* `take_share`: the Pearson correlation between the assigned score and the citizen's mean take share: over the
+  recorded rounds in which anything was taken, the mean of its take / the round's total take of all citizens
+  (citizens table; left out without a `take` column). A share of the harvest, not a ratio to the sustainable
+  share, which a collapse sets to 0 in the round it happens.
 * `punishments`: with the citizen's count of punishments given (events of kind `punish` or `sanction` it acted
   in, over the run; 0 for a citizen who gave none).
 * `votes_for_winner` (only when the run has ballots): with the share of the citizen's ballots (`ballot` events,
@@ -70,9 +71,10 @@ def behaviour(citizens: pl.DataFrame, events: pl.DataFrame, members: pl.Series) 
     """One row per LLM citizen in `members`: mean take share, punishments given, and (with ballots) the share of
     its ballots for the winner (see the module doc)."""
     frame = pl.DataFrame({"citizen": members.cast(pl.Int64)})
-    if {"take", "fair_share"} <= set(citizens.columns):
-        shares = (citizens.filter(pl.col("fair_share") > 0)
-                  .group_by("citizen").agg(take_share=(pl.col("take") / pl.col("fair_share")).mean()))
+    if "take" in citizens.columns:
+        total = pl.col("take").sum().over("round")
+        shares = (citizens.filter(total > 0).with_columns(share=pl.col("take") / total)
+                  .group_by("citizen").agg(take_share=pl.col("share").mean()))
         frame = frame.join(shares, on="citizen", how="left")
     acts = (events.filter(pl.col("kind").is_in(PUNISHMENT_KINDS)).group_by("actor").agg(punishments=pl.len())
             if events.height else pl.DataFrame(schema={"actor": pl.Int64, "punishments": pl.UInt32}))

@@ -147,7 +147,7 @@ def hand_made(e1: list[int], e2: list[int]) -> dict[str, Any]:
     rows += [(0, "e1", None, "llm", True), (0, "e2", 7.0, "heuristic", False)]
     survey = pl.DataFrame(rows, schema=["citizen", "item", "answer", "source", "fallback"], orient="row")
     citizens = pl.DataFrame({"round": [1] * 4 + [2] * 4, "citizen": [0, 1, 2, 3] * 2,
-                             "take": [5.0, 10, 15, 20, 99, 99, 99, 99], "fair_share": [10.0] * 4 + [0.0] * 4})
+                             "take": [5.0, 10, 15, 20, 0, 0, 0, 0]})
     events = pl.DataFrame({"round": [1, 1, 1, 1], "kind": ["punish", "punish", "sanction", "vote"],
                            "actor": [3, 3, 2, 0], "target": [0, 1, 0, 1]})
     return dict(personas=personas, survey=survey, items=ITEMS, citizens=citizens, events=events)
@@ -161,7 +161,7 @@ def test_persona_validity_is_the_hand_computed_pearson_r_and_moves_with_the_answ
     # sum xy = (5.1 + 0.9 + 0.3 + 6.9) / 48 = 0.275, r = 0.275 / sqrt(0.2 * 908 / 2304)
     assert extraversion["surveyed"] == pytest.approx(0.275 / np.sqrt(0.2 * 908 / 2304))
     assert extraversion["citizens"] == 4
-    assert extraversion["take_share"] == pytest.approx(1.0)  # 0.5, 1, 1.5, 2; the zero-share round left out
+    assert extraversion["take_share"] == pytest.approx(1.0)  # 0.1, 0.2, 0.3, 0.4; the round without takes left out
     assert extraversion["punishments"] == pytest.approx(pearson(np.array([.2, .4, .6, .8]), np.array([0, 0, 1, 2])))
     assert np.isnan(table.filter(pl.col("trait") == "agreeableness")["surveyed"].item())  # nobody answered it
     assert np.isnan(table.filter(pl.col("trait") == "openness")["take_share"].item())  # assigned 0.5 to everyone
