@@ -18,7 +18,7 @@ pytestmark = pytest.mark.vllm
 def test_a_survey_answered_by_the_real_model_leaves_the_world_as_it_was(vllm_server: ManagedServer,
                                                                        tmp_path: Path) -> None:
     settings = ["rounds=3", "population.size=6", "llm.backend=server", f"llm.base_urls=[{vllm_server.base_url}]",
-                "llm.temperature=0", "llm.fallback_threshold=1.0", "llm.cache=off"]
+                "llm.temperature=0", "llm.fallback_threshold=1.0", "llm.cache='off'"]
     survey = load_scenario(SCENARIOS / "persona_validity_llm.yaml").schedule[-1].params.model_dump(mode="json")
     plain = run_scenario(load_scenario(scenario_file(tmp_path, "persona_validity_llm", settings, None)),
                          tmp_path / "a")
