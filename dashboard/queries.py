@@ -32,6 +32,7 @@ from society.rundir.layout import (
     table_dir,
     table_rounds,
 )
+from society.rundir.persona_validity import persona_validity as run_persona_validity
 from society.rundir.run_metrics import run_metrics
 
 NORM_COLUMNS = ("norm_dispersion", "compliance", "sanction_norm_agreement", "cooperation_index", "norm_stability")
@@ -369,6 +370,13 @@ def _breadth_first(graph: nx.Graph, size: int, seed: int) -> list[int]:
 def personas(run: Path) -> pl.DataFrame:
     """The personas of LLM citizens: citizen, role, values, agenda and the Big Five scores (empty without any)."""
     return read_personas(run)
+
+
+@keyed_on_files(table_dir("survey"), table_dir("citizens"), table_dir("events"), PERSONAS, SCENARIO)
+def persona_validity(run: Path) -> pl.DataFrame | None:
+    """Pearson's r of each assigned Big Five trait with its surveyed score and with behaviour (None without a
+    survey); see society.rundir.persona_validity."""
+    return run_persona_validity(run)
 
 
 @keyed_on_files(table_dir("llm_calls"), maxsize=64)

@@ -9,12 +9,15 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from society.rundir.layout import SWEEP, RunDataError
 from society.scenario.files import ScenarioError, load_scenario
+
+if TYPE_CHECKING:
+    import polars as pl
 
 INVALID_INPUT = 2
 RUN_FAILED = 1
@@ -143,6 +146,7 @@ def info(run_dir: Path) -> None:
     """Summarise the run in RUN_DIR: status, rounds, final metrics."""
     from society.rundir.layout import check_tables
     from society.rundir.reader import load_run
+    from society.rundir.persona_validity import persona_validity
     from society.rundir.run_metrics import run_metrics
 
     try:
@@ -151,6 +155,7 @@ def info(run_dir: Path) -> None:
         check_tables(run.path)
         rounds = run.rounds
         whole_run = run_metrics(run.path)
+        personas = persona_validity(run.path)
     except (FileNotFoundError, RunDataError) as error:
         fail(str(error))
     click.echo(f"run        {run.path}")
@@ -179,6 +184,19 @@ def info(run_dir: Path) -> None:
         click.echo("run:")
         for key, value in whole_run.items():
             click.echo(f"  {key:<20} " + ("n/a" if value is None else f"{value:.4g}"))
+    if personas is not None:
+        _echo_persona_validity(personas)
+
+
+def _echo_persona_validity(table: pl.DataFrame) -> None:
+    """The persona-validity block of `society info`: Pearson's r of each assigned trait with what was measured."""
+    measures = [name for name in table.columns if name not in ("trait", "citizens")]
+    click.echo("persona validity (Pearson r, assigned Big Five vs surveyed score and behaviour; NaN: < 3 citizens "
+               "or no variance):")
+    click.echo(f"  {'trait':<18} {'citizens':>8} " + " ".join(f"{name:>16}" for name in measures))
+    for row in table.iter_rows(named=True):
+        values = " ".join(f"{row[name]:>16.3f}" for name in measures)
+        click.echo(f"  {row['trait']:<18} {row['citizens']:>8} {values}")
 
 
 @main.group()

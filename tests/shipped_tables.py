@@ -22,6 +22,7 @@ import polars as pl
 
 from llm_backend.client import ChatRequest, Result
 from society import Society, load_scenario
+from society.phases.survey import round_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -140,6 +141,9 @@ def play(name: str) -> dict[str, str]:
             tables["events"].append(society.round_events())
             if society.llm is not None:
                 tables["llm_calls"].append(society.llm.round_calls())
+            survey = round_answers(society)
+            if survey is not None:
+                tables.setdefault("survey", []).append(survey)
     except RuntimeError as stopped:  # a fallback-rate stop is part of the behaviour being pinned
         error = f"{type(stopped).__name__}: {stopped}"
     digests = {table: frame_digest(pl.concat(frames, how="diagonal_relaxed")) for table, frames in tables.items()

@@ -1,5 +1,5 @@
 """Reasoning: every LLM citizen's answers across rounds in one table (request, what it got, its reason, fallbacks),
-filtered by citizen, phase and fallback, searched by text."""
+filtered by citizen, phase and fallback, searched by text; with a survey, the run's persona validity first."""
 
 import polars as pl
 import streamlit as st
@@ -16,9 +16,16 @@ manifest, _ = run_manifest(run)
 llm = manifest.get("llm")
 with plain_errors():
     table = queries.reasoning(run, llm.get("model") if isinstance(llm, dict) else None)
+    validity = queries.persona_validity(run)
 if table.is_empty():
     st.info("This run made no model call (no llm_calls recorded): its citizens follow heuristic policies.")
     st.stop()
+if validity is not None:
+    st.subheader("Persona validity")
+    st.caption("Pearson's r, over the LLM citizens, of each assigned Big Five score with the score surveyed from its "
+               "answers and with what it did (take share, punishments given, votes for the winner); blank: fewer "
+               "than 3 citizens or no variance.")
+    st.dataframe(validity.fill_nan(None).to_pandas(), hide_index=True)
 left, middle, right = st.columns([3, 2, 1])
 citizens = left.multiselect("Citizens (all when empty)", table["citizen"].unique().sort().to_list())
 phases = middle.multiselect("Phases (all when empty)", table["phase"].unique().sort().to_list())

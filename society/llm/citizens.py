@@ -91,18 +91,19 @@ class LLMCitizens:
         observations: Sequence[str],
         decision: type[Decision],
         schemas: Sequence[Mapping[str, Any]] | None = None,
+        cohort_stream: str = "cohorts",
     ) -> list[Decision | None]:
         """One decision per citizen from one batched call; None where the answer failed (the caller's fallback).
 
         `schemas` narrows the JSON schema per citizen (e.g. to the neighbours it may punish); the answer is
-        still validated against `decision`.
+        still validated against `decision`. With cohorts, members draw their samples from `cohort_stream`.
         """
         if citizens.size == 0:
             return []
         rules = self.rules()
         pairs = [(rules, self.compose(int(c), text)) for c, text in zip(citizens, observations, strict=True)]
         cohorts = self.settings.cohorts
-        sharing = Cohorts(cohorts.max_samples, self.society.rng_tree("cohorts")) if cohorts.enabled else None
+        sharing = Cohorts(cohorts.max_samples, self.society.rng_tree(cohort_stream)) if cohorts.enabled else None
         if sharing is not None:
             pairs = [(system, prompts.coarsened(user, cohorts.digits)) for system, user in pairs]
         if len(self.backends) == 1:

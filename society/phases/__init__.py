@@ -45,7 +45,8 @@ class Phase:
 
     @classmethod
     def check(cls, params: BaseModel, scenario: Scenario) -> list[tuple[str, str]]:
-        """What building this phase with `params` in `scenario` would reject: (field under params, message) pairs.
+        """What building this phase with `params` in `scenario` would reject: (field under params, message) pairs
+        (field "" for the phase's place in the schedule).
 
         For checks that need the rest of the scenario (its `Params` model validates the parameters alone).
         """

@@ -35,6 +35,9 @@ class Question:
     `label` names the call in the `llm_calls` table (the phase's name unless a phase asks several questions).
     `heuristic`, where the question has one, gives the decisions of some of `citizens` following a heuristic policy
     (the policy's spec, the citizens): with activation, what citizens not asked decide when the scenario names one.
+    `acts` is False for a question whose answers change nothing in the world (a survey): then every citizen is
+    asked (activation does not apply), a failed answer is not flagged in the world's `fallback` column (only in
+    `llm_calls`), and cohorts draw from the label's own random stream, so the world plays as without it.
     """
 
     citizens: np.ndarray
@@ -43,6 +46,7 @@ class Question:
     schemas: Sequence[Mapping[str, Any]] | None = None
     label: str | None = None
     heuristic: Callable[[Any, np.ndarray], list[Decision]] | None = None
+    acts: bool = True
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,7 @@ class DecidingPath:
         label = question.label or phase.name
         answers, repeated, followed = self._answers(label, asked, question)
         failed = asked[np.array([answer is None for answer in answers], dtype=bool)]
-        if self.fallbacks is not None:
+        if self.fallbacks is not None and question.acts:
             self.fallbacks.mark(failed)
         backup = fallback.decide(failed) if fallback is not None and failed.size else None
         return Decided(
@@ -169,8 +173,10 @@ class DecidingPath:
         """Every citizen's answer: asked in one batch or, not asked this round, the heuristic policy's decision or
         its last answer repeated; and the citizens whose answers were repeated, and those who followed the policy."""
         llm, activation = self.society.llm, self.activation
-        if activation is None:
-            answers = llm.ask(label, citizens, question.observations, question.decision, question.schemas)
+        if activation is None or not question.acts:
+            own_stream = {} if question.acts else {"cohort_stream": f"cohorts:{label}"}
+            answers = llm.ask(label, citizens, question.observations, question.decision, question.schemas,
+                              **own_stream)
             return answers, NO_CITIZENS, NO_CITIZENS
         follow, repeat = activation.split(label, citizens, question.heuristic is not None)
         ask = np.flatnonzero(~(repeat | follow))

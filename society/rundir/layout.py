@@ -9,7 +9,7 @@ A run folder `runs/<name>/` holds:
     llm_cache.sqlite, vllm.log         the response cache and the local server's log (only with LLM citizens)
     checkpoint.json                    the state to resume from: JSON, its arrays in checkpoint-<digest>.npz
     checkpoint-previous.json           the checkpoint before it (to replay a round whose tables were damaged)
-    tables/<table>/<round:06d>.parquet one file per round of each table in `TABLES`
+    tables/<table>/<round:06d>.parquet one file per round of each table in `TABLES` (survey: only with a survey phase)
     error.txt                          why the run failed (sweep runs only)
 
 A sweep folder holds sweep.json, summary.parquet, vllm.log and `cells/<cell:04d>/seed-<seed>/`, one run folder
@@ -47,7 +47,7 @@ SWEEP = "sweep.json"
 SUMMARY = "summary.parquet"
 CELLS = "cells"
 
-Table = Literal["rounds", "citizens", "events", "llm_calls"]
+Table = Literal["rounds", "citizens", "events", "llm_calls", "survey"]
 TABLES: tuple[Table, ...] = get_args(Table)
 
 Status = Literal["running", "completed", "interrupted", "failed"]

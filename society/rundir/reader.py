@@ -46,6 +46,11 @@ class Run:
         return read_table(self.path, "llm_calls")
 
     @cached_property
+    def survey(self) -> pl.DataFrame:
+        """One row per citizen per item per survey round (empty without a survey phase): see `society.phases.survey`."""
+        return read_table(self.path, "survey")
+
+    @cached_property
     def personas(self) -> pl.DataFrame:
         """One row per LLM citizen: role, values, hidden agenda and Big Five scores (empty without LLM citizens)."""
         return read_personas(self.path)

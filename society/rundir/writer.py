@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from society.core.model import Society
+from society.phases.survey import round_answers
 from society.rundir.checkpoint import write_checkpoint
 from society.rundir.layout import (
     GRAPH,
@@ -213,6 +214,9 @@ class RunDirectory:
             files.append(("events", society.round_events()))
         if society.llm is not None:
             files.append(("llm_calls", society.llm.round_calls()))
+        survey = round_answers(society)
+        if survey is not None:
+            files.append(("survey", survey))
         checkpoint = society.checkpoint() if number % checkpoint_every(society) == 0 or finished else None
         self._submit(number, files, checkpoint)
         self.recorded_round = number

@@ -16,7 +16,8 @@ def schedule_problems(scenario: Scenario, source: str) -> list[Problem]:
         if phase.needs_commons and scenario.commons is None:
             problems.append(Problem(source, f"{where}.phase", f"phase {entry.phase!r} needs a commons section"))
         checked = phase.check(entry.params, scenario)
-        problems += [Problem(source, f"{where}.params.{field}", message) for field, message in checked]
+        problems += [Problem(source, f"{where}.params.{field}" if field else f"{where}.phase", message)
+                     for field, message in checked]
         problems += [Problem(source, f"{where}.phase", message) for message in _order_problems(classes, index)]
     return problems
 
