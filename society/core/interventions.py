@@ -20,10 +20,10 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from society.core.citizen import Citizen
+from society.llm.personas import Personas, introduce
 from society.phases import registered_phases
 from society.phases.deciding import DecidingPath
 from society.policies.heuristics import PolicyRules
-from society.llm.personas import Personas, introduce
 from society.scenario.interventions import Intervention, PersonaChange, set_scenario
 from society.scenario.problems import Problem, ScenarioError
 from society.scenario.schema import BIG_FIVE, CompleteGraph, ImitatorPolicy, LearnerPolicy, PolicySpec, Scenario

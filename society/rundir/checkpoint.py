@@ -8,7 +8,9 @@ SHA-256 of its own state tree, so a damaged or edited pair is refused before any
 
 Writing keeps the pair consistent: the npz is written under its own (content-derived) name first, the latest
 JSON becomes `checkpoint-previous.json`, the new JSON is renamed into place, and only then are npz files no
-JSON names removed. The previous checkpoint lets a resume replay a round whose table files were damaged.
+JSON names removed. The previous checkpoint lets a resume replay a round whose table files were damaged. A kept
+checkpoint (`output.keep_checkpoints`) is the same pair, written once into `checkpoints/` and never removed: a
+fork starts from the latest one before its round.
 """
 
 from __future__ import annotations
