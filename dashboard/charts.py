@@ -70,6 +70,13 @@ def lines_by(frame: pl.DataFrame, colour: str, value: str, title: str, y_title: 
     return alt.layer(*layers).properties(title=title)
 
 
+def divergence_rules(divergences: pl.DataFrame) -> alt.Chart:
+    """A solid rule at each fork's divergence round (rows: run, parent, round), in the fork's colour."""
+    colours = alt.Color("run:N", title="run", scale=alt.Scale(scheme="tableau10"))
+    return alt.Chart(divergences.drop_nulls("round")).mark_rule(strokeWidth=2).encode(
+        x="round:Q", color=colours, tooltip=["run:N", "parent:N", alt.Tooltip("round:Q", title="diverges at round")])
+
+
 def metric_grid(long: pl.DataFrame, title: str, collapses: pl.DataFrame | None = None) -> alt.ConcatChart:
     """One small chart per metric of a long frame (round, metric, value, run), every run in its colour on the
     same rounds axis, two charts a row; each run's collapses marked in every chart."""

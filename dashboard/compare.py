@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
+import polars as pl
 import streamlit as st
 
 from dashboard.ui import PICKED, entries
+from society.rundir.layout import RunDataError, read_manifest
 
 WITH = "with"
 UNKNOWN = "with_unknown"  # names the link asked to compare with that the runs folder does not hold
@@ -48,3 +51,20 @@ def compared_runs(run: Path) -> dict[str, Path]:
     paths = {entry.name: entry.path for entry in entries()}
     name = st.session_state.get(PICKED) or st.query_params.get(PICKED)
     return {str(name): run} | {other: paths[other] for other in others if other in paths}
+
+
+def fork_divergences(runs: dict[str, Path]) -> pl.DataFrame:
+    """Each compared run forked from another compared run: run, parent, the round its change applied at (`at`) and
+    the first round whose rounds differ from its parent's (`round`, null when none does)."""
+    from society.core.fork import divergence_round
+
+    by_path = {path.resolve(): name for name, path in runs.items()}
+    rows = []
+    for name, path in runs.items():
+        with contextlib.suppress(RunDataError, OSError, KeyError, TypeError):
+            manifest = read_manifest(path)
+            parent = by_path.get(Path(manifest["fork_of"]["run"]).resolve())
+            if parent is not None:
+                rows.append({"run": name, "parent": parent, "at": manifest.get("fork_at"),
+                             "round": divergence_round(path, runs[parent])})
+    return pl.DataFrame(rows, schema={"run": pl.Utf8, "parent": pl.Utf8, "at": pl.Int64, "round": pl.Int64})

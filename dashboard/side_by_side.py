@@ -12,6 +12,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, queries
+from dashboard.compare import fork_divergences
 from dashboard.ui import plain_errors
 
 COMMONS_METRICS = ("stock_total", "total_harvest", "collapsed_patches", "efficiency", "survival", "equality",
@@ -72,9 +73,16 @@ def commons(runs: dict[str, Path]) -> None:
     for column, (name, frame) in zip(st.columns(len(frames)), frames.items()):
         first = queries.first_collapse(frame)
         column.metric(f"First collapse · {name}", f"round {first}" if first is not None else "none")
+    divergences = fork_divergences(runs)
+    for fork in divergences.iter_rows(named=True):
+        where = "no divergence" if fork["round"] is None else f"its rounds first differ at round {fork['round']}"
+        st.info(f"`{fork['run']}` is a fork of `{fork['parent']}`, changed at round {fork['at']}: {where} (a solid "
+                "rule in its colour).")
     stock = queries.by_run(frames, ["stock_total"])
-    st.altair_chart(charts.lines_by(stock, "run", "value", "Total stock by run", "stock (all patches)", collapses),
-                    width="stretch")
+    stock_chart = charts.lines_by(stock, "run", "value", "Total stock by run", "stock (all patches)", collapses)
+    if divergences["round"].drop_nulls().len():
+        stock_chart = stock_chart + charts.divergence_rules(divergences)
+    st.altair_chart(stock_chart, width="stretch")
     harvests = []
     for name, frame in frames.items():
         with plain_errors():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -120,6 +121,45 @@ def run(
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--at", "at", type=int, required=True, help="The round the change applies at the start of.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Change a field at round --at (what an intervention's set may change), e.g. commons.capacity=900.")
+@click.option("--intervene", "interventions", multiple=True, metavar="YAML_OR_FILE",
+              help="An intervention at round --at (an entry of interventions: without when), e.g. "
+                   "'{shock: {severity: 0.5}}' or a YAML file.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The fork's run directory to create.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def fork(run_dir: Path, at: int, settings: tuple[str, ...], interventions: tuple[str, ...], out: Path,
+         quiet: bool) -> None:
+    """Play the completed run in RUN_DIR again from round --at on, changed there; rounds before are the parent's."""
+    from llm_backend.facade import loaded_errors
+    from society.core.fork import ForkError, fork_run
+    from society.core.runner import RunInterrupted
+    from society.llm.asking import FallbackRateExceeded
+    from society.rundir.writer import RunWriteError
+
+    _bars_lock_in_process()
+    try:
+        path = fork_run(run_dir, at, out, settings, interventions, progress=not quiet)
+    except ScenarioError as error:
+        fail(f"invalid change\n{error}")
+    except (ForkError, FileExistsError, RunDataError, RunWriteError, *loaded_errors("CacheFileError")) as error:
+        fail(str(error))
+    except loaded_errors("ServerError", "WeightsError", "UnreachableServerError") as error:
+        fail(f"{error}\n(fix the llm section of the scenario, or the server, then continue with society run --resume "
+             f"{out})")
+    except (FallbackRateExceeded, *loaded_errors("CacheMiss")) as error:
+        click.echo(f"error: {error}\nthe fork stopped after its last whole round; continue it with society run "
+                   f"--resume {out}", err=True)
+        sys.exit(RUN_FAILED)
+    except RunInterrupted as interrupted:
+        click.echo(f"\n{interrupted}", err=True)
+        sys.exit(130)
+    click.echo(f"fork written to {path}")
+
+
+@main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
     """Check scenario FILES; print every problem (file, field, what was expected)."""
@@ -168,6 +208,8 @@ def info(run_dir: Path) -> None:
     if isinstance(validity, dict):
         share = f"fallbacks  {validity.get('fallbacks')} of {validity.get('asked')} LLM answers"
         click.echo(f"{share}  ({'valid' if validity.get('valid') else 'INVALID: ' + str(validity.get('reason'))})")
+    if isinstance(manifest.get("fork_of"), dict):
+        _fork_lines(run.path, manifest)
     graph = manifest.get("graph")
     if isinstance(graph, dict) and {"edges", "mean_degree", "average_clustering"} <= set(graph):
         click.echo(
@@ -197,6 +239,23 @@ def _echo_persona_validity(table: pl.DataFrame) -> None:
     for row in table.iter_rows(named=True):
         values = " ".join(f"{row[name]:>16.3f}" for name in measures)
         click.echo(f"  {row['trait']:<18} {row['citizens']:>8} {values}")
+
+
+def _fork_lines(run: Path, manifest: dict) -> None:
+    """What `info` says of a fork: its parent, its round and change, and where its rounds first differ."""
+    from society.core.fork import divergence_round
+    from society.rundir.layout import is_run_dir
+
+    parent = Path(manifest["fork_of"].get("run", ""))
+    change = "; ".join(json.dumps({k: v for k, v in spec.items() if k != "when"}, sort_keys=True)
+                       for spec in manifest.get("fork_change") or []) or "no change"
+    click.echo(f"fork of    {parent}  (at round {manifest.get('fork_at')}: {change})")
+    try:
+        diverges = divergence_round(run, parent) if is_run_dir(parent) else "parent not found"
+    except RunDataError as error:
+        diverges = f"parent unreadable ({error})"
+    shown = "no divergence" if diverges is None else diverges if isinstance(diverges, str) else f"round {diverges}"
+    click.echo(f"diverges   {shown}")
 
 
 @main.group()

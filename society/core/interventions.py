@@ -20,11 +20,13 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from society.core.citizen import Citizen
+from society.llm.personas import Personas, introduce
 from society.phases import registered_phases
 from society.phases.deciding import DecidingPath
 from society.policies.heuristics import PolicyRules
-from society.scenario.interventions import Intervention, set_scenario
-from society.scenario.schema import CompleteGraph, ImitatorPolicy, LearnerPolicy, PolicySpec, Scenario
+from society.scenario.interventions import Intervention, PersonaChange, set_scenario
+from society.scenario.problems import Problem, ScenarioError
+from society.scenario.schema import BIG_FIVE, CompleteGraph, ImitatorPolicy, LearnerPolicy, PolicySpec, Scenario
 from society.world.commons import Commons
 from society.world.graph import SocialGraph
 
@@ -43,6 +45,9 @@ class Interventions:
         self.planned: list[Intervention] = list(society.scenario.interventions)
         self.fired: list[int] = []
         self.grown = False
+        problems = persona_problems(society, self.planned)
+        if problems:
+            raise ScenarioError(problems)
 
     def before_round(self) -> None:
         """Apply every intervention due at the start of the round now beginning, in scenario order."""
@@ -70,6 +75,8 @@ class Interventions:
         if intervention.broadcast is not None:
             self._broadcast(intervention.broadcast)
             detail["broadcast"] = intervention.broadcast
+        if intervention.persona is not None:
+            detail["persona"] = self._persona(intervention.persona)
         minus_one = np.array([-1], dtype=np.int64)
         self.society.record_events(PHASE, KIND, minus_one, minus_one, detail=[json.dumps(detail, sort_keys=True)])
 
@@ -158,6 +165,29 @@ class Interventions:
         llm = self.society.llm
         llm.remember(llm.members, [text] * llm.members.size, label="Announcement")
 
+    # ---- persona --------------------------------------------------------------------------------------------
+
+    def _persona(self, change: PersonaChange) -> dict[str, Any]:
+        """Give the named LLM citizens their new persona (what their prompts say after "You are citizen N,"); the
+        change as given."""
+        llm = self.society.llm
+        personas = llm.personas
+        for citizen in change.citizens:
+            k = int(llm.position[citizen])
+            if change.role is not None:
+                personas["role"][k] = change.role
+            for name, score in change.traits.items():
+                personas[name][k] = score
+            if change.values is not None:
+                personas["values"][k] = list(change.values)
+            if "agenda" in change.model_fields_set:
+                personas["agenda"][k] = change.agenda or None
+            described = change.description or Personas(
+                np.array([citizen]), np.array([[personas[name][k] for name in BIG_FIVE]]), [personas["role"][k]],
+                [tuple(personas["values"][k])], [personas["agenda"][k]]).describe(0)
+            personas["description"][k] = introduce(citizen, described)
+        return change.model_dump(mode="json", exclude_unset=True)
+
     # ---- checkpoints ----------------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
@@ -181,6 +211,8 @@ class Interventions:
         for index in self.fired:
             if self.planned[index].set:
                 self._set(self.planned[index].set)
+            if self.planned[index].persona is not None:
+                self._persona(self.planned[index].persona)
         grown = state.get("grown")
         if grown is not None:
             specs = [TypeAdapter(PolicySpec).validate_python(spec) for spec in grown["specs"]]
@@ -188,6 +220,26 @@ class Interventions:
             graph = SocialGraph(n, grown["indptr"], grown["indices"], grown["blocks"])
             grow(self.society, graph, specs, grown["group"], grown["patch"])
             self.grown = True
+
+
+def persona_problems(society: Society, planned: list[Intervention]) -> list[Problem]:
+    """Persona changes naming a citizen who is not an LLM citizen (known once the population is drawn)."""
+    problems = []
+    llm = society.llm
+    for i, intervention in enumerate(planned):
+        if intervention.persona is None:
+            continue
+        field = f"interventions[{i}].persona.citizens"
+        if llm is None:
+            problems.append(Problem(society.scenario.name, field, "the scenario has no LLM citizens"))
+            continue
+        wrong = [c for c in intervention.persona.citizens if c >= society.num_citizens or llm.position[c] < 0]
+        if wrong:
+            problems.append(Problem(society.scenario.name, field,
+                                    f"not LLM citizens: {', '.join(map(str, wrong))}; the LLM citizens are "
+                                    f"{', '.join(map(str, llm.members.tolist()[:50]))}"
+                                    + (" ..." if llm.members.size > 50 else "")))
+    return problems
 
 
 def grow(

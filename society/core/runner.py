@@ -104,18 +104,25 @@ def resume_run(run_dir: Path, progress: bool = False) -> Path:
     return _play(society, run, progress, replay_after=society.round)
 
 
-def _restore_latest(society: Society, run: Path, damaged: int | None) -> None:
-    """Restore the latest readable checkpoint taken before round `damaged` (none: the society starts afresh).
+def _restore_latest(society: Society, run: Path, damaged: int | None, files: list[Path] | None = None) -> None:
+    """Restore the latest readable checkpoint taken before round `damaged` (none: the society starts afresh), among
+    `files` (default: the run's latest and previous checkpoints).
 
-    A checkpoint that cannot be read is passed over for the previous one; when none is left, its error is raised.
+    A checkpoint that cannot be read is passed over for the next earlier one; when none is left, its error is raised.
     """
-    files = checkpoint_files(run)
-    template = society.checkpoint()
     errors: list[RunDataError] = []
-    for file in files:
+    candidates: list[tuple[int, Path]] = []
+    for file in checkpoint_files(run) if files is None else files:
         try:
-            if damaged is not None and checkpoint_round(file) >= damaged:
-                continue
+            number = checkpoint_round(file)
+        except RunDataError as error:
+            errors.append(error)
+            continue
+        if damaged is None or number < damaged:
+            candidates.append((number, file))
+    template = society.checkpoint()
+    for _, file in sorted(candidates, key=lambda candidate: candidate[0], reverse=True):
+        try:
             checkpoint = read_checkpoint(file, template)
         except RunDataError as error:
             errors.append(error)
@@ -159,11 +166,14 @@ def _llm_connected(society: Society, run: RunDirectory, progress: bool) -> Itera
             society.llm.connection = None
 
 
-def _play(society: Society, run: RunDirectory, progress: bool, replay_after: int | None = None) -> Path:
+def _play(
+    society: Society, run: RunDirectory, progress: bool, replay_after: int | None = None, copied_until: int = 0
+) -> Path:
     """Play the rounds left; with `replay_after` (a resume), first drop the table files of later rounds.
 
     They are dropped only once the rounds can be played (the LLM connected), so a resume that fails before loses
-    no recorded round.
+    no recorded round. Rounds up to `copied_until` (a fork's, copied from its parent) are played to rebuild the
+    state, not recorded again; the last of them is checkpointed.
     """
     scenario = society.scenario
     bar = tqdm(total=scenario.rounds, initial=society.round, unit="round", disable=not progress, dynamic_ncols=True)
@@ -173,7 +183,7 @@ def _play(society: Society, run: RunDirectory, progress: bool, replay_after: int
             if replay_after is not None:
                 run.drop_rounds_after(replay_after)
             with _stops_between_rounds(society.llm is None) as stop_asked:
-                _play_rounds(society, run, bar, stop_asked)
+                _play_rounds(society, run, bar, stop_asked, copied_until)
         run.flush()
     except KeyboardInterrupt:
         run.flush(raise_errors=False)
@@ -224,10 +234,15 @@ def _validity(society: Society, run: RunDirectory, in_flight: bool = False) -> d
     return {"validity": fallback_validity(calls.select("phase", "fallback"), society.scenario.llm.invalid_threshold)}
 
 
-def _play_rounds(society: Society, run: RunDirectory, bar: tqdm, stop_asked: Callable[[], bool]) -> None:
+def _play_rounds(
+    society: Society, run: RunDirectory, bar: tqdm, stop_asked: Callable[[], bool], copied_until: int
+) -> None:
     while society.running and society.round < society.scenario.rounds:
         society.step()
-        run.append_round(society)
+        if society.round > copied_until:
+            run.append_round(society)
+        elif society.round == copied_until:
+            run.record_copied_round(society)
         bar.update(1)
         if society.commons is not None:
             bar.set_postfix(stock=f"{society.commons.stock.sum():.4g}", refresh=False)

@@ -34,6 +34,11 @@ class Personas:
         return text
 
 
+def introduce(citizen: int, persona: str) -> str:
+    """A citizen's persona line in its prompts."""
+    return f"You are citizen {citizen}, {persona}"
+
+
 def _listed(items: tuple[str, ...]) -> str:
     """'a', 'a and b', 'a, b and c'."""
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
@@ -75,7 +80,7 @@ def sample_persona_table(society: Society, groups: list[int], members: np.ndarra
         for k, citizen in enumerate(citizens):
             row = {"citizen": int(citizen), "role": personas.roles[k], "values": list(personas.values[k]),
                    "agenda": personas.agendas[k],
-                   "description": f"You are citizen {int(citizen)}, {personas.describe(k)}"}
+                   "description": introduce(int(citizen), personas.describe(k))}
             row |= {name: float(score) for name, score in zip(BIG_FIVE, personas.traits[k])}
             table[int(citizen)] = row
     rows = [table[int(c)] for c in members]

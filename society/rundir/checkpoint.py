@@ -8,7 +8,9 @@ SHA-256 of its own state tree, so a damaged or edited pair is refused before any
 
 Writing keeps the pair consistent: the npz is written under its own (content-derived) name first, the latest
 JSON becomes `checkpoint-previous.json`, the new JSON is renamed into place, and only then are npz files no
-JSON names removed. The previous checkpoint lets a resume replay a round whose table files were damaged.
+JSON names removed. The previous checkpoint lets a resume replay a round whose table files were damaged. A kept
+checkpoint (`output.keep_checkpoints`) is the same pair, written once into `checkpoints/` and never removed: a
+fork starts from the latest one before its round.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from society.rundir.layout import (
     RunDataError,
     checkpoint_arrays_file,
     is_checkpoint_arrays_name,
+    kept_checkpoint_file,
+    kept_checkpoint_files,
 )
 
 FORMAT = 1
@@ -75,8 +79,11 @@ def decode(tree: Any, arrays: dict[str, np.ndarray]) -> Any:
     return tree
 
 
-def write_checkpoint(run: Path, checkpoint: dict[str, Any], write: Callable[[Path, bytes], None]) -> None:
-    """Store `checkpoint` in `run` with `write` (an atomic file writer), keeping the previous one."""
+def write_checkpoint(
+    run: Path, checkpoint: dict[str, Any], write: Callable[[Path, bytes], None], kept: bool = False
+) -> None:
+    """Store `checkpoint` in `run` with `write` (an atomic file writer), keeping the previous one; when `kept`,
+    also as the kept checkpoint of its round (`checkpoints/`, never removed)."""
     tree, arrays = encode(checkpoint)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -93,6 +100,12 @@ def write_checkpoint(run: Path, checkpoint: dict[str, Any], write: Callable[[Pat
         "state": tree,
     }
     text = json.dumps(record, separators=(",", ":")).encode()
+    if kept:
+        kept_file = kept_checkpoint_file(run, checkpoint["round"])
+        kept_file.parent.mkdir(exist_ok=True)
+        if not (kept_file.parent / arrays_file.name).is_file():
+            write(kept_file.parent / arrays_file.name, data)
+        write(kept_file, text)
     if (run / CHECKPOINT).is_file():
         os.replace(run / CHECKPOINT, run / PREVIOUS_CHECKPOINT)
     write(run / CHECKPOINT, text)
@@ -111,6 +124,11 @@ def checkpoint_files(run: Path) -> list[Path]:
             "resumed safely and is not read (its tables still load)"
         )
     return [run / name for name in (CHECKPOINT, PREVIOUS_CHECKPOINT) if (run / name).is_file()]
+
+
+def fork_checkpoint_files(run: Path) -> list[Path]:
+    """Every checkpoint a fork may start from: the latest, the previous and the kept ones."""
+    return checkpoint_files(run) + kept_checkpoint_files(run)
 
 
 def checkpoint_round(path: Path) -> int:

@@ -9,6 +9,8 @@ A run folder `runs/<name>/` holds:
     llm_cache.sqlite, vllm.log         the response cache and the local server's log (only with LLM citizens)
     checkpoint.json                    the state to resume from: JSON, its arrays in checkpoint-<digest>.npz
     checkpoint-previous.json           the checkpoint before it (to replay a round whose tables were damaged)
+    checkpoints/<round:06d>.json       kept checkpoints, every output.keep_checkpoints rounds, their arrays beside
+                                       them (a fork starts from the latest one before its round)
     tables/<table>/<round:06d>.parquet one file per round of each table in `TABLES` (survey: only with a survey phase)
     error.txt                          why the run failed (sweep runs only)
 
@@ -38,6 +40,8 @@ CHECKPOINT = "checkpoint.json"
 PREVIOUS_CHECKPOINT = "checkpoint-previous.json"
 CHECKPOINT_ARRAYS = "checkpoint-*.npz"
 LEGACY_CHECKPOINT = "checkpoint.pkl"
+KEPT_CHECKPOINTS = "checkpoints"
+KEPT_CHECKPOINT_FILES = "[0-9]*.json"
 ERROR = "error.txt"
 TABLES_DIR = "tables"
 ROUND_FILES = "*.parquet"
@@ -79,6 +83,9 @@ class Manifest(_ManifestRequired, total=False):
     collapse_round: int | None
     error: str
     validity: dict[str, Any]
+    fork_of: dict[str, Any]
+    fork_at: int
+    fork_change: list[dict[str, Any]]
 
 
 REQUIRED_MANIFEST_FIELDS: tuple[str, ...] = tuple(_ManifestRequired.__annotations__)
@@ -130,6 +137,16 @@ def checkpoint_arrays_file(digest: str) -> str:
 def is_checkpoint_arrays_name(name: str) -> bool:
     """Whether `name` is a checkpoint array file's name (and so names no other file or folder)."""
     return re.fullmatch(r"checkpoint-[0-9a-f]{16}\.npz", name) is not None
+
+
+def kept_checkpoint_file(run: Path, number: int) -> Path:
+    """Where the checkpoint kept after round `number` lives (its arrays file beside it)."""
+    return run / KEPT_CHECKPOINTS / f"{number:06d}.json"
+
+
+def kept_checkpoint_files(run: Path) -> list[Path]:
+    """The run's kept checkpoints, in round order."""
+    return sorted((run / KEPT_CHECKPOINTS).glob(KEPT_CHECKPOINT_FILES))
 
 
 def cell_run_dir(cell: int, seed: int) -> Path:

@@ -108,6 +108,12 @@ def checkpoint_every(society: Society) -> int:
     return 1 if society.llm is not None else CHECKPOINT_EVERY
 
 
+def keeps_checkpoint(society: Society, number: int) -> bool:
+    """Whether the checkpoint of round `number` is kept for forks (`output.keep_checkpoints`)."""
+    every = society.scenario.output.keep_checkpoints
+    return every > 0 and number > 0 and number % every == 0
+
+
 def _array_bytes(tree: Any) -> int:
     """The bytes of every numpy array in a checkpoint (0 for None)."""
     if isinstance(tree, np.ndarray):
@@ -217,9 +223,16 @@ class RunDirectory:
         survey = round_answers(society)
         if survey is not None:
             files.append(("survey", survey))
-        checkpoint = society.checkpoint() if number % checkpoint_every(society) == 0 or finished else None
-        self._submit(number, files, checkpoint)
+        kept = keeps_checkpoint(society, number)
+        checkpoint = society.checkpoint() if number % checkpoint_every(society) == 0 or finished or kept else None
+        self._submit(number, files, checkpoint, kept)
         self.recorded_round = number
+
+    def record_copied_round(self, society: Society) -> None:
+        """Queue a checkpoint of the round `society` is at, whose tables are already in the folder (a fork's copy
+        of its parent's rounds), and count the round as recorded."""
+        self._submit(society.round, [], society.checkpoint(), keeps_checkpoint(society, society.round))
+        self.recorded_round = society.round
 
     def checkpoint_recorded_round(self, society: Society) -> None:
         """Queue a checkpoint of the round just recorded, when `society` is still at its end and it has none yet
@@ -227,17 +240,21 @@ class RunDirectory:
         if society.round == self.recorded_round and self._checkpointed_round != society.round:
             self._submit(society.round, [], society.checkpoint())
 
-    def _submit(self, number: int, files: list[tuple[Table, pl.DataFrame]], checkpoint: dict | None) -> None:
+    def _submit(
+        self, number: int, files: list[tuple[Table, pl.DataFrame]], checkpoint: dict | None, kept: bool = False
+    ) -> None:
         """Queue one round's writes, first waiting for the writer while the queue would go past its bound."""
         size = sum(frame.estimated_size() for _, frame in files) + _array_bytes(checkpoint)
         self._collect_finished()
         while self._pending and sum(queued for _, queued in self._pending) + size > self.queue_bytes:
             self._wait_oldest()
-        self._pending.append((self._writer.submit(self._write_round, number, files, checkpoint), size))
+        self._pending.append((self._writer.submit(self._write_round, number, files, checkpoint, kept), size))
         if checkpoint is not None:
             self._checkpointed_round = number
 
-    def _write_round(self, number: int, files: list[tuple[Table, pl.DataFrame]], checkpoint: dict | None) -> None:
+    def _write_round(
+        self, number: int, files: list[tuple[Table, pl.DataFrame]], checkpoint: dict | None, kept: bool
+    ) -> None:
         if self._failed.is_set():
             return  # an earlier round failed: writing later ones would leave a hole before them
         try:
@@ -245,7 +262,7 @@ class RunDirectory:
                 _write_parquet(frame, round_file(self.path, table, number))
             if checkpoint is not None:
                 try:
-                    write_checkpoint(self.path, checkpoint, atomic_write)
+                    write_checkpoint(self.path, checkpoint, atomic_write, kept)
                 except OSError as error:
                     raise RunWriteError(
                         f"{self.path}: the checkpoint cannot be written ({error.strerror or error})"

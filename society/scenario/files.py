@@ -161,14 +161,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
     """Apply `a.b.c=value` overrides; values are read as YAML scalars (`3`, `0.5`, `true`, `[1, 2]`)."""
     problems = []
     for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
+        parsed = parse_override(item)
+        if parsed is None:
             problems.append(Problem(source, item, "expected --set path.to.key=value"))
             continue
-        try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
-            value = raw
+        key, value = parsed
         try:
             set_path(data, key.split("."), value)
         except (KeyError, IndexError, TypeError) as error:
@@ -176,6 +173,17 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
     if problems:
         raise ScenarioError(problems)
     return data
+
+
+def parse_override(item: str) -> tuple[str, Any] | None:
+    """The dotted path and value of `path=value` (the value read as a YAML scalar), or None if it is not one."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        return None
+    try:
+        return key, yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        return key, raw
 
 
 def set_path(data: Any, keys: list[str], value: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_serializer, field_validator, model_validator
 
@@ -91,6 +91,39 @@ class Shock(_Strict):
     severity: float = Field(gt=0, le=1, description="share of the stock destroyed")
 
 
+class PersonaChange(_Strict):
+    """A new persona for named LLM citizens from this round on: some of its parts (role, Big Five scores, values,
+    hidden agenda; an empty agenda removes it), or a free `description` that replaces the whole of it."""
+
+    citizens: list[Annotated[int, Field(ge=0, le=MAX_CITIZENS)]] = Field(min_length=1, max_length=MAX_CITIZENS)
+    role: str | None = Field(None, min_length=1, max_length=200)
+    traits: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict,
+                                                                   description="Big Five scores in [0, 1]")
+    values: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(None, max_length=20)
+    agenda: str | None = Field(None, max_length=2000, description="the hidden agenda ('' for none)")
+    description: str | None = Field(None, min_length=1, max_length=4000,
+                                    description="the whole persona, after 'You are citizen N,'")
+
+    @field_validator("traits")
+    @classmethod
+    def _big_five(cls, traits: dict[str, float]) -> dict[str, float]:
+        from society.scenario.schema import BIG_FIVE
+
+        unknown = sorted(set(traits) - set(BIG_FIVE))
+        if unknown:
+            raise ValueError(f"unknown trait {', '.join(map(repr, unknown))}; the traits are {', '.join(BIG_FIVE)}")
+        return traits
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> PersonaChange:
+        parts = self.model_fields_set & {"role", "traits", "values", "agenda"}
+        if self.description is not None and parts:
+            raise ValueError(f"description replaces the whole persona: give it alone, not with {sorted(parts)}")
+        if self.description is None and not parts:
+            raise ValueError("expected a description or at least one of role, traits, values, agenda")
+        return self
+
+
 class Intervention(_Strict):
     """One change to the run, applied once when `when` holds: set, add, shock, broadcast (those it names)."""
 
@@ -99,11 +132,12 @@ class Intervention(_Strict):
     add: AddCitizens | None = None
     shock: Shock | None = None
     broadcast: str | None = Field(None, min_length=1, max_length=2000, description="told to every LLM citizen")
+    persona: PersonaChange | None = None
 
     @model_validator(mode="after")
     def _does_something(self) -> Intervention:
-        if not (self.set or self.add or self.shock or self.broadcast):
-            raise ValueError("expected at least one of set, add, shock, broadcast")
+        if not (self.set or self.add or self.shock or self.broadcast or self.persona):
+            raise ValueError("expected at least one of set, add, shock, broadcast, persona")
         return self
 
 

@@ -1,0 +1,194 @@
+"""Counterfactual forks: a new run from a completed run's state after round k-1, changed at the start of round k.
+
+The fork's scenario is its parent's with the change appended to its `interventions` (due at round k), so the fork
+is an ordinary run folder: its `scenario.yaml` replays it from round 0, and `society run --resume` continues it.
+Rounds before k are the parent's table files, copied; the state after round k-1 is the parent's latest checkpoint
+before round k (`output.keep_checkpoints`), brought to round k-1 by replaying the rounds since (deterministic:
+LLM answers come from the copy of the parent's response cache, so the model is asked only prompts that changed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from society.core.model import Society
+from society.core.runner import _play, _restore_latest
+from society.rundir.checkpoint import fork_checkpoint_files
+from society.rundir.layout import (
+    LLM_CACHE,
+    MANIFEST,
+    SCENARIO,
+    TABLES,
+    Manifest,
+    checked_manifest,
+    first_damaged_round,
+    is_run_dir,
+    read_scenario,
+    read_table,
+    round_file,
+    table_files,
+    temporary_file,
+)
+from society.rundir.writer import RunDirectory
+from society.scenario.files import parse_override, read_yaml, validate
+from society.scenario.problems import Problem, ScenarioError
+from society.scenario.schema import Scenario
+
+VOLATILE_ROUND_COLUMNS = ("llm_cached",)
+"""Round columns that say how answers were obtained (asked or cached), not what happened: never a divergence."""
+
+
+class ForkError(ValueError):
+    """A fork cannot start: the parent is not a completed run folder, or the round or the change is not one it
+    can take. One line naming the folder or the option."""
+
+
+def fork_run(
+    parent: Path, at: int, out: Path, settings: Sequence[str] = (), interventions: Sequence[str] = (),
+    progress: bool = False,
+) -> Path:
+    """Fork the completed run `parent` at round `at` into the new run folder `out` and play it to its end.
+
+    `settings` are `path=value` changes (the fields `interventions: set` may change); `interventions` are
+    intervention specs (YAML text or a YAML file), each one entry of a scenario's `interventions:` without `when`.
+    """
+    parent = Path(parent)
+    manifest = checked_parent(parent)
+    completed = manifest["rounds_completed"]
+    if not 1 <= at <= completed:
+        raise ForkError(f"--at {at}: {parent} played rounds 1 to {completed}; a fork replaces round ROUND onward, "
+                        f"so ROUND is 1 to {completed}")
+    options = fork_change(settings, interventions, at)
+    change = [spec for _, spec in options]
+    planned = len(read_scenario(parent).get("interventions") or [])
+    try:
+        scenario = fork_scenario(parent, change)
+        society = Society(scenario)
+    except ScenarioError as error:
+        raise ScenarioError([_option_problem(problem, planned, options) for problem in error.problems]) from None
+    run = RunDirectory.create(out, scenario, society)
+    if (parent / LLM_CACHE).is_file():
+        shutil.copyfile(parent / LLM_CACHE, run.path / LLM_CACHE)
+    recorded_llm = {key: value for key, value in manifest.get("llm", {}).items() if key in ("model", "models")}
+    run.update_manifest(
+        fork_of={"run": str(parent.resolve()), "name": manifest["name"], "created": manifest.get("created")},
+        fork_at=at, fork_change=change, **({"llm": recorded_llm} if recorded_llm else {}),
+    )
+    _restore_latest(society, parent, at, fork_checkpoint_files(parent))
+    _copy_rounds(parent, run.path, at - 1)
+    run.update_manifest(rounds_completed=society.round)
+    run.record_copied_round(society)
+    return _play(society, run, progress, copied_until=at - 1)
+
+
+def checked_parent(parent: Path) -> Manifest:
+    """The manifest of a completed run folder whose table files are whole, or a ForkError saying why not."""
+    if not is_run_dir(parent) or not (parent / SCENARIO).is_file():
+        raise ForkError(f"{parent}: not a run folder (no {MANIFEST} and {SCENARIO}); fork a folder that "
+                        "`society run` wrote")
+    manifest = checked_manifest(parent)
+    if manifest["status"] != "completed":
+        raise ForkError(f"{parent}: the run is {manifest['status']} after {manifest['rounds_completed']} of "
+                        f"{manifest['rounds_planned']} rounds; a fork starts from a completed run (finish it with "
+                        f"society run --resume {parent})")
+    damaged = first_damaged_round(parent, manifest["rounds_completed"])
+    if damaged is not None:
+        raise ForkError(f"{parent}: round {damaged}'s table files are missing or damaged; a fork copies its parent's "
+                        "rounds, so it needs them whole")
+    return manifest
+
+
+def fork_change(settings: Sequence[str], interventions: Sequence[str], at: int) -> list[tuple[str, dict[str, Any]]]:
+    """The fork's change as interventions due at round `at`, each with the option that gave it: one for all
+    `--set` paths, one per `--intervene`."""
+    change: list[tuple[str, dict[str, Any]]] = []
+    changes: dict[str, Any] = {}
+    for item in settings:
+        parsed = parse_override(item)
+        if parsed is None:
+            raise ForkError(f"--set {item!r}: expected --set path.to.key=value")
+        changes[parsed[0]] = parsed[1]
+    if changes:
+        change.append(("--set", {"when": {"round": at}, "set": changes}))
+    for text in interventions:
+        spec = _intervention_spec(text)
+        when = spec.pop("when", {"round": at})
+        if when != {"round": at}:
+            raise ForkError(f"--intervene {text!r}: its when must be left out or be {{round: {at}}} (the fork "
+                            "changes the run at --at)")
+        change.append((f"--intervene {text}", {"when": {"round": at}, **spec}))
+    return change
+
+
+def _intervention_spec(text: str) -> dict[str, Any]:
+    """An `--intervene` value: a YAML file's mapping, or a mapping written inline."""
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        try:
+            return read_yaml(path)
+        except ScenarioError as error:
+            raise ForkError(f"--intervene {text}: {error}") from None
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ForkError(f"--intervene {text!r}: not YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(spec, dict):
+        raise ForkError(f"--intervene {text!r}: expected a mapping such as {{shock: {{severity: 0.5}}}} or a YAML file")
+    return spec
+
+
+def fork_scenario(parent: Path, change: list[dict[str, Any]]) -> Scenario:
+    """The parent's scenario with the change appended to its interventions, validated like any scenario."""
+    data = read_scenario(parent)
+    data["interventions"] = [*(data.get("interventions") or []), *change]
+    scenario, problems = validate(data, f"{parent / SCENARIO}")
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def _option_problem(problem: Problem, planned: int, options: list[tuple[str, dict[str, Any]]]) -> Problem:
+    """A problem with one of the fork's interventions (after the parent's `planned` ones), named by its option."""
+    for index, (option, _) in enumerate(options):
+        prefix = f"interventions[{planned + index}]"
+        if problem.field.startswith(prefix):
+            return Problem(option, problem.field[len(prefix):].lstrip("."), problem.message)
+    return problem
+
+
+def _copy_rounds(parent: Path, run: Path, last: int) -> None:
+    """Copy the parent's table files of rounds 1 to `last` (each written to a temporary name, then renamed)."""
+    for table in TABLES:
+        for file in table_files(parent, table):
+            if int(file.stem) <= last:
+                target = round_file(run, table, int(file.stem))
+                shutil.copyfile(file, temporary_file(target))
+                os.replace(temporary_file(target), target)
+
+
+def divergence_round(fork: Path, parent: Path) -> int | None:
+    """The first round whose row of the rounds table differs between a fork and its parent (how LLM answers were
+    obtained aside); None when every round is the same."""
+    mine, theirs = (_comparable(read_table(path, "rounds")) for path in (fork, parent))
+    if "round" not in mine.columns or "round" not in theirs.columns:
+        return None if mine.is_empty() and theirs.is_empty() else 1
+    both = pl.concat([mine, theirs], how="diagonal_relaxed")  # one set of columns, null where a table has none
+    mine, theirs = both.head(mine.height), both.tail(theirs.height)
+    for number in sorted(set(mine["round"].to_list()) | set(theirs["round"].to_list())):
+        if not mine.filter(pl.col("round") == number).equals(theirs.filter(pl.col("round") == number)):
+            return number
+    return None
+
+
+def _comparable(rounds: pl.DataFrame) -> pl.DataFrame:
+    """A rounds table without its volatile columns, NaN as null (so equal rows compare equal)."""
+    frame = rounds.drop([name for name in VOLATILE_ROUND_COLUMNS if name in rounds.columns])
+    floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
+    return frame.with_columns(pl.col(floats).fill_nan(None)) if floats else frame
