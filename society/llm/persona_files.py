@@ -3,7 +3,7 @@
 Columns: the Big Five scores (`openness`, `conscientiousness`, `extraversion`, `agreeableness`, `neuroticism`,
 numbers in [0, 1]) and `role` (text) are required; `values` (a list of texts; in CSV one text with the values
 separated by `;`), `agenda` (a hidden aim), `background` (free text) and `weight` (a positive number) are
-optional; every other column is an extra, shown in the persona text as `name: value` (underscores read as
+optional; every other column is an extra, shown in the persona text as `Name: value.` (underscores read as
 spaces) and kept in the persona table. Without a `weight` column the rows are the group's citizens in order
 (row k for the group's k-th citizen by number), so the file has exactly one row per citizen of the group; with
 one, each citizen's row is drawn, with replacement, in proportion to the weights from the run's `personas` stream.
@@ -25,6 +25,8 @@ from society.scenario.schema import BIG_FIVE
 
 REQUIRED = (*BIG_FIVE, "role")
 KNOWN = (*REQUIRED, "values", "agenda", "background", "weight")
+FORMATS = {"csv": "CSV (UTF-8 text, a header row, the same number of fields on every line)", "parquet": "Parquet"}
+"""The persona file kinds, by the file name's ending, and what each must be."""
 RESERVED = ("citizen", "description")
 """Columns the persona table writes itself: a file may not name them."""
 MOST_PROBLEMS = 20
@@ -94,20 +96,20 @@ def read_persona_file(path: Path) -> PersonaRows:
 
 def _read(path: Path) -> pl.DataFrame:
     """The file as a frame (CSV: every cell as text), or a PersonaFileError that quotes nothing of it."""
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise PersonaFileError([f"{path}: expected a .csv or .parquet persona file"])
+    suffix = path.suffix.lower().removeprefix(".")
+    if suffix not in FORMATS:
+        raise PersonaFileError([f"{path}: expected a persona file ending in "
+                                f"{' or '.join('.' + name for name in FORMATS)}"])
     if not path.is_file():
         raise PersonaFileError([f"{path}: {'is a folder, not' if path.is_dir() else 'no such'} persona file"])
     try:
-        if suffix == ".csv":
+        if suffix == "csv":
             return pl.read_csv(path, infer_schema=False, encoding="utf8")
         return pl.read_parquet(path)
     except pl.exceptions.NoDataError:
         raise PersonaFileError([f"{path}: is empty (expected a header and one row per persona)"]) from None
     except (pl.exceptions.PolarsError, OSError, ValueError) as error:
-        kind = "CSV (UTF-8 text, a header row, the same number of fields on every line)" if suffix == ".csv" \
-            else "Parquet"
+        kind = FORMATS[suffix]
         raise PersonaFileError([f"{path}: cannot be read as {kind} ({type(error).__name__})"]) from None
 
 

@@ -140,7 +140,9 @@ class PersonaSpec(Strict):
 
     @model_validator(mode="after")
     def _file_alone(self) -> "PersonaSpec":
-        others = sorted(self.model_fields_set - {"file"})
+        fields = type(self).model_fields
+        others = sorted(name for name in self.model_fields_set - {"file"}
+                        if getattr(self, name) != fields[name].get_default(call_default_factory=True))
         if self.file is not None and others:
             raise ValueError(f"a persona file gives every persona field; drop {others} or the file")
         return self

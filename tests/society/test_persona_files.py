@@ -124,7 +124,7 @@ def test_an_empty_or_unreadable_file_is_one_clear_line(tmp_path: Path) -> None:
     [found] = problems(scenario(tmp_path, "{file: people.parquet}"))
     assert "cannot be read as Parquet" in found and "SECRET" not in found
     [found] = problems(scenario(tmp_path, "{file: people.txt}"))
-    assert "expected a .csv or .parquet persona file" in found
+    assert "expected a persona file ending in .csv or .parquet" in found
 
 
 def test_no_text_cell_of_the_file_is_echoed(tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_a_persona_file_outside_the_scenario_tree_is_refused(tmp_path: Path, whe
 
 def test_a_file_and_distributions_together_are_refused(tmp_path: Path) -> None:
     write(tmp_path, [HEADER, *ROWS])
-    [found] = problems(scenario(tmp_path, "{file: people.csv, roles: {fisher: 1}}"))
+    [found] = problems(scenario(tmp_path, "{file: people.csv, roles: {elder: 1}}"))
     assert "a persona file gives every persona field; drop ['roles']" in found
 
 
