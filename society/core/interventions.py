@@ -9,6 +9,12 @@ policy rules are rebuilt from the changed policies. `add` grows the population: 
 newcomers' rows (at the column's initial value), the graph links each newcomer to citizens drawn from the
 `interventions` stream, and the components holding per-citizen arrays (commons, policy rules, phases and their
 shared slots) are rebuilt around the grown state, their checkpoint state carried over.
+
+`remove` parks heuristic citizens: each keeps its number and its rows in the state arrays (so every table and
+event before and after names citizens alike), but loses its links (nobody punishes it, imitates it or sees its
+take, and it sees nobody), joins a policy group of its own that asks for nothing, no longer counts toward its
+patch's sustainable share, and leaves the citizens table: a removed citizen has no row from the round of its
+removal on. The state column `present` (not recorded) marks who is still there.
 """
 
 from __future__ import annotations
@@ -26,7 +32,15 @@ from society.phases.deciding import DecidingPath
 from society.policies.heuristics import PolicyRules
 from society.scenario.interventions import Intervention, PersonaChange, set_scenario
 from society.scenario.problems import Problem, ScenarioError
-from society.scenario.schema import BIG_FIVE, CompleteGraph, ImitatorPolicy, LearnerPolicy, PolicySpec, Scenario
+from society.scenario.schema import (
+    BIG_FIVE,
+    CompleteGraph,
+    FixedPolicy,
+    ImitatorPolicy,
+    LearnerPolicy,
+    PolicySpec,
+    Scenario,
+)
 from society.world.commons import Commons
 from society.world.graph import SocialGraph
 
@@ -70,6 +84,8 @@ class Interventions:
             detail["set"] = intervention.set
         if intervention.add is not None:
             detail["add"] = self._add(intervention)
+        if intervention.remove is not None:
+            detail["remove"] = self._remove(intervention)
         if intervention.shock is not None:
             detail["shock"] = self._shock(intervention.shock.severity)
         if intervention.broadcast is not None:
@@ -126,7 +142,9 @@ class Interventions:
         links = min(links, n)
         newcomers = np.arange(n, n + k, dtype=np.int64)
         u, v = society.graph.edges()
-        chosen = [rng.choice(n, size=links, replace=False) for _ in range(k)]
+        pool = np.flatnonzero(society.state["present"]) if "present" in society.state else n  # none removed
+        links = min(links, n if isinstance(pool, int) else pool.size)
+        chosen = [rng.choice(pool, size=links, replace=False) for _ in range(k)]
         u = np.concatenate([u, np.repeat(newcomers, links)])
         v = np.concatenate([v, *chosen])
         if isinstance(society.scenario.graph, CompleteGraph) and add.links is None:
@@ -150,6 +168,28 @@ class Interventions:
         return {"citizens": newcomers.tolist(), "group": group, "policy": spec.policy, "links": links,
                 "linked_to": [sorted(links_of.tolist()) for links_of in chosen],
                 **({} if patch_column is None else {"patches": patch_column[newcomers].tolist()})}
+
+    # ---- remove ---------------------------------------------------------------------------------------------
+
+    def _remove(self, intervention: Intervention) -> dict[str, Any]:
+        """Park the leaving citizens (the listed ones, or `count` of the policy's present citizens drawn from the
+        `interventions` stream, fewer if fewer are left); who left and the policies they followed."""
+        society, remove = self.society, intervention.remove
+        present = society.state.add("present", np.bool_, True, record=False)
+        if remove.citizens is not None:
+            leaving = np.array(sorted(remove.citizens), dtype=np.int64)
+            leaving = leaving[present[leaving]]
+        else:
+            groups = [g for g, spec in enumerate(society.policy_specs)
+                      if spec.policy == remove.policy and g != _parked_group(society)]
+            candidates = np.sort(np.concatenate([society.group_members[g] for g in groups]))
+            candidates = candidates[present[candidates]]
+            rng = society.rng_tree("interventions")
+            leaving = np.sort(rng.choice(candidates, size=min(remove.count, candidates.size), replace=False))
+        policies = [society.policy_name(int(c)) for c in leaving]
+        park(society, leaving)
+        self.grown = True
+        return {"citizens": leaving.tolist(), "policies": policies}
 
     # ---- shock, broadcast -----------------------------------------------------------------------------------
 
@@ -202,6 +242,7 @@ class Interventions:
                 "specs": [spec.model_dump(mode="json") for spec in society.policy_specs],
                 "group": society.state["group"].copy(),
                 "patch": society.state["patch"].copy() if "patch" in society.state else None,
+                "present": society.state["present"].copy() if "present" in society.state else None,
             }
         return state
 
@@ -219,6 +260,9 @@ class Interventions:
             n = grown["group"].size
             graph = SocialGraph(n, grown["indptr"], grown["indices"], grown["blocks"])
             grow(self.society, graph, specs, grown["group"], grown["patch"])
+            if grown.get("present") is not None:
+                self.society.state.add("present", np.bool_, True, record=False)[:] = grown["present"]
+                count_present(self.society)  # grow counted before the column was back
             self.grown = True
 
 
@@ -242,11 +286,49 @@ def persona_problems(society: Society, planned: list[Intervention]) -> list[Prob
     return problems
 
 
+PARKED = FixedPolicy(policy="fixed", fraction=1.0, amount=0.0)
+"""The policy of removed citizens' group: they ask for nothing."""
+
+
+def _parked_group(society: Society) -> int | None:
+    """The removed citizens' policy group, once there is one."""
+    planned = len(society.scenario.population.policies)
+    specs = society.policy_specs[planned:]
+    return planned + specs.index(PARKED) if PARKED in specs else None
+
+
+def park(society: Society, leaving: np.ndarray) -> None:
+    """Take `leaving` out of the society's life: not present, no links, in the parked group, off the patch
+    counts; rebuilt as an arrival rebuilds (`grow`, with no new rows)."""
+    specs = list(society.policy_specs)
+    group = _parked_group(society)
+    if group is None:
+        group, specs = len(specs), [*specs, PARKED]
+    present = society.state["present"]
+    present[leaving] = False
+    u, v = society.graph.edges()
+    kept = present[u] & present[v]
+    graph = SocialGraph.from_edges(society.num_citizens, u[kept], v[kept], society.graph.blocks)
+    group_column = society.state["group"].copy()
+    group_column[leaving] = group
+    patch = society.state["patch"].copy() if society.commons is not None else None
+    grow(society, graph, specs, group_column, patch)
+
+
+def count_present(society: Society) -> None:
+    """Patch shares count present citizens only."""
+    if society.commons is not None and "present" in society.state:
+        present = society.state["present"]
+        commons = society.commons
+        commons.citizens_per_patch = np.bincount(commons.patch_of_citizen[present], minlength=commons.num_patches)
+
+
 def grow(
     society: Society, graph: SocialGraph, specs: list[Any], group: np.ndarray, patch: np.ndarray | None
 ) -> None:
-    """Give the society more citizens: state rows, graph, policy groups, patches; rebuild what holds per-citizen
-    arrays (commons, policy rules, deciding path, phases and their slots), carrying their checkpoint state."""
+    """Give the society its new make-up (more citizens, or removed ones parked): state rows, graph, policy groups,
+    patches; rebuild what holds per-citizen arrays (commons, policy rules, deciding path, phases and their slots),
+    carrying their checkpoint state."""
     n = graph.n
     old_n = society.num_citizens
     phases_state = [phase.state_dict() for phase in society.phases]
@@ -276,4 +358,5 @@ def grow(
     for kind, shared in society.slots.items():
         if kind in slots_state:
             shared.load_state_dict(slots_state[kind])
+    count_present(society)
 

@@ -185,7 +185,8 @@ class Society(mesa.Model):
         columns |= {name: state[name].copy() for name in state.recorded()}
         frame = pl.DataFrame(columns).with_columns(policy=policies.gather(columns["group"]))
         models = None if self.llm is None else self.llm.citizen_models()
-        return frame if models is None else frame.with_columns(models)
+        frame = frame if models is None else frame.with_columns(models)
+        return frame.filter(state["present"]) if "present" in state else frame  # removed citizens have no row
 
     def checkpoint(self) -> dict[str, Any]:
         """Everything needed to continue the run bit-identically from the end of this round.

@@ -1,12 +1,16 @@
-"""Personas of LLM citizens: Big Five traits, values, a role and an optional hidden agenda, sampled per citizen."""
+"""Personas of LLM citizens: Big Five traits, values, a role and an optional hidden agenda, sampled per citizen
+from a group's distributions or taken from a persona file (with a background and extra columns)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from society.llm.persona_files import PersonaFileError, read_persona_file
+from society.scenario.problems import Problem, ScenarioError
 from society.scenario.schema import BIG_FIVE, PersonaSpec, TraitDistribution
 
 if TYPE_CHECKING:
@@ -22,21 +26,35 @@ class Personas:
     roles: list[str]
     values: list[tuple[str, ...]]
     agendas: list[str | None]
+    backgrounds: list[str | None] | None = None
+    extras: dict[str, list[str | None]] = field(default_factory=dict)
 
     def describe(self, position: int) -> str:
-        """The persona of the citizen at `position` in `citizens`, to follow "You are ...," in a prompt."""
+        """The persona of the citizen at `position` in `citizens`, to follow "You are ...," in a prompt: role and
+        trait levels, values, secret aim, then (from a persona file) `Background: ...` and each extra column as
+        `name: value.` in the file's column order, empty cells left out."""
         levels = ", ".join(f"{name} {_level(score)}" for name, score in zip(BIG_FIVE, self.traits[position]))
         text = f"a {self.roles[position]}: {levels}."
         if self.values[position]:
             text += f" You value {_listed(self.values[position])}."
         if self.agendas[position]:
             text += f" Your secret aim: {self.agendas[position]}."
+        if self.backgrounds is not None and self.backgrounds[position]:
+            text += f" Background: {_sentence(self.backgrounds[position])}"
+        for name, cells in self.extras.items():
+            if cells[position]:
+                text += f" {name.replace('_', ' ').capitalize()}: {_sentence(cells[position])}"
         return text
 
 
 def introduce(citizen: int, persona: str) -> str:
     """A citizen's persona line in its prompts."""
     return f"You are citizen {citizen}, {persona}"
+
+
+def _sentence(text: str) -> str:
+    """`text` ending with a full stop (or the mark it ends with)."""
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def _listed(items: tuple[str, ...]) -> str:
@@ -69,19 +87,50 @@ def sample_personas(spec: PersonaSpec, citizens: np.ndarray, rng: np.random.Gene
     return Personas(citizens, traits, roles, values, agendas)
 
 
+def personas_from_file(path: Path, citizens: np.ndarray, rng: np.random.Generator) -> Personas:
+    """The personas of `citizens` from the persona file at `path`: its rows in order, or drawn by weight."""
+    rows = read_persona_file(path)
+    picked = rows.rows_for(citizens.size, rng)
+    return Personas(
+        citizens, rows.traits[picked], [rows.roles[i] for i in picked], [rows.values[i] for i in picked],
+        [rows.agendas[i] for i in picked], [rows.backgrounds[i] for i in picked],
+        {name: [cells[i] for i in picked] for name, cells in rows.extras.items()},
+    )
+
+
+def group_personas(spec: PersonaSpec, citizens: np.ndarray, rng: np.random.Generator, field: str) -> Personas:
+    """A group's personas, from its file or its distributions; a bad file as a ScenarioError at `field`."""
+    if spec.file is None:
+        return sample_personas(spec, citizens, rng)
+    try:
+        return personas_from_file(Path(spec.file), citizens, rng)
+    except PersonaFileError as error:
+        raise ScenarioError([Problem(str(spec.file), field, message) for message in error.messages]) from None
+
+
 def sample_persona_table(society: Society, groups: list[int], members: np.ndarray) -> dict[str, list[Any]]:
-    """Personas of every LLM citizen, drawn from its group's distributions, as columns in `members` order."""
+    """Personas of every LLM citizen, from its group's distributions or persona file, as columns in `members`
+    order. A group with a persona file adds `background` and its extra columns (None for the other groups)."""
     rng = society.rng_tree("personas")
     table: dict[int, dict[str, Any]] = {}
     for group in groups:
         spec = society.policy_specs[group]
         citizens = society.group_members[group]
-        personas = sample_personas(spec.persona, citizens, rng)
+        personas = group_personas(spec.persona, citizens, rng, f"population.policies[{group}].persona.file")
         for k, citizen in enumerate(citizens):
-            row = {"citizen": int(citizen), "role": personas.roles[k], "values": list(personas.values[k]),
-                   "agenda": personas.agendas[k],
-                   "description": introduce(int(citizen), personas.describe(k))}
-            row |= {name: float(score) for name, score in zip(BIG_FIVE, personas.traits[k])}
-            table[int(citizen)] = row
+            table[int(citizen)] = persona_row(personas, k)
     rows = [table[int(c)] for c in members]
-    return {key: [row[key] for row in rows] for key in rows[0]}
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    return {key: [row.get(key) for row in rows] for key in keys}
+
+
+def persona_row(personas: Personas, k: int) -> dict[str, Any]:
+    """The persona table's row of the `k`-th citizen of `personas`."""
+    citizen = int(personas.citizens[k])
+    row = {"citizen": citizen, "role": personas.roles[k], "values": list(personas.values[k]),
+           "agenda": personas.agendas[k], "description": introduce(citizen, personas.describe(k))}
+    row |= {name: float(score) for name, score in zip(BIG_FIVE, personas.traits[k])}
+    if personas.backgrounds is not None:
+        row["background"] = personas.backgrounds[k]
+        row |= {name: cells[k] for name, cells in personas.extras.items()}
+    return row

@@ -232,9 +232,12 @@ def _check_arrays(path: Path, found: dict[str, np.ndarray], expected: dict[str, 
     """Each array where the scenario's society has one, with its dtype and shape; a RunDataError otherwise.
 
     A checkpoint taken after an intervention added citizens holds the grown make-up (`interventions/grown/*`), and
-    its arrays of the scenario's population length may have the grown population's length.
+    its arrays of the scenario's population length may have the grown population's length; one taken after a
+    removal also holds the state column `present`.
     """
     grown = {name: array for name, array in found.items() if name.startswith(GROWN)}
+    if f"{GROWN}present" in grown:  # a removal added the state column `present`
+        grown["state/present"] = found["state/present"]
     if set(found) - set(grown) != set(expected):
         differ = sorted((set(found) - set(grown)) ^ set(expected))
         raise RunDataError(f"{path}: does not fit this run's scenario (arrays differ at {differ[:5]})")

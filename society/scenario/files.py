@@ -133,7 +133,7 @@ def _resolve(
         cycle = " -> ".join(p.name for p in (*chain, path))
         raise ScenarioError([Problem(str(chain[0]), "extends", f"extends itself in a cycle: {cycle}")])
     data = read_yaml(path)
-    _anchor_paths(data, path.parent)
+    _anchor_paths(data, path, roots)
     parent = data.pop("extends", None)
     if parent is None:
         return data, Origins().beneath(data, str(path))
@@ -150,11 +150,22 @@ def _resolve(
     return deep_merge(base, data), origins.beneath(data, str(path))
 
 
-def _anchor_paths(data: dict[str, Any], folder: Path) -> None:
-    """Make a graph file path relative to the scenario that names it absolute."""
+def _anchor_paths(data: dict[str, Any], path: Path, roots: tuple[Path, ...]) -> None:
+    """Make a graph file path and persona file paths relative to the scenario file `path` that names them
+    absolute; a persona file must lie inside `roots`, as an extended scenario must."""
+    folder = path.parent
     graph = data.get("graph")
     if isinstance(graph, dict) and isinstance(graph.get("path"), str):
         graph["path"] = str((folder / graph["path"]).resolve())
+    policies = data.get("population", {}).get("policies") if isinstance(data.get("population"), dict) else None
+    for i, policy in enumerate(policies if isinstance(policies, list) else []):
+        persona = policy.get("persona") if isinstance(policy, dict) else None
+        if isinstance(persona, dict) and isinstance(persona.get("file"), str):
+            field = f"population.policies[{i}].persona.file"
+            if not confined(folder / persona["file"], roots):
+                raise ScenarioError([Problem(str(path), field, confinement_rule(roots, field).replace(
+                    "a scenario file", "a persona file"))])
+            persona["file"] = str((folder / persona["file"]).resolve())
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
@@ -299,6 +310,8 @@ def _cross_field_problems(scenario: Scenario, source: str) -> list[Problem]:
         )
     llm_policies = [spec for spec in scenario.population.policies if isinstance(spec, LLMPolicy)]
     roles = {role for spec in llm_policies for role in spec.persona.roles}
+    if any(spec.persona.file is not None for spec in llm_policies):
+        return problems  # the files' roles are known once they are read (persona_file_problems)
     for role in sorted(set(scenario.llm.activation.by_role) - roles):
         problems.append(Problem(source, f"llm.activation.by_role.{role}",
                                 f"no LLM citizen has the role {role!r}; the roles are {sorted(roles)}"))
@@ -317,7 +330,43 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     scenario, problems = validate(data, str(path), origins.overridden(override_keys(overrides or [])))
     if problems:
         raise ScenarioError(problems)
+    problems = persona_file_problems(scenario, str(path))
+    if problems:
+        raise ScenarioError(problems)
     return scenario
+
+
+def persona_file_problems(scenario: Scenario, source: str) -> list[Problem]:
+    """What is wrong with the persona files of the scenario's LLM groups (read and checked as a run reads them),
+    and roles of `llm.activation.by_role` that no file row has."""
+    from society.llm.persona_files import PersonaFileError, read_persona_file
+
+    problems, roles = [], set()
+    files = [(i, spec) for i, spec in enumerate(scenario.population.policies)
+             if isinstance(spec, LLMPolicy) and spec.persona.file is not None]
+    for i, spec in files:
+        field = f"population.policies[{i}].persona.file"
+        try:
+            rows = read_persona_file(Path(spec.persona.file))
+            roles |= set(rows.roles)
+            if rows.weights is None:
+                rows.rows_for(group_size(scenario, i), None)
+        except PersonaFileError as error:
+            problems += [Problem(source, field, message) for message in error.messages]
+    if files and not problems:
+        roles |= {role for spec in scenario.population.policies if isinstance(spec, LLMPolicy)
+                  and spec.persona.file is None for role in spec.persona.roles}
+        problems += [Problem(source, f"llm.activation.by_role.{role}",
+                             f"no LLM citizen has the role {role!r}; the roles are {sorted(roles)}")
+                     for role in sorted(set(scenario.llm.activation.by_role) - roles)]
+    return problems
+
+
+def group_size(scenario: Scenario, group: int) -> int:
+    """Citizens in policy group `group` at the start of the run."""
+    from society.core.build import group_counts
+
+    return int(group_counts(scenario.population)[group])
 
 
 def override_keys(overrides: list[str]) -> list[Key]:

@@ -3,7 +3,8 @@
 An intervention fires once, at the start of the round its `when` names (`round: k`) or of the first round that
 starts with the commons' stock below a share of its capacity (`stock_below: x`). It may `set` scenario fields
 (the `--set` paths that a running society can take up: `LIVE_PATHS`), `add` citizens following a heuristic
-policy, apply a `shock` to the commons and `broadcast` a message to every LLM citizen's memory, in that order.
+policy, `remove` heuristic citizens, apply a `shock` to the commons, `broadcast` a message to every LLM
+citizen's memory and change named LLM citizens' `persona`, in that order.
 """
 
 from __future__ import annotations
@@ -85,6 +86,31 @@ class AddCitizens(_Strict):
         return policy.model_dump(mode="json", exclude={"fraction"})
 
 
+REMOVABLE_SCHEDULE = ("harvest", "regrow", "punish")
+"""The phases a schedule with removals may hold: they reach other citizens only through the graph and the commons,
+which a removal takes the removed citizens out of."""
+
+
+class RemoveCitizens(_Strict):
+    """Citizens who leave: `count` of those following `policy` (drawn from the `interventions` stream), or the
+    listed `citizens`. A removed citizen keeps its number; it has no links, no patch share and takes nothing."""
+
+    count: int = Field(1, ge=1, le=MAX_CITIZENS, description="how many of the policy's citizens leave")
+    policy: str | None = Field(None, min_length=1, description="the heuristic policy whose citizens leave")
+    citizens: list[Annotated[int, Field(ge=0, le=MAX_CITIZENS)]] | None = Field(
+        None, min_length=1, description="the citizens who leave, by number")
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> RemoveCitizens:
+        if (self.policy is None) == (self.citizens is None):
+            raise ValueError("expected exactly one of policy (with count) or citizens")
+        if self.citizens is not None and "count" in self.model_fields_set:
+            raise ValueError("count goes with policy; listed citizens are counted by the list")
+        if self.citizens is not None and len(set(self.citizens)) != len(self.citizens):
+            raise ValueError("a citizen is listed twice")
+        return self
+
+
 class Shock(_Strict):
     """Destroys a share of every patch's stock."""
 
@@ -125,19 +151,21 @@ class PersonaChange(_Strict):
 
 
 class Intervention(_Strict):
-    """One change to the run, applied once when `when` holds: set, add, shock, broadcast (those it names)."""
+    """One change to the run, applied once when `when` holds: set, add, remove, shock, broadcast, persona (those it
+    names)."""
 
     when: When
     set: dict[str, Any] = Field(default_factory=dict, description="dotted scenario paths (as --set) and values")
     add: AddCitizens | None = None
+    remove: RemoveCitizens | None = None
     shock: Shock | None = None
     broadcast: str | None = Field(None, min_length=1, max_length=2000, description="told to every LLM citizen")
     persona: PersonaChange | None = None
 
     @model_validator(mode="after")
     def _does_something(self) -> Intervention:
-        if not (self.set or self.add or self.shock or self.broadcast or self.persona):
-            raise ValueError("expected at least one of set, add, shock, broadcast, persona")
+        if not (self.set or self.add or self.remove or self.shock or self.broadcast or self.persona):
+            raise ValueError("expected at least one of set, add, remove, shock, broadcast, persona")
         return self
 
 
@@ -181,6 +209,8 @@ def intervention_problems(scenario: Scenario, source: str) -> list[Problem]:
                 intervention.add.patch >= commons.patches):
             problems.append(Problem(source, f"{where}.add.patch",
                                     f"patch {intervention.add.patch} does not exist (patches: {commons.patches})"))
+        if intervention.remove is not None:
+            problems += remove_problems(scenario, i, source)
         if intervention.broadcast is not None and not scenario.has_llm_citizens:
             problems.append(Problem(source, f"{where}.broadcast", "no LLM citizen would hear it (no llm policy)"))
         for path, value in intervention.set.items():
@@ -197,6 +227,44 @@ def intervention_problems(scenario: Scenario, source: str) -> list[Problem]:
             _, found = validate(changed, source)
             problems += [Problem(p.file, field, p.message if _dotted(p.field).startswith(path) else
                                  f"{_dotted(p.field)}: {p.message}") for p in found]
+    return problems
+
+
+def remove_problems(scenario: Scenario, index: int, source: str) -> list[Problem]:
+    """What the removal of intervention `index` asks for that its run could not do: an LLM or unknown policy,
+    more citizens than follow it (at the start, with earlier newcomers), numbers past the population (with
+    earlier newcomers), a schedule phase that would still count removed citizens."""
+    from society.core.build import group_counts
+
+    remove, field = scenario.interventions[index].remove, f"interventions[{index}].remove"
+    earlier = [i.add for i in scenario.interventions[:index] if i.add is not None]
+    problems = [Problem(source, "schedule", f"{field} needs a schedule of {', '.join(REMOVABLE_SCHEDULE)} only "
+                        f"(phase {entry.phase!r} would still count removed citizens)")
+                for entry in scenario.schedule if entry.phase not in REMOVABLE_SCHEDULE]
+    if remove.policy is not None:
+        policies = scenario.population.policies
+        names = sorted({spec.policy for spec in policies} | {add.policy.policy for add in earlier})
+        following = sum(int(count) for spec, count in zip(policies, group_counts(scenario.population))
+                        if spec.policy == remove.policy) + sum(add.count for add in earlier
+                                                               if add.policy.policy == remove.policy)
+        if remove.policy == "llm":
+            problems.append(Problem(source, f"{field}.policy", "LLM citizens cannot be removed (their memory, "
+                                    "persona and model rows stay seated); remove heuristic citizens"))
+        elif remove.policy not in names:
+            problems.append(Problem(source, f"{field}.policy",
+                                    f"no citizen follows {remove.policy!r}; the policies are {names}"))
+        elif remove.count > following:
+            problems.append(Problem(source, f"{field}.count", f"{remove.count} citizens to remove but "
+                                    f"{following} follow {remove.policy!r}"))
+    else:
+        seated = scenario.population.size + sum(add.count for add in earlier)
+        past = [citizen for citizen in remove.citizens if citizen >= seated]
+        if past:
+            problems.append(Problem(source, f"{field}.citizens", f"citizens {past} do not exist (citizens are "
+                                    f"numbered 0 to {seated - 1} when it fires)"))
+        if scenario.has_llm_citizens:
+            problems.append(Problem(source, f"{field}.citizens", "citizens are listed by number only in a "
+                                    "scenario without LLM citizens (which cannot be removed); name a policy"))
     return problems
 
 

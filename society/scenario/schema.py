@@ -116,8 +116,13 @@ class TraitDistribution(Strict):
 
 
 class PersonaSpec(Strict):
-    """Distributions the personas of one group of LLM citizens are drawn from."""
+    """Distributions the personas of one group of LLM citizens are drawn from, or a file of persona rows.
 
+    With `file` (a CSV or Parquet file, relative to the scenario file that names it) the personas come from the
+    file's rows (see society.llm.persona_files) and no other persona field may be given.
+    """
+
+    file: Path | None = Field(None, description="CSV or Parquet persona rows: one per citizen, or weighted")
     traits: dict[str, TraitDistribution] = Field(default_factory=dict)
     values: list[str] = Field(default_factory=lambda: ["fairness", "family", "prosperity", "tradition", "freedom"])
     values_per_citizen: int = Field(2, ge=0, le=MAX_CITIZENS)
@@ -132,6 +137,15 @@ class PersonaSpec(Strict):
         if unknown:
             raise ValueError(f"unknown traits {unknown}; expected some of {list(BIG_FIVE)}")
         return traits
+
+    @model_validator(mode="after")
+    def _file_alone(self) -> "PersonaSpec":
+        fields = type(self).model_fields
+        others = sorted(name for name in self.model_fields_set - {"file"}
+                        if getattr(self, name) != fields[name].get_default(call_default_factory=True))
+        if self.file is not None and others:
+            raise ValueError(f"a persona file gives every persona field; drop {others} or the file")
+        return self
 
     @field_validator("roles")
     @classmethod

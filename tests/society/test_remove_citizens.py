@@ -1,0 +1,131 @@
+"""Removing citizens: a `remove` intervention parks heuristic citizens; they leave every later table and act no more."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from society import Society, load_run, load_scenario
+from society.core.runner import RunInterrupted, resume_run, run_scenario
+from society.scenario.problems import ScenarioError
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+FISHERY = SCENARIOS / "govsim_fishery.yaml"
+GREEDY_LAKE = ["population.size=10", "commons.on_collapse=continue",
+               "population.policies=[{policy: sustainable, fraction: 0.6}, {policy: greedy, fraction: 0.4, factor: 3}]"]
+REMOVE_GREEDY = "interventions=[{when: {round: 2}, remove: {policy: greedy, count: 4}}]"
+
+
+def tables(society: Society) -> dict[str, list[pl.DataFrame]]:
+    played: dict[str, list[pl.DataFrame]] = {"rounds": [], "citizens": [], "events": []}
+    while society.running:
+        society.step()
+        played["rounds"].append(pl.DataFrame([society.round_row]))
+        played["citizens"].append(society.round_citizens())
+        played["events"].append(society.round_events())
+    return played
+
+
+def test_removing_the_greedy_citizens_lets_the_lake_survive() -> None:
+    without = Society(load_scenario(FISHERY, GREEDY_LAKE))
+    before = tables(without)
+    assert without.collapse_round == 2
+    removed = Society(load_scenario(FISHERY, [*GREEDY_LAKE, REMOVE_GREEDY]))
+    after = tables(removed)
+    assert removed.collapse_round is None and removed.round == 12 and removed.commons.stock[0] > 50
+    for name in ("rounds", "citizens", "events"):  # round 1 is the same run
+        assert_frame_equal(before[name][0], after[name][0])
+    greedy = np.flatnonzero(without.state["group"] == 1)
+    [event] = after["events"][1].filter(pl.col("kind") == "intervention")["detail"].to_list()
+    assert json.loads(event)["remove"] == {"citizens": greedy.tolist(), "policies": ["greedy"] * 4}
+    for round_citizens in after["citizens"][1:]:
+        assert sorted(round_citizens["citizen"].to_list()) == sorted(set(range(10)) - set(greedy.tolist()))
+        assert round_citizens["policy"].unique().to_list() == ["sustainable"]
+    assert removed.commons.citizens_per_patch.tolist() == [6]
+    assert removed.graph.degrees[greedy].tolist() == [0] * 4 and removed.graph.degrees.max() == 5
+    assert removed.state["take"][greedy].tolist() == [0.0] * 4
+
+
+def test_a_removed_citizen_is_neither_punished_nor_punishes() -> None:
+    overrides = [*GREEDY_LAKE, "rounds=4", "schedule=[harvest, regrow, {phase: punish, params: {threshold: 1.2, "
+                 "punishers: [sustainable, greedy]}}]", "interventions=[{when: {round: 2}, remove: {citizens: [0, 3]}}]"]
+    society = Society(load_scenario(FISHERY, overrides))
+    played = tables(society)
+    punished = pl.concat(played["events"][1:]).filter(pl.col("kind") == "punish")
+    assert punished.height > 0
+    assert not set(punished["actor"].to_list() + punished["target"].to_list()) & {0, 3}
+
+
+def test_a_run_resumed_after_a_removal_goes_on_as_the_whole_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario = load_scenario(FISHERY, [*GREEDY_LAKE, REMOVE_GREEDY, "output.checkpoint_every=1"])
+    whole = load_run(run_scenario(scenario, tmp_path / "whole"))
+    original_step = Society.step
+
+    def crash(self: Society) -> None:
+        original_step(self)
+        if self.round == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Society, "step", crash)
+    with pytest.raises(RunInterrupted):
+        run_scenario(scenario, tmp_path / "cut")
+    monkeypatch.undo()
+    resumed = load_run(resume_run(tmp_path / "cut"))
+    for name in ("rounds", "citizens", "events"):
+        assert_frame_equal(getattr(whole, name), getattr(resumed, name))
+    assert resumed.citizens.group_by("round").len().sort("round")["len"].to_list() == [10] + [6] * 11
+
+
+def test_removal_draws_are_seeded() -> None:
+    overrides = [*GREEDY_LAKE, "interventions=[{when: {round: 2}, remove: {policy: greedy, count: 2}}]"]
+    first = Society(load_scenario(FISHERY, overrides))
+    again = Society(load_scenario(FISHERY, overrides))
+    for society in (first, again):
+        society.step()
+        society.step()
+    assert first.state["present"].tolist() == again.state["present"].tolist()
+    assert (~first.state["present"]).sum() == 2 and set(first.state["group"][~first.state["present"]]) == {2}
+
+
+@pytest.mark.parametrize(("remove", "field", "expected"), [
+    ("{policy: greedy, count: 5}", "interventions[0].remove.count", "5 citizens to remove but 4 follow 'greedy'"),
+    ("{policy: imitator}", "interventions[0].remove.policy", "no citizen follows 'imitator'; the policies are"),
+    ("{citizens: [3, 10, 12]}", "interventions[0].remove.citizens", "citizens [10, 12] do not exist"),
+    ("{citizens: [1, 1]}", "interventions[0].remove", "a citizen is listed twice"),
+    ("{policy: greedy, citizens: [1]}", "interventions[0].remove", "expected exactly one of policy"),
+])
+def test_a_removal_the_run_could_not_make_is_refused(remove: str, field: str, expected: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(FISHERY, [*GREEDY_LAKE, f"interventions=[{{when: {{round: 2}}, remove: {remove}}}]"])
+    assert any(problem.field == field and expected in problem.message for problem in caught.value.problems), \
+        caught.value.problems
+
+
+def test_newcomers_count_toward_a_later_removal() -> None:
+    overrides = [*GREEDY_LAKE, "interventions=[{when: {round: 2}, add: {count: 2, policy: greedy}}, "
+                 "{when: {round: 3}, remove: {policy: greedy, count: 6}}, {when: {round: 4}, remove: {citizens: [11]}}]"]
+    society = Society(load_scenario(FISHERY, overrides))
+    tables(society)
+    assert society.state["present"].tolist() == [g == 0 for g in society.state["group"][:10]] + [False, False]
+
+
+@pytest.mark.parametrize(("overrides", "field", "expected"), [
+    (["schedule=[harvest, regrow, social_learning]"], "schedule", "phase 'social_learning' would still count"),
+    (["population.policies=[{policy: llm, fraction: 1}]", "interventions=[{when: {round: 2}, remove: {policy: llm}}]"],
+     "interventions[0].remove.policy", "LLM citizens cannot be removed"),
+    (["population.policies=[{policy: llm, fraction: 1}]", "interventions=[{when: {round: 2}, remove: {citizens: [1]}}]"],
+     "interventions[0].remove.citizens", "scenario without LLM citizens"),
+])
+def test_removals_a_run_cannot_honour_are_refused(overrides: list[str], field: str, expected: str) -> None:
+    base = [] if "interventions" in overrides[-1] else [REMOVE_GREEDY]
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(FISHERY, [*GREEDY_LAKE, *base, *overrides])
+    assert any(problem.field == field and expected in problem.message for problem in caught.value.problems), \
+        caught.value.problems
