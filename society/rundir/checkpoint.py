@@ -9,8 +9,8 @@ SHA-256 of its own state tree, so a damaged or edited pair is refused before any
 Writing keeps the pair consistent: the npz is written under its own (content-derived) name first, the latest
 JSON becomes `checkpoint-previous.json`, the new JSON is renamed into place, and only then are npz files no
 JSON names removed. The previous checkpoint lets a resume replay a round whose table files were damaged. A kept
-checkpoint (`output.keep_checkpoints`) is the same pair, written once into `checkpoints/` and never removed: a
-fork starts from the latest one before its round.
+checkpoint (`output.keep_checkpoints`) is the same pair in `checkpoints/` (the npz hard-linked where the file
+system allows, else written again), never removed: a fork starts from the latest one before its round.
 """
 
 from __future__ import annotations
@@ -103,8 +103,12 @@ def write_checkpoint(
     if kept:
         kept_file = kept_checkpoint_file(run, checkpoint["round"])
         kept_file.parent.mkdir(exist_ok=True)
-        if not (kept_file.parent / arrays_file.name).is_file():
-            write(kept_file.parent / arrays_file.name, data)
+        kept_arrays = kept_file.parent / arrays_file.name
+        if not kept_arrays.is_file():
+            try:
+                os.link(arrays_file, kept_arrays)  # the same bytes, not written twice
+            except OSError:
+                write(kept_arrays, data)
         write(kept_file, text)
     if (run / CHECKPOINT).is_file():
         os.replace(run / CHECKPOINT, run / PREVIOUS_CHECKPOINT)

@@ -108,9 +108,15 @@ def checkpoint_every(society: Society) -> int:
     return 1 if society.llm is not None else CHECKPOINT_EVERY
 
 
+KEEP_CHECKPOINTS_LLM = 10
+"""Rounds between kept checkpoints when the scenario names none and has LLM citizens (without: none kept)."""
+
+
 def keeps_checkpoint(society: Society, number: int) -> bool:
-    """Whether the checkpoint of round `number` is kept for forks (`output.keep_checkpoints`)."""
+    """Whether the checkpoint of round `number` is kept for forks (`output.keep_checkpoints`, or its default)."""
     every = society.scenario.output.keep_checkpoints
+    if every is None:
+        every = KEEP_CHECKPOINTS_LLM if society.llm is not None else 0
     return every > 0 and number > 0 and number % every == 0
 
 

@@ -494,10 +494,12 @@ class Output(Strict):
                     "since (runs are deterministic from a checkpoint). Default: every round with LLM citizens, "
                     "whose rounds are slow to replay, else every 10",
     )
-    keep_checkpoints: int = Field(
-        10, ge=0, le=MAX_ROUNDS,
+    keep_checkpoints: int | None = Field(
+        None, ge=0, le=MAX_ROUNDS,
         description="also keep the checkpoint of every N-th round in checkpoints/ (0: none), so that `society fork` "
-                    "replays at most N-1 rounds to reach any round (without one it replays from round 0)",
+                    "replays at most N-1 rounds to reach any round (without one it replays from round 0). Default: "
+                    "every 10 rounds with LLM citizens, whose rounds are slow to replay, else none (rounds without "
+                    "LLM citizens replay fast, and a million citizens' checkpoint is about 100 MB)",
     )
 
 

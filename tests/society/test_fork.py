@@ -276,3 +276,19 @@ def test_forks_against_a_real_server_reask_only_changed_prompts(vllm_server: Any
     last = load_run(out).llm_calls.filter(round=3)
     assert last.filter(~pl.col("cached"))["citizen"].to_list() == [changed]
     assert last.filter("cached").height == 2
+
+
+@pytest.mark.parametrize(("keep", "llm", "kept_rounds"), [
+    (None, False, []), (None, True, [10, 20]), (0, True, []), (4, False, [4, 8, 12, 16, 20]),
+])
+def test_kept_checkpoints_default_to_every_10_rounds_with_llm_citizens_only(
+    keep: int | None, llm: bool, kept_rounds: list[int]
+) -> None:
+    """Rounds without LLM citizens replay fast, and a million citizens' checkpoint is about 100 MB: none kept."""
+    from types import SimpleNamespace
+
+    from society.rundir.writer import keeps_checkpoint
+
+    society = SimpleNamespace(scenario=SimpleNamespace(output=SimpleNamespace(keep_checkpoints=keep)),
+                              llm=object() if llm else None)
+    assert [number for number in range(21) if keeps_checkpoint(society, number)] == kept_rounds
