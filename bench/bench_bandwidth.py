@@ -7,9 +7,9 @@ The estimate: for each part of the benchmark's round (bench_engine.py's rules: h
 1.5x threshold, then the round's metrics), the bytes it must read and write per citizen (`MUST_TOUCH`, written
 down from what the rules need, not from what the code happens to do), times the citizens, divided by this
 machine's memory bandwidth (a numpy copy of an array far larger than the caches, read + written bytes over
-seconds, fastest of 5). Measured: each part's wall time per round over the pre-collapse rounds (fastest of
-`--repeats` runs, nothing recorded), and a profile of one such round per part (cProfile: Numba kernels show as
-one call each, so the profile says which kernel or which Python step takes the rest).
+seconds, fastest of 5). Measured: each part's wall time per round over the pre-collapse rounds of `--repeats`
+fresh societies (nothing recorded; the median round and the mean), and a profile of one such round per part
+(cProfile: Numba kernels show as one call each, so the profile says which kernel or Python step takes the rest).
 """
 
 from __future__ import annotations
@@ -85,27 +85,33 @@ def memory_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:
     return 2 * source.nbytes / best
 
 
-def part_times(citizens: int, rounds: int, repeats: int) -> dict[str, float]:
-    """Seconds per round of each part over rounds 1..`rounds`, fastest total of `repeats` fresh societies."""
+def part_times(citizens: int, rounds: int, repeats: int) -> dict[str, tuple[float, float]]:
+    """(median, mean) seconds per round of each part over rounds 1..`rounds` of `repeats` fresh societies.
+
+    Both are given: on a shared two-core machine a round whose parallel kernel waits for a busy core costs several
+    times the typical one, which moves the mean and not the median.
+    """
     warm = Society(bench_scenario(citizens, 2, seed=1, record=False))  # loads every compiled kernel once, untimed
     warm.step()
     warm.step()
-    best: dict[str, float] | None = None
+    samples: dict[str, list[float]] = {name: [] for name in (*PARTS, "rest")}
     for _ in range(repeats):
         society = Society(bench_scenario(citizens, rounds, seed=1, record=False))
         metric_seconds = _timing_metrics()
-        started = time.perf_counter()
-        for _ in range(rounds):
-            society.step()
-        total = time.perf_counter() - started
-        times = {name: seconds / rounds for name, seconds in society.phase_seconds.items()}
-        times["metrics"] = metric_seconds() / rounds
-        times["rest"] = total / rounds - sum(times.values())
-        if best is None or total / rounds < sum(best.values()):
-            best = times
-        model.core_metrics = _CORE_METRICS
-    assert best is not None
-    return best
+        try:
+            for _ in range(rounds):
+                phases, metrics = dict(society.phase_seconds), metric_seconds()
+                started = time.perf_counter()
+                society.step()
+                total = time.perf_counter() - started
+                parts = {name: seconds - phases.get(name, 0.0) for name, seconds in society.phase_seconds.items()}
+                parts["metrics"] = metric_seconds() - metrics
+                parts["rest"] = total - sum(parts.values())
+                for name, seconds in parts.items():
+                    samples[name].append(seconds)
+        finally:
+            model.core_metrics = _CORE_METRICS
+    return {name: (float(np.median(values)), float(np.mean(values))) for name, values in samples.items()}
 
 
 _CORE_METRICS = model.core_metrics
@@ -169,23 +175,27 @@ def main() -> None:
     bandwidth = memory_bandwidth()
     times = part_times(args.citizens, args.rounds, args.repeats)
     profiles = profile_one_round(args.citizens, warm_rounds=args.rounds // 2)
-    print(f"{args.citizens:,} citizens, rounds 1-{args.rounds} (before the collapse), fastest of {args.repeats}; "
+    print(f"{args.citizens:,} citizens, rounds 1-{args.rounds} (before the collapse), {args.repeats} runs; "
           f"memory bandwidth {bandwidth / 1e9:.1f} GB/s (numpy copy, read + write); "
           f"load average {os.getloadavg()[0]:.1f}\n")
-    print("| part | bytes/citizen it must touch | estimate ms | measured ms | measured / estimate |")
-    print("|---|---|---|---|---|")
+    print("| part | bytes/citizen it must touch | estimate ms | measured ms, median round | median / estimate "
+          "| measured ms, mean round |")
+    print("|---|---|---|---|---|---|")
     total_bytes = total_estimate = 0.0
     for name in PARTS:
         per_citizen = sum(size for _, size in MUST_TOUCH[name])
         estimate = per_citizen * args.citizens / bandwidth * 1e3
         total_bytes += per_citizen
         total_estimate += estimate
-        ratio = f"{times[name] * 1e3 / estimate:.1f}x" if estimate else "-"
-        print(f"| {name} | {per_citizen:.0f} | {estimate:.2f} | {times[name] * 1e3:.2f} | {ratio} |")
-    measured = sum(times.values()) * 1e3
-    print(f"| rest of the round (interventions, bookkeeping) | - | - | {times['rest'] * 1e3:.2f} | - |")
-    print(f"| **round** | {total_bytes:.0f} | {total_estimate:.2f} | {measured:.2f} | "
-          f"{measured / total_estimate:.1f}x |\n")
+        median, mean = (seconds * 1e3 for seconds in times[name])
+        ratio = f"{median / estimate:.1f}x" if estimate else "-"
+        print(f"| {name} | {per_citizen:.0f} | {estimate:.2f} | {median:.2f} | {ratio} | {mean:.2f} |")
+    median_rest, mean_rest = (seconds * 1e3 for seconds in times["rest"])
+    print(f"| rest of the round (interventions, bookkeeping) | - | - | {median_rest:.2f} | - | {mean_rest:.2f} |")
+    median_round = sum(times[name][0] for name in times) * 1e3
+    mean_round = sum(times[name][1] for name in times) * 1e3
+    print(f"| **round** | {total_bytes:.0f} | {total_estimate:.2f} | {median_round:.2f} | "
+          f"{median_round / total_estimate:.1f}x | {mean_round:.2f} |\n")
     for name in PARTS:
         print(f"{name}, one round profiled (own time, ms): " + "; ".join(
             f"{call} {ms:.2f}" for call, ms in top_calls(profiles[name], 6)))
