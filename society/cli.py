@@ -86,7 +86,12 @@ def run(
 ) -> None:
     """Run SCENARIO headless and write its tables to a run directory."""
     from llm_backend.facade import loaded_errors
-    from society.core.runner import ReplayError, RunInterrupted, resume_run, run_scenario
+    from society.core.runner import (
+        ReplayError,
+        RunInterrupted,
+        resume_run,
+        run_scenario,
+    )
     from society.llm.asking import FallbackRateExceeded
     from society.rundir.writer import RunWriteError
 
@@ -185,8 +190,8 @@ def validate(files: tuple[Path, ...]) -> None:
 def info(run_dir: Path) -> None:
     """Summarise the run in RUN_DIR: status, rounds, final metrics."""
     from society.rundir.layout import check_tables
-    from society.rundir.reader import load_run
     from society.rundir.persona_validity import persona_validity
+    from society.rundir.reader import load_run
     from society.rundir.run_metrics import run_metrics
 
     try:
@@ -199,7 +204,8 @@ def info(run_dir: Path) -> None:
     except (FileNotFoundError, RunDataError) as error:
         fail(str(error))
     click.echo(f"run        {run.path}")
-    click.echo(f"scenario   {manifest['name']}  (seed {manifest.get('seed')}, {manifest.get('citizens')} citizens)")
+    click.echo(f"scenario   {manifest['name']}  (seed {manifest.get('seed')}, {manifest.get('citizens')} citizens"
+               f"{_arrivals_and_departures(run.events)})")
     click.echo(f"status     {manifest['status']}  ({manifest['rounds_completed']}/{manifest['rounds_planned']} rounds)")
     if manifest.get("ended_by") == "collapse":
         click.echo(f"collapse   round {manifest['collapse_round']}: the commons collapsed and the run ended there "
@@ -228,6 +234,21 @@ def info(run_dir: Path) -> None:
             click.echo(f"  {key:<20} " + ("n/a" if value is None else f"{value:.4g}"))
     if personas is not None:
         _echo_persona_validity(personas)
+
+
+def _arrivals_and_departures(events: pl.DataFrame) -> str:
+    """", then N arrived and M left" when interventions added or removed citizens (empty otherwise)."""
+    import polars as pl
+
+    if events.is_empty() or "kind" not in events.columns:
+        return ""
+    arrived = left = 0
+    for detail in events.filter(pl.col("kind") == "intervention")["detail"]:
+        fired = json.loads(detail or "{}")
+        arrived += len(fired.get("add", {}).get("citizens", []))
+        left += len(fired.get("remove", {}).get("citizens", []))
+    changes = [f"{arrived} arrived" if arrived else "", f"{left} left" if left else ""]
+    return ", then " + " and ".join(change for change in changes if change) if arrived or left else ""
 
 
 def _echo_persona_validity(table: pl.DataFrame) -> None:

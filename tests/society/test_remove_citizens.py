@@ -129,3 +129,17 @@ def test_removals_a_run_cannot_honour_are_refused(overrides: list[str], field: s
         load_scenario(FISHERY, [*GREEDY_LAKE, *base, *overrides])
     assert any(problem.field == field and expected in problem.message for problem in caught.value.problems), \
         caught.value.problems
+
+
+def test_society_info_says_who_arrived_and_who_left(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from society.cli import main
+
+    both = ("interventions=[{when: {round: 2}, remove: {policy: greedy, count: 4}}, "
+            "{when: {round: 3}, add: {count: 2, policy: {policy: sustainable}}}]")
+    run = run_scenario(load_scenario(FISHERY, [*GREEDY_LAKE, both]), tmp_path / "run")
+    shown = CliRunner().invoke(main, ["info", str(run)])
+    assert shown.exit_code == 0 and "(seed 42, 10 citizens, then 2 arrived and 4 left)" in shown.output
+    plain = run_scenario(load_scenario(FISHERY, GREEDY_LAKE), tmp_path / "plain")
+    assert "(seed 42, 10 citizens)\n" in CliRunner().invoke(main, ["info", str(plain)]).output
