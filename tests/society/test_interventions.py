@@ -242,3 +242,36 @@ def test_a_sweep_axis_can_be_an_interventions_round_or_value(tmp_path: Path) -> 
     assert greedy["collapsed"].all()
     assert (greedy["survival"] >= greedy["interventions.0.when.round"]).all()
     assert greedy["survival"].is_sorted() and greedy["survival"].n_unique() == 4
+
+
+def test_a_resume_after_a_set_that_adds_a_state_column_goes_on_as_the_whole_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Harvest's `repeat_last` fallback keeps each citizen's last request in a state column; set at round 2, the
+    column exists only from then on, so the checkpoints after it hold it and a resume must rebuild it first."""
+    from society.core import runner
+    from tests.society.test_cohorts import cached_model
+
+    scenario = load_scenario(SCENARIOS / "village_llm.yaml", [
+        "population.size=12", "rounds=5", "commons.on_collapse=continue",
+        "population.policies.0.persona={roles: {woodcutter: 1.0}}",
+        "interventions=[{when: {round: 2}, set: {schedule.0.params.fallback: repeat_last}}]",
+    ])
+    monkeypatch.setattr(runner, "connect", cached_model([], []))
+    whole = load_run(run_scenario(scenario, tmp_path / "whole"))
+    original_step = Society.step
+
+    def stop_after_round_3(self: Society) -> None:
+        original_step(self)
+        if self.round == 3:
+            assert "last_request_0" in self.state
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Society, "step", stop_after_round_3)
+    with pytest.raises(RunInterrupted):
+        run_scenario(scenario, tmp_path / "cut")
+    monkeypatch.setattr(Society, "step", original_step)
+    resumed = load_run(resume_run(tmp_path / "cut"))
+    for name in ("rounds", "citizens", "events"):
+        assert_frame_equal(getattr(whole, name).drop("llm_cached", strict=False),
+                           getattr(resumed, name).drop("llm_cached", strict=False))
