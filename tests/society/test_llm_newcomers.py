@@ -182,3 +182,29 @@ def test_a_fork_after_the_arrival_reproduces_its_parent(
     fork = load_run(fork_run(parent.path, 5, tmp_path / "fork"))
     assert sent == []
     same_tables(parent, fork)
+
+
+@pytest.mark.parametrize(("name", "phases"), [
+    ("norms_govsim_meeting_llm", {"communicate", "harvest", "norm_punish", "social_learning"}),
+    ("institutions_charter_llm", {"harvest", "elections_ballot"}),
+    ("persona_validity_llm", {"harvest", "punish", "survey:openness_1"}),
+])
+def test_llm_newcomers_are_asked_in_every_phase_that_asks_llm_citizens(name: str, phases: set[str]) -> None:
+    from tests.shipped_tables import SchemaAnswers
+
+    scenario = load_scenario(SCENARIOS / f"{name}.yaml", [
+        "rounds=3", "commons.on_collapse=continue", "interventions=[{when: {round: 2}, add: {count: 2, policy: llm}}]"])
+    society = Society(scenario)
+    society.llm.connection = SchemaAnswers()
+    newcomers = {scenario.population.size, scenario.population.size + 1}
+    asked: set[str] = set()
+    while society.running:
+        society.step()
+        calls = society.llm.round_calls()
+        asked |= set(calls.filter(pl.col("citizen").is_in(list(newcomers)))["phase"].to_list())
+    assert phases <= asked
+
+
+def test_an_activation_role_may_be_a_newcomers_only() -> None:
+    scenario = fishers(ARRIVAL, extra=("llm.activation.by_role={outsider: 1.0}", "llm.activation.probability=0.2"))
+    assert scenario.llm.activation.by_role == {"outsider": 1.0}
