@@ -207,7 +207,8 @@ class LLMCitizens:
                          for key in keys}
         self.seated = np.concatenate([self.seated, citizens])
         self.members = np.concatenate([self.members, citizens])
-        self.backend_of = np.concatenate([self.backend_of, np.broadcast_to(np.asarray(backend, np.int64), citizens.shape)])
+        backends = np.broadcast_to(np.asarray(backend, dtype=np.int64), citizens.shape)
+        self.backend_of = np.concatenate([self.backend_of, backends])
         self.memory.grow(citizens.size)
         self.arrivals += [dict(row) for row in rows]
 

@@ -2,9 +2,9 @@
 
 An intervention fires once, at the start of the round its `when` names (`round: k`) or of the first round that
 starts with the commons' stock below a share of its capacity (`stock_below: x`). It may `set` scenario fields
-(the `--set` paths that a running society can take up: `LIVE_PATHS`), `add` citizens following a heuristic
-policy or LLM citizens, `remove` citizens (heuristic or LLM), apply a `shock` to the commons, `broadcast` a message to every LLM
-citizen's memory and change named LLM citizens' `persona`, in that order.
+(the `--set` paths that a running society can take up: `LIVE_PATHS`), `add` citizens (heuristic or LLM),
+`remove` citizens (heuristic or LLM), apply a `shock` to the commons, `broadcast` a message to every LLM citizen's
+memory and change named LLM citizens' `persona`, in that order.
 """
 
 from __future__ import annotations
