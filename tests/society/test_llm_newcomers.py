@@ -208,3 +208,35 @@ def test_llm_newcomers_are_asked_in_every_phase_that_asks_llm_citizens(name: str
 def test_an_activation_role_may_be_a_newcomers_only() -> None:
     scenario = fishers(ARRIVAL, extra=("llm.activation.by_role={outsider: 1.0}", "llm.activation.probability=0.2"))
     assert scenario.llm.activation.by_role == {"outsider": 1.0}
+
+
+@pytest.mark.vllm
+def test_an_llm_outsider_against_a_real_server_asks_its_own_model(vllm_server: Any, tmp_path: Path) -> None:
+    """Three sustainable fishers and an LLM fisher joined at round 2 by an LLM outsider naming the server's second
+    model name: the outsider is asked from its arrival on, by that model; its persona is in the run's personas."""
+    import yaml
+
+    from tests.conftest import TWIN_MODEL
+
+    data = {
+        "name": "outsider", "seed": 3, "rounds": 3,
+        "population": {"size": 4, "policies": [
+            {"policy": "sustainable", "fraction": 0.75},
+            {"policy": "llm", "fraction": 0.25, "persona": {"roles": {"fisher": 1}}}]},
+        "commons": {"capacity": 100, "initial_stock": 100, "regrowth": {"kind": "logistic", "rate": 0.5},
+                    "collapse_threshold": 5, "on_collapse": "continue", "resource": "lake", "unit": "tonnes"},
+        "schedule": ["harvest", "regrow"],
+        "llm": {"backend": "server", "base_urls": [vllm_server.base_url], "fallback_threshold": 1.0},
+        "interventions": [{"when": {"round": 2}, "add": {
+            "policy": {"policy": "llm", "model": TWIN_MODEL, "persona": {"roles": {"outsider": 1.0}}},
+            "told": "You have just come to the lake."}}],
+    }
+    path = tmp_path / "outsider.yaml"
+    path.write_text(yaml.safe_dump(data))
+    run = load_run(run_scenario(load_scenario(path), tmp_path / "run"))
+    calls = run.llm_calls.filter(citizen=4)
+    assert calls["round"].to_list() == [2, 3] and calls["model"].to_list() == [TWIN_MODEL] * 2
+    assert run.llm_calls.filter(round=1).height == 1 and not run.llm_calls["cached"].any()
+    assert run.personas["role"].to_list() == ["fisher", "outsider"] and run.personas["citizen"][1] == 4
+    assert run.manifest["llm"]["models"] == [vllm_server.model, TWIN_MODEL]
+    assert run.citizens.filter(citizen=4)["model"].to_list() == [TWIN_MODEL] * 2
