@@ -8,13 +8,16 @@ whose parameters changed are rebuilt (keeping their checkpoint state), the commo
 policy rules are rebuilt from the changed policies. `add` grows the population: every state column gets the
 newcomers' rows (at the column's initial value), the graph links each newcomer to citizens drawn from the
 `interventions` stream, and the components holding per-citizen arrays (commons, policy rules, phases and their
-shared slots) are rebuilt around the grown state, their checkpoint state carried over.
+shared slots) are rebuilt around the grown state, their checkpoint state carried over. LLM newcomers are first
+seated by the LLM citizens (`LLMCitizens.admit`: persona rows drawn from the intervention's own stream
+`personas:interventions[i]`, an empty memory, their model), so the rebuilt phases ask them like any LLM citizen.
 
-`remove` parks heuristic citizens: each keeps its number and its rows in the state arrays (so every table and
-event before and after names citizens alike), but loses its links (nobody punishes it, imitates it or sees its
-take, and it sees nobody), joins a policy group of its own that asks for nothing, no longer counts toward its
-patch's sustainable share, and leaves the citizens table: a removed citizen has no row from the round of its
-removal on. The state column `present` (not recorded) marks who is still there.
+`remove` parks citizens: each keeps its number and its rows in the state arrays (so every table and event before
+and after names citizens alike), but loses its links (nobody punishes it, imitates it or sees its take, and it sees
+nobody), joins a policy group of its own that asks for nothing, no longer counts toward its patch's sustainable
+share, and leaves the citizens table: a removed citizen has no row from the round of its removal on. The state
+column `present` (not recorded) marks who is still there. A removed LLM citizen also leaves `LLMCitizens.members`:
+no phase asks it, no activation or cohort draw counts it, and its memory takes no more rounds.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from society.core.citizen import Citizen
-from society.llm.personas import Personas, introduce
+from society.llm.personas import Personas, group_personas, introduce, persona_row
 from society.phases import registered_phases
 from society.phases.deciding import DecidingPath
 from society.policies.heuristics import PolicyRules
@@ -38,6 +41,7 @@ from society.scenario.schema import (
     FixedPolicy,
     ImitatorPolicy,
     LearnerPolicy,
+    LLMPolicy,
     PolicySpec,
     Scenario,
 )
@@ -83,7 +87,7 @@ class Interventions:
             self._set(intervention.set)
             detail["set"] = intervention.set
         if intervention.add is not None:
-            detail["add"] = self._add(intervention)
+            detail["add"] = self._add(index, intervention)
         if intervention.remove is not None:
             detail["remove"] = self._remove(intervention)
         if intervention.shock is not None:
@@ -92,7 +96,7 @@ class Interventions:
             self._broadcast(intervention.broadcast)
             detail["broadcast"] = intervention.broadcast
         if intervention.persona is not None:
-            detail["persona"] = self._persona(intervention.persona)
+            detail["persona"] = self._persona(index, intervention.persona)
         minus_one = np.array([-1], dtype=np.int64)
         self.society.record_events(PHASE, KIND, minus_one, minus_one, detail=[json.dumps(detail, sort_keys=True)])
 
@@ -122,9 +126,10 @@ class Interventions:
 
     # ---- add ------------------------------------------------------------------------------------------------
 
-    def _add(self, intervention: Intervention) -> dict[str, Any]:
+    def _add(self, index: int, intervention: Intervention) -> dict[str, Any]:
         """Grow the population by the newcomers; what they are (citizen numbers, group, patches, the earlier
-        citizens each is linked to: the run folder's graph file is the graph of round 0)."""
+        citizens each is linked to: the run folder's graph file is the graph of round 0; for LLM newcomers, the
+        model they ask)."""
         society, add = self.society, intervention.add
         rng = society.rng_tree("interventions")
         n, k = society.num_citizens, add.count
@@ -160,14 +165,29 @@ class Interventions:
             patches = society.commons.num_patches
             patch = rng.integers(0, patches, k) if add.patch is None else np.full(k, add.patch)
             patch_column = np.concatenate([society.state["patch"], patch.astype(np.int64)])
-        grow(society, graph, specs, group_column, patch_column)
         spec = specs[group]
+        model = {}
+        if isinstance(spec, LLMPolicy):
+            model = {"model": self._admit(index, spec, newcomers)}
+        grow(society, graph, specs, group_column, patch_column)
         if isinstance(spec, ImitatorPolicy | LearnerPolicy):
             society.state["strategy"][newcomers] = rng.uniform(*spec.initial_ratio, k)
+        if add.told is not None:
+            society.llm.remember(newcomers, [add.told] * k, label="On arrival")
         self.grown = True
         return {"citizens": newcomers.tolist(), "group": group, "policy": spec.policy, "links": links,
-                "linked_to": [sorted(links_of.tolist()) for links_of in chosen],
+                "linked_to": [sorted(links_of.tolist()) for links_of in chosen], **model,
                 **({} if patch_column is None else {"patches": patch_column[newcomers].tolist()})}
+
+    def _admit(self, index: int, spec: LLMPolicy, newcomers: np.ndarray) -> str:
+        """Seat LLM newcomers, their personas drawn from the intervention's own stream (so no other draw moves);
+        the name of the model they ask."""
+        llm = self.society.llm
+        rng = self.society.rng_tree(f"personas:interventions[{index}]")
+        personas = group_personas(spec.persona, newcomers, rng, f"interventions[{index}].add.policy.persona")
+        backend = llm.backend_for(spec)
+        llm.admit([persona_row(personas, k) for k in range(newcomers.size)], backend)
+        return llm.model_names[backend]
 
     # ---- remove ---------------------------------------------------------------------------------------------
 
@@ -187,6 +207,8 @@ class Interventions:
             rng = society.rng_tree("interventions")
             leaving = np.sort(rng.choice(candidates, size=min(remove.count, candidates.size), replace=False))
         policies = [society.policy_name(int(c)) for c in leaving]
+        if society.llm is not None:
+            society.llm.leave(leaving)
         park(society, leaving)
         self.grown = True
         return {"citizens": leaving.tolist(), "policies": policies}
@@ -207,11 +229,16 @@ class Interventions:
 
     # ---- persona --------------------------------------------------------------------------------------------
 
-    def _persona(self, change: PersonaChange) -> dict[str, Any]:
+    def _persona(self, index: int, change: PersonaChange) -> dict[str, Any]:
         """Give the named LLM citizens their new persona (what their prompts say after "You are citizen N,"); the
         change as given."""
         llm = self.society.llm
         personas = llm.personas
+        unseated = [c for c in change.citizens if c >= llm.position.size or llm.position[c] < 0]
+        if unseated:  # newcomers whose arrival was due later than the change
+            raise ScenarioError([Problem(self.society.scenario.name, f"interventions[{index}].persona.citizens",
+                                         f"not LLM citizens when it fires (round {self.society.round}): {unseated}; "
+                                         "a newcomer's persona can change from its arrival on")])
         for citizen in change.citizens:
             k = int(llm.position[citizen])
             if change.role is not None:
@@ -243,6 +270,7 @@ class Interventions:
                 "group": society.state["group"].copy(),
                 "patch": society.state["patch"].copy() if "patch" in society.state else None,
                 "present": society.state["present"].copy() if "present" in society.state else None,
+                "llm": None if society.llm is None else society.llm.seating(),
             }
         return state
 
@@ -252,37 +280,46 @@ class Interventions:
         for index in self.fired:
             if self.planned[index].set:
                 self._set(self.planned[index].set)
-            if self.planned[index].persona is not None:
-                self._persona(self.planned[index].persona)
         grown = state.get("grown")
         if grown is not None:
             specs = [TypeAdapter(PolicySpec).validate_python(spec) for spec in grown["specs"]]
             n = grown["group"].size
             graph = SocialGraph(n, grown["indptr"], grown["indices"], grown["blocks"])
+            if grown.get("llm") is not None:  # LLM newcomers seated and leavers gone before the phases are rebuilt
+                self.society.llm.load_seating(grown["llm"])
             grow(self.society, graph, specs, grown["group"], grown["patch"])
             if grown.get("present") is not None:
                 self.society.state.add("present", np.bool_, True, record=False)[:] = grown["present"]
                 count_present(self.society)  # grow counted before the column was back
             self.grown = True
+        for index in self.fired:  # after the arrivals: a persona change may name a newcomer
+            if self.planned[index].persona is not None:
+                self._persona(index, self.planned[index].persona)
 
 
 def persona_problems(society: Society, planned: list[Intervention]) -> list[Problem]:
-    """Persona changes naming a citizen who is not an LLM citizen (known once the population is drawn)."""
+    """Persona changes naming a citizen who is not an LLM citizen (known once the population is drawn), counting
+    the LLM newcomers of earlier interventions (numbered on from the population, in the order listed)."""
     problems = []
     llm = society.llm
+    seated = set() if llm is None else set(llm.members.tolist())
+    number = society.num_citizens
     for i, intervention in enumerate(planned):
+        if intervention.add is not None:  # an intervention's newcomers arrive before its persona change
+            if isinstance(intervention.add.policy, LLMPolicy):
+                seated |= set(range(number, number + intervention.add.count))
+            number += intervention.add.count
         if intervention.persona is None:
             continue
         field = f"interventions[{i}].persona.citizens"
+        wrong = [c for c in intervention.persona.citizens if c not in seated]
         if llm is None:
             problems.append(Problem(society.scenario.name, field, "the scenario has no LLM citizens"))
-            continue
-        wrong = [c for c in intervention.persona.citizens if c >= society.num_citizens or llm.position[c] < 0]
-        if wrong:
+        elif wrong:
+            listed = sorted(seated)
             problems.append(Problem(society.scenario.name, field,
                                     f"not LLM citizens: {', '.join(map(str, wrong))}; the LLM citizens are "
-                                    f"{', '.join(map(str, llm.members.tolist()[:50]))}"
-                                    + (" ..." if llm.members.size > 50 else "")))
+                                    f"{', '.join(map(str, listed[:50]))}" + (" ..." if len(listed) > 50 else "")))
     return problems
 
 
@@ -346,7 +383,7 @@ def grow(
         society.commons = Commons(society.scenario.commons, society.state["patch"])
         society.commons.load_state_dict(commons_state)
     if society.llm is not None:
-        society.llm.position = np.concatenate([society.llm.position, np.full(n - old_n, -1, dtype=np.int64)])
+        society.llm.seat(n)
     if "citizens" in society.__dict__:
         for index in range(old_n, n):
             Citizen(society, index)

@@ -25,6 +25,14 @@ from society.scenario.schema import LLMPolicy, LLMSettings
 if TYPE_CHECKING:
     from llm_backend.facade import Connection
     from society.core.model import Society
+    from society.scenario.schema import Scenario
+
+NO_CITIZENS = np.zeros(0, dtype=np.int64)
+
+
+def newcomer_policies(scenario: Scenario) -> list[LLMPolicy]:
+    """The LLM policies of the newcomers the scenario's interventions add, in scenario order."""
+    return [i.add.policy for i in scenario.interventions if i.add is not None and isinstance(i.add.policy, LLMPolicy)]
 
 
 class LLMCitizens:
@@ -34,20 +42,26 @@ class LLMCitizens:
         self.society = society
         self.settings: LLMSettings = society.scenario.llm
         groups = [g for g, spec in enumerate(society.policy_specs) if isinstance(spec, LLMPolicy)]
-        self.members = np.sort(np.concatenate([society.group_members[g] for g in groups]))
+        self.seated = np.sort(np.concatenate([society.group_members[g] for g in groups] or [NO_CITIZENS]))
+        """Every LLM citizen the run has seated, in the order of their rows (persona, memory, model)."""
+        self.members = self.seated.copy()
+        """The LLM citizens still present, in citizen order: those the phases ask."""
         self.position = np.full(society.num_citizens, -1, dtype=np.int64)
-        self.position[self.members] = np.arange(self.members.size)
-        self.personas = sample_persona_table(society, groups, self.members)
-        self.memory = RoundMemory(self.members.size, self.settings.memory_rounds)
+        self.position[self.seated] = np.arange(self.seated.size)
+        self.personas = sample_persona_table(society, groups, self.seated)
+        self.memory = RoundMemory(self.seated.size, self.settings.memory_rounds)
         by_group = {g: group_settings(self.settings, society.policy_specs[g]) for g in groups}
         self.backends: list[LLMSettings] = []
-        """Each model the run seats, with how it is reached (one unless groups name their own)."""
-        for settings in by_group.values():
+        """Each model the run seats, with how it is reached (one unless groups or newcomers name their own)."""
+        for settings in [*by_group.values(), *(group_settings(self.settings, spec) for spec in newcomer_policies(
+                society.scenario))]:
             if settings not in self.backends:
                 self.backends.append(settings)
-        self.backend_of = np.zeros(self.members.size, dtype=np.int64)
+        self.backend_of = np.zeros(self.seated.size, dtype=np.int64)
         for group, settings in by_group.items():
             self.backend_of[self.position[society.group_members[group]]] = self.backends.index(settings)
+        self.arrivals: list[dict[str, Any]] = []
+        """The persona rows of the newcomers seated so far, as they arrived (in arrival order)."""
         self.connections: list[Connection | None] = [None] * len(self.backends)
         self._default_connection = contextlib.ExitStack()
         self._asker = Asker(self.settings, society.scenario.seed)
@@ -127,7 +141,7 @@ class LLMCitizens:
         if len(self.backends) == 1:
             return None
         models = np.full(self.society.num_citizens, None, dtype=object)
-        models[self.members] = np.array(self.model_names, dtype=object)[self.backend_of]
+        models[self.seated] = np.array(self.model_names, dtype=object)[self.backend_of]
         return pl.Series("model", models, dtype=pl.Utf8)
 
     # ---- the round ------------------------------------------------------------------------------------------
@@ -137,12 +151,20 @@ class LLMCitizens:
         self._asker.begin_round()
 
     def end_round(self) -> None:
-        """Remember the round: each phase's fragments (the first phase to give a key keeps it), schedule order."""
+        """Remember the round: each phase's fragments (the first phase to give a key keeps it), schedule order; a
+        citizen who left remembers nothing more."""
         fragments: dict[str, list[str]] = {}
         for phase in self.society.phases:
             for key, texts in phase.memory(self.members).items():
                 fragments.setdefault(key, texts)
-        self.memory.push(round_lines(self.society.round, fragments, self.members.size))
+        lines = round_lines(self.society.round, fragments, self.members.size)
+        if self.members.size == self.seated.size:
+            self.memory.push(lines)
+            return
+        every = [""] * self.seated.size
+        for position, line in zip(self.position[self.members].tolist(), lines):
+            every[position] = line
+        self.memory.push(every)
 
     def remember(self, citizens: np.ndarray, texts: Sequence[str], label: str = "Message heard") -> None:
         """Add texts to LLM citizens' memory of this round, each shown as `label: "text"`; others are skipped.
@@ -166,6 +188,51 @@ class LLMCitizens:
     def persona_table(self) -> pl.DataFrame:
         """One row per LLM citizen: role, values, hidden agenda, Big Five scores."""
         return pl.DataFrame(self.personas)
+
+    # ---- arrivals and departures ----------------------------------------------------------------------------
+
+    def seat(self, n: int) -> None:
+        """Make `position` cover citizens 0..n-1 (the society grew; newcomers are not LLM citizens unless admitted)."""
+        if self.position.size < n:
+            self.position = np.concatenate([self.position, np.full(n - self.position.size, -1, dtype=np.int64)])
+
+    def admit(self, rows: Sequence[dict[str, Any]], backend: int | np.ndarray) -> None:
+        """Seat newcomers as LLM citizens: their persona rows (`persona_row`, each naming its citizen, all numbered
+        past everyone seated), asking model `backend` (one for all, or one each), with an empty memory."""
+        citizens = np.array([row["citizen"] for row in rows], dtype=np.int64)
+        self.seat(int(citizens.max()) + 1)
+        self.position[citizens] = np.arange(self.seated.size, self.seated.size + citizens.size)
+        keys = list(dict.fromkeys([*self.personas, *(key for row in rows for key in row)]))
+        self.personas = {key: [*self.personas.get(key, [None] * self.seated.size), *(row.get(key) for row in rows)]
+                         for key in keys}
+        self.seated = np.concatenate([self.seated, citizens])
+        self.members = np.concatenate([self.members, citizens])
+        backends = np.broadcast_to(np.asarray(backend, dtype=np.int64), citizens.shape)
+        self.backend_of = np.concatenate([self.backend_of, backends])
+        self.memory.grow(citizens.size)
+        self.arrivals += [dict(row) for row in rows]
+
+    def leave(self, citizens: np.ndarray) -> None:
+        """The LLM citizens among `citizens` left: never asked again (their rows stay seated)."""
+        self.members = self.members[~np.isin(self.members, citizens)]
+
+    def backend_for(self, spec: LLMPolicy) -> int:
+        """The index of the model that newcomers of policy `spec` ask."""
+        return self.backends.index(group_settings(self.settings, spec))
+
+    def seating(self) -> dict[str, Any]:
+        """Who arrived (persona rows and model) and who is still present, for a checkpoint."""
+        arrived = self.position[[row["citizen"] for row in self.arrivals]] if self.arrivals else NO_CITIZENS
+        return {"arrivals": [dict(row) for row in self.arrivals], "backends": self.backend_of[arrived].copy(),
+                "members": self.members.copy()}
+
+    def load_seating(self, seating: dict[str, Any]) -> None:
+        """Seat the arrivals a checkpoint records that are not seated yet, and keep only its present members."""
+        new = [k for k, row in enumerate(seating["arrivals"])
+               if int(row["citizen"]) >= self.position.size or self.position[int(row["citizen"])] < 0]
+        if new:
+            self.admit([seating["arrivals"][k] for k in new], np.asarray(seating["backends"])[new])
+        self.members = np.asarray(seating["members"], dtype=np.int64).copy()
 
     def state_dict(self) -> dict[str, Any]:
         return {"memory": self.memory.state_dict()}

@@ -42,6 +42,13 @@ class RoundMemory:
         self._notes: list[dict[int, list[tuple[str, str]]]] = [{} for _ in range(rounds)]
         self._pending: dict[int, list[tuple[str, str]]] = {}
         self._count = 0
+        self._joined: dict[int, int] = {}  # a newcomer's first remembered round (rounds pushed when it came)
+
+    def grow(self, k: int) -> None:
+        """Make room for `k` newcomers, who remember nothing of the rounds before they came."""
+        self._lines = [lines + [""] * k if lines else lines for lines in self._lines]
+        self._joined |= {citizen: self._count for citizen in range(self.n, self.n + k)}
+        self.n += k
 
     def push(self, lines: Sequence[str]) -> None:
         """Remember one more round, one line per citizen, with the notes added during it (the oldest round is
@@ -63,12 +70,14 @@ class RoundMemory:
     def render(self, citizen: int) -> str:
         """The citizen's memory block: oldest round first, notes quoted as data."""
         lines = [MEMORY_OPEN]
-        for age in range(min(self._count, self.rounds), 0, -1):
+        joined = self._joined.get(citizen, 0)
+        for age in range(min(self._count - joined, self.rounds), 0, -1):
             slot = (self._count - age) % self.rounds
             lines.append(self._lines[slot][citizen])
             lines += [f"{label}: {quote(note)}" for label, note in self._notes[slot].get(citizen, [])]
         if len(lines) == 1:
-            lines.append("Nothing yet: this is the first round.")
+            lines.append("Nothing yet: you have just arrived." if citizen in self._joined
+                         else "Nothing yet: this is the first round.")
         if self._pending.get(citizen):
             lines.append("This round so far:")
             lines += [f"{label}: {quote(note)}" for label, note in self._pending[citizen]]
@@ -76,15 +85,18 @@ class RoundMemory:
         return "\n".join(lines)
 
     def state_dict(self) -> dict:
-        """The buffer as JSON data (citizens as string keys, notes as [label, text] pairs)."""
-        return {"lines": [list(lines) for lines in self._lines], "notes": [_notes_out(n) for n in self._notes],
-                "count": self._count, "pending": _notes_out(self._pending)}
+        """The buffer as JSON data (citizens as string keys, notes as [label, text] pairs); with newcomers, the
+        round each came."""
+        state = {"lines": [list(lines) for lines in self._lines], "notes": [_notes_out(n) for n in self._notes],
+                 "count": self._count, "pending": _notes_out(self._pending)}
+        return state | ({"joined": {str(c): count for c, count in self._joined.items()}} if self._joined else {})
 
     def load_state_dict(self, state: dict) -> None:
         self._lines = [list(lines) for lines in state["lines"]]
         self._notes = [_notes_in(n) for n in state["notes"]]
         self._count = int(state["count"])
         self._pending = _notes_in(state["pending"])
+        self._joined = {int(c): int(count) for c, count in state.get("joined", {}).items()}
 
 
 def _notes_out(notes: Mapping[int, list[tuple[str, str]]]) -> dict[str, list[list[str]]]:

@@ -37,8 +37,10 @@ class Activation:
 
     def chances(self) -> np.ndarray:
         """Each LLM citizen's chance of being asked (in `llm.members` order): its role's, else `probability`."""
-        roles = self.society.llm.personas["role"]
-        return np.array([self.settings.by_role.get(role, self.settings.probability) for role in roles])
+        llm = self.society.llm
+        roles = llm.personas.get("role", [])
+        return np.array([self.settings.by_role.get(roles[k], self.settings.probability)
+                         for k in llm.position[llm.members].tolist()], dtype=np.float64)
 
     def begin_round(self, rng: np.random.Generator) -> None:
         """Draw who is not asked this round."""

@@ -5,7 +5,7 @@ A run folder `runs/<name>/` holds:
     scenario.yaml                      the resolved scenario
     manifest.json                      status, seed, rounds, versions, timings (`Manifest`)
     graph.parquet                      the social graph as an edge list
-    personas.parquet                   the LLM citizens' personas (only with LLM citizens)
+    personas.parquet                   the LLM citizens' personas (only with LLM citizens; newcomers added on arrival)
     llm_cache.sqlite, vllm.log         the response cache and the local server's log (only with LLM citizens)
     checkpoint.json                    the state to resume from: JSON, its arrays in checkpoint-<digest>.npz
     checkpoint-previous.json           the checkpoint before it (to replay a round whose tables were damaged)

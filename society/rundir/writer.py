@@ -30,6 +30,7 @@ from society.rundir.layout import (
     Manifest,
     Table,
     read_manifest,
+    read_personas,
     round_file,
     round_files,
     table_dir,
@@ -171,6 +172,7 @@ class RunDirectory:
         self.recorded_round: int | None = None
         """The last round queued whole (tables and, when due, checkpoint)."""
         self._checkpointed_round: int | None = None
+        self._arrivals_recorded = 0
 
     @classmethod
     def create(cls, path: Path, scenario: Scenario, society: Society) -> RunDirectory:
@@ -209,6 +211,19 @@ class RunDirectory:
         )
         return run
 
+    def _record_arrivals(self, society: Society) -> None:
+        """Add the personas of the LLM newcomers seated since the last round recorded to the personas file (as they
+        arrived; rewritten whole, atomically). A resumed or forked run adds those its folder lacks."""
+        llm = society.llm
+        if llm is None or len(llm.arrivals) == self._arrivals_recorded:
+            return
+        table = read_personas(self.path)
+        known = set(table["citizen"].to_list()) if "citizen" in table.columns else set()
+        new = [row for row in llm.arrivals if row["citizen"] not in known]
+        if new:
+            _write_parquet(pl.concat([table, pl.DataFrame(new)], how="diagonal_relaxed"), self.path / PERSONAS)
+        self._arrivals_recorded = len(llm.arrivals)
+
     @property
     def manifest(self) -> Manifest:
         return read_manifest(self.path)
@@ -237,12 +252,14 @@ class RunDirectory:
             files.append(("survey", survey))
         kept = keeps_checkpoint(society, number)
         checkpoint = society.checkpoint() if number % checkpoint_every(society) == 0 or finished or kept else None
+        self._record_arrivals(society)
         self._submit(number, files, checkpoint, kept)
         self.recorded_round = number
 
     def record_copied_round(self, society: Society) -> None:
         """Queue a checkpoint of the round `society` is at, whose tables are already in the folder (a fork's copy
         of its parent's rounds), and count the round as recorded."""
+        self._record_arrivals(society)
         self._submit(society.round, [], society.checkpoint(), keeps_checkpoint(society, society.round))
         self.recorded_round = society.round
 

@@ -308,7 +308,9 @@ def _cross_field_problems(scenario: Scenario, source: str) -> list[Problem]:
         problems.append(
             Problem(source, "commons.patches", f"{scenario.commons.patches} patches exceed population.size {n}")
         )
-    llm_policies = [spec for spec in scenario.population.policies if isinstance(spec, LLMPolicy)]
+    newcomers = [i.add.policy for i in scenario.interventions if i.add is not None and isinstance(i.add.policy,
+                                                                                                   LLMPolicy)]
+    llm_policies = [spec for spec in scenario.population.policies if isinstance(spec, LLMPolicy)] + newcomers
     roles = {role for spec in llm_policies for role in spec.persona.roles}
     if any(spec.persona.file is not None for spec in llm_policies):
         return problems  # the files' roles are known once they are read (persona_file_problems)

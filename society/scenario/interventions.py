@@ -2,9 +2,9 @@
 
 An intervention fires once, at the start of the round its `when` names (`round: k`) or of the first round that
 starts with the commons' stock below a share of its capacity (`stock_below: x`). It may `set` scenario fields
-(the `--set` paths that a running society can take up: `LIVE_PATHS`), `add` citizens following a heuristic
-policy, `remove` heuristic citizens, apply a `shock` to the commons, `broadcast` a message to every LLM
-citizen's memory and change named LLM citizens' `persona`, in that order.
+(the `--set` paths that a running society can take up: `LIVE_PATHS`), `add` citizens (heuristic or LLM),
+`remove` citizens (heuristic or LLM), apply a `shock` to the commons, `broadcast` a message to every LLM citizen's
+memory and change named LLM citizens' `persona`, in that order.
 """
 
 from __future__ import annotations
@@ -13,7 +13,17 @@ import copy
 import re
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_serializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from society.scenario.bounds import MAX_CITIZENS, MAX_ROUNDS
 from society.scenario.problems import Problem
@@ -51,19 +61,24 @@ class When(_Strict):
 
 
 class AddCitizens(_Strict):
-    """Newcomers: `count` citizens of a heuristic policy (GovSim's outsider), each linked to `links` citizens
-    drawn at random (default: everyone on a complete graph, else the mean degree), on a random patch unless
-    `patch` names one."""
+    """Newcomers: `count` citizens of a policy (GovSim's outsider), each linked to `links` citizens drawn at random
+    (default: everyone on a complete graph, else the mean degree), on a random patch unless `patch` names one.
+
+    With `policy: llm` they are LLM citizens: personas drawn from the policy's `persona` distributions, asking its
+    `model` (default: llm.model), with an empty memory, or one that starts with `told` (quoted) when it is given.
+    """
 
     count: int = Field(1, ge=1, le=MAX_CITIZENS)
     policy: SerializeAsAny[BaseModel]
     links: int | None = Field(None, ge=1, le=MAX_CITIZENS, description="citizens each newcomer is linked to")
     patch: int | None = Field(None, ge=0, le=MAX_CITIZENS, description="the newcomers' patch (default: random)")
+    told: str | None = Field(None, min_length=1, max_length=2000,
+                             description="what LLM newcomers are told on arrival (a note in their memory)")
 
     @field_validator("policy", mode="plain")
     @classmethod
-    def _heuristic(cls, value: Any) -> BaseModel:
-        """A heuristic policy spec (its group's `fraction` is not asked for: newcomers are counted by `count`)."""
+    def _policy(cls, value: Any) -> BaseModel:
+        """A policy spec (its group's `fraction` is not asked for: newcomers are counted by `count`)."""
         from pydantic import TypeAdapter
 
         from society.scenario.schema import LLMPolicy, PolicySpec
@@ -71,15 +86,20 @@ class AddCitizens(_Strict):
         if isinstance(value, str):
             value = {"policy": value}
         if isinstance(value, dict):
-            if value.get("policy") == "llm":
-                raise ValueError("a newcomer follows a heuristic policy (LLM newcomers are not supported)")
             if "fraction" in value:
                 raise ValueError("a newcomer's policy has no fraction (count says how many arrive)")
             value = {**value, "fraction": 1.0}
         spec = TypeAdapter(PolicySpec).validate_python(value)
-        if isinstance(spec, LLMPolicy):
-            raise ValueError("a newcomer follows a heuristic policy (LLM newcomers are not supported)")
+        if isinstance(spec, LLMPolicy) and spec.persona.file is not None:
+            raise ValueError("a newcomer's persona is drawn from distributions (roles, traits, values, hidden "
+                             "agendas); persona.file is read only for the starting population")
         return spec
+
+    @model_validator(mode="after")
+    def _told_llm(self) -> AddCitizens:
+        if self.told is not None and getattr(self.policy, "policy", None) != "llm":
+            raise ValueError("told is for LLM newcomers (policy: llm): a heuristic citizen has no memory")
+        return self
 
     @field_serializer("policy")
     def _without_fraction(self, policy: BaseModel) -> dict[str, Any]:
@@ -96,7 +116,7 @@ class RemoveCitizens(_Strict):
     listed `citizens`. A removed citizen keeps its number; it has no links, no patch share and takes nothing."""
 
     count: int = Field(1, ge=1, le=MAX_CITIZENS, description="how many of the policy's citizens leave")
-    policy: str | None = Field(None, min_length=1, description="the heuristic policy whose citizens leave")
+    policy: str | None = Field(None, min_length=1, description="the policy whose citizens leave (llm included)")
     citizens: list[Annotated[int, Field(ge=0, le=MAX_CITIZENS)]] | None = Field(
         None, min_length=1, description="the citizens who leave, by number")
 
@@ -109,6 +129,14 @@ class RemoveCitizens(_Strict):
         if self.citizens is not None and len(set(self.citizens)) != len(self.citizens):
             raise ValueError("a citizen is listed twice")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_count(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Listed citizens are written without `count` (which goes with policy), so a run's scenario file reloads."""
+        data = handler(self)
+        if self.citizens is not None:
+            data.pop("count", None)
+        return data
 
 
 class Shock(_Strict):
@@ -231,7 +259,7 @@ def intervention_problems(scenario: Scenario, source: str) -> list[Problem]:
 
 
 def remove_problems(scenario: Scenario, index: int, source: str) -> list[Problem]:
-    """What the removal of intervention `index` asks for that its run could not do: an LLM or unknown policy,
+    """What the removal of intervention `index` asks for that its run could not do: an unknown policy,
     more citizens than follow it (at the start, with earlier newcomers), numbers past the population (with
     earlier newcomers), a schedule phase that would still count removed citizens."""
     from society.core.build import group_counts
@@ -247,10 +275,7 @@ def remove_problems(scenario: Scenario, index: int, source: str) -> list[Problem
         following = sum(int(count) for spec, count in zip(policies, group_counts(scenario.population))
                         if spec.policy == remove.policy) + sum(add.count for add in earlier
                                                                if add.policy.policy == remove.policy)
-        if remove.policy == "llm":
-            problems.append(Problem(source, f"{field}.policy", "LLM citizens cannot be removed (their memory, "
-                                    "persona and model rows stay seated); remove heuristic citizens"))
-        elif remove.policy not in names:
+        if remove.policy not in names:
             problems.append(Problem(source, f"{field}.policy",
                                     f"no citizen follows {remove.policy!r}; the policies are {names}"))
         elif remove.count > following:
@@ -262,9 +287,6 @@ def remove_problems(scenario: Scenario, index: int, source: str) -> list[Problem
         if past:
             problems.append(Problem(source, f"{field}.citizens", f"citizens {past} do not exist (citizens are "
                                     f"numbered 0 to {seated - 1} when it fires)"))
-        if scenario.has_llm_citizens:
-            problems.append(Problem(source, f"{field}.citizens", "citizens are listed by number only in a "
-                                    "scenario without LLM citizens (which cannot be removed); name a policy"))
     return problems
 
 

@@ -518,8 +518,9 @@ class Scenario(Strict):
 
     @property
     def has_llm_citizens(self) -> bool:
-        """Whether any citizen decides through a language model."""
-        return any(isinstance(spec, LLMPolicy) for spec in self.population.policies)
+        """Whether any citizen decides through a language model (from the start, or arriving by an intervention)."""
+        return any(isinstance(spec, LLMPolicy) for spec in self.population.policies) or any(
+            i.add is not None and isinstance(i.add.policy, LLMPolicy) for i in self.interventions)
 
 
 def _tags(union: Any, field: str) -> tuple[str, ...]:

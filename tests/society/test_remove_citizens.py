@@ -118,10 +118,8 @@ def test_newcomers_count_toward_a_later_removal() -> None:
 
 @pytest.mark.parametrize(("overrides", "field", "expected"), [
     (["schedule=[harvest, regrow, social_learning]"], "schedule", "phase 'social_learning' would still count"),
-    (["population.policies=[{policy: llm, fraction: 1}]", "interventions=[{when: {round: 2}, remove: {policy: llm}}]"],
-     "interventions[0].remove.policy", "LLM citizens cannot be removed"),
-    (["population.policies=[{policy: llm, fraction: 1}]", "interventions=[{when: {round: 2}, remove: {citizens: [1]}}]"],
-     "interventions[0].remove.citizens", "scenario without LLM citizens"),
+    (["population.policies=[{policy: llm, fraction: 1}]", "interventions=[{when: {round: 2}, remove: {policy: llm}}]",
+      "schedule=[harvest, regrow, communicate]"], "schedule", "phase 'communicate' would still count"),
 ])
 def test_removals_a_run_cannot_honour_are_refused(overrides: list[str], field: str, expected: str) -> None:
     base = [] if "interventions" in overrides[-1] else [REMOVE_GREEDY]
