@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +17,7 @@ from society import ScenarioError, Society, load_run
 from society.cli import main
 from society.core.runner import run_scenario
 from society.rundir import layout
+from society.scenario.schema import Scenario
 from society.sweeps import SerialExecutor, load_grid, read_sweep, run_sweep
 from society.sweeps.summary import final_metrics
 from tests.shipped_tables import SCENARIOS
@@ -195,3 +197,33 @@ def test_the_shipped_fork_grid_after_its_parent(tmp_path: Path, monkeypatch: pyt
     assert summary["fork.at"].to_list() == [3, 4] and summary["divergence_round"].to_list() == [3, 4]
     assert not summary["collapsed"].any() and summary["survival"].to_list() == [12, 12]
     assert summary["stock_total"][0] > summary["stock_total"][1]
+
+
+def test_llm_forks_start_from_the_parents_cache_and_share_the_sweeps_servers(tmp_path: Path) -> None:
+    """A pool of two workers forks an LLM parent: each fork holds the parent's answers, asks through the sweep's
+    share of the servers, and the fork whose value is the parent's asks the model nothing."""
+    from tests.society.test_sweep import FakeModelServer, llm_base, society
+
+    server = FakeModelServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        parent = llm_base(backend="server", base_urls=[server.base_url], concurrency=4) | {"rounds": 4}
+        run_scenario(Scenario.model_validate(parent), tmp_path / "parent")
+        asked = server.requests
+        assert asked > 0
+        grid = write_grid(tmp_path, fork={"run": "parent", "at": 3}, axes={"schedule.2.params.cost": [1, 2]})
+        result = society("sweep", str(grid), "--out", str(tmp_path / "sweep"), "--workers", "2", "--quiet")
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    summary = pl.read_parquet(tmp_path / "sweep" / "summary.parquet")
+    assert summary["status"].to_list() == ["completed"] * 2 and summary["valid"].to_list() == [True, True]
+    assert summary["divergence_round"][0] is None
+    for run_dir in summary["run_dir"]:
+        run = load_run(tmp_path / "sweep" / run_dir)
+        assert (tmp_path / "sweep" / run_dir / layout.LLM_CACHE).is_file()
+        assert run.scenario["llm"]["concurrency"] == 2 and run.scenario["llm"]["base_urls"] == [server.base_url]
+    same = load_run(tmp_path / "sweep" / summary["run_dir"][0]).llm_calls
+    assert same.filter(pl.col("round") >= 3).height > 0 and same.filter(pl.col("round") >= 3)["cached"].all()
