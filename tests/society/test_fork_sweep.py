@@ -112,6 +112,8 @@ def test_an_axis_over_the_fork_round_and_an_intervention_field(home: Path, tmp_p
         ({"fork": {"run": ".", "at": 2}, "axes": {GREED: [2]}}, "fork.run", "not a run folder"),
         ({"fork": {"run": "../outside", "at": 2}, "axes": {GREED: [2]}}, "fork.run", "may only name a run folder"),
         ({"base": "x.yaml", "axes": {GREED: [2]}}, "base", "exactly one of base"),
+        ({"fork": None, "base": "x.yaml", "intervene": [{"shock": {"severity": 0.2}}], "axes": {GREED: [2]}},
+         "intervene", "only a fork grid"),
     ],
 )
 def test_a_bad_fork_grid_names_file_and_field(home: Path, grid: dict, field: str, words: str) -> None:
