@@ -110,7 +110,9 @@ def check_round(parent: Path, at: int, completed: int, option: str = "--at") -> 
                         f"so the round is 1 to {completed}")
 
 
-def fork_change(settings: Sequence[str], interventions: Sequence[str | dict[str, Any]], at: int) -> list[tuple[str, dict[str, Any]]]:
+def fork_change(
+    settings: Sequence[str], interventions: Sequence[str | dict[str, Any]], at: int
+) -> list[tuple[str, dict[str, Any]]]:
     """The fork's change as interventions due at round `at`, each with the option that gave it: one for all
     `--set` paths, one per `--intervene`."""
     change: list[tuple[str, dict[str, Any]]] = []
