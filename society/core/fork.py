@@ -51,25 +51,23 @@ class ForkError(ValueError):
 
 
 def fork_run(
-    parent: Path, at: int, out: Path, settings: Sequence[str] = (), interventions: Sequence[str] = (),
-    progress: bool = False,
+    parent: Path, at: int, out: Path, settings: Sequence[str] = (), interventions: Sequence[str | dict[str, Any]] = (),
+    progress: bool = False, llm: dict[str, Any] | None = None,
 ) -> Path:
     """Fork the completed run `parent` at round `at` into the new run folder `out` and play it to its end.
 
     `settings` are `path=value` changes (the fields `interventions: set` may change); `interventions` are
-    intervention specs (YAML text or a YAML file), each one entry of a scenario's `interventions:` without `when`.
+    intervention specs (YAML text, a YAML file or a mapping), each one entry of a scenario's `interventions:`
+    without `when`. `llm`, when given, replaces the parent's `llm` section (a sweep's shared model server).
     """
     parent = Path(parent)
     manifest = checked_parent(parent)
-    completed = manifest["rounds_completed"]
-    if not 1 <= at <= completed:
-        raise ForkError(f"--at {at}: {parent} played rounds 1 to {completed}; a fork replaces round ROUND onward, "
-                        f"so ROUND is 1 to {completed}")
+    check_round(parent, at, manifest["rounds_completed"])
     options = fork_change(settings, interventions, at)
     change = [spec for _, spec in options]
     planned = len(read_scenario(parent).get("interventions") or [])
     try:
-        scenario = fork_scenario(parent, change)
+        scenario = fork_scenario(parent, change, llm)
         society = Society(scenario)
     except ScenarioError as error:
         raise ScenarioError([_option_problem(problem, planned, options) for problem in error.problems]) from None
@@ -105,7 +103,16 @@ def checked_parent(parent: Path) -> Manifest:
     return manifest
 
 
-def fork_change(settings: Sequence[str], interventions: Sequence[str], at: int) -> list[tuple[str, dict[str, Any]]]:
+def check_round(parent: Path, at: int, completed: int, option: str = "--at") -> None:
+    """A ForkError unless `at` is a round a fork of `parent` (which played `completed` rounds) can start at."""
+    if not 1 <= at <= completed:
+        raise ForkError(f"{option} {at}: {parent} played rounds 1 to {completed}; a fork replaces its round onward, "
+                        f"so the round is 1 to {completed}")
+
+
+def fork_change(
+    settings: Sequence[str], interventions: Sequence[str | dict[str, Any]], at: int
+) -> list[tuple[str, dict[str, Any]]]:
     """The fork's change as interventions due at round `at`, each with the option that gave it: one for all
     `--set` paths, one per `--intervene`."""
     change: list[tuple[str, dict[str, Any]]] = []
@@ -118,7 +125,7 @@ def fork_change(settings: Sequence[str], interventions: Sequence[str], at: int) 
     if changes:
         change.append(("--set", {"when": {"round": at}, "set": changes}))
     for text in interventions:
-        spec = _intervention_spec(text)
+        spec = dict(text) if isinstance(text, dict) else _intervention_spec(text)
         when = spec.pop("when", {"round": at})
         if when != {"round": at}:
             raise ForkError(f"--intervene {text!r}: its when must be left out or be {{round: {at}}} (the fork "
@@ -144,9 +151,12 @@ def _intervention_spec(text: str) -> dict[str, Any]:
     return spec
 
 
-def fork_scenario(parent: Path, change: list[dict[str, Any]]) -> Scenario:
-    """The parent's scenario with the change appended to its interventions, validated like any scenario."""
+def fork_scenario(parent: Path, change: list[dict[str, Any]], llm: dict[str, Any] | None = None) -> Scenario:
+    """The parent's scenario with the change appended to its interventions (and `llm` in place of its `llm`
+    section when given), validated like any scenario."""
     data = read_scenario(parent)
+    if llm is not None:
+        data["llm"] = llm
     data["interventions"] = [*(data.get("interventions") or []), *change]
     scenario, problems = validate(data, f"{parent / SCENARIO}")
     if problems:

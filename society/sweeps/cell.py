@@ -12,9 +12,11 @@ from typing import Any, Literal
 
 import numba
 
+from society.core.fork import fork_run
 from society.core.runner import RunInterrupted, resume_run, run_scenario
 from society.rundir.layout import ERROR, is_run_dir, read_manifest
 from society.scenario.schema import Scenario
+from society.sweeps.forks import ForkCell
 
 Status = Literal["completed", "failed", "interrupted", "pending"]
 
@@ -28,6 +30,8 @@ class CellTask:
     run_dir: Path
     scenario: dict[str, Any]
     threads: int
+    fork: ForkCell | None = None
+    """A fork grid's cell: forked from its parent (its `llm` section taken from `scenario`), not played afresh."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ def _play(task: CellTask) -> CellOutcome:
         else:
             if run_dir.exists():
                 shutil.rmtree(run_dir)
-            run_scenario(Scenario.model_validate(task.scenario), run_dir)
+            _start(task)
     except (RunInterrupted, KeyboardInterrupt):
         return CellOutcome(task.cell, task.seed, "interrupted")
     except Exception as error:
@@ -85,6 +89,15 @@ def _play(task: CellTask) -> CellOutcome:
         record_failure(run_dir, message, traceback.format_exc())
         return CellOutcome(task.cell, task.seed, "failed", message)
     return CellOutcome(task.cell, task.seed, "completed")
+
+
+def _start(task: CellTask) -> None:
+    """Play a new run: the cell's scenario, or the cell's fork of its parent run."""
+    if task.fork is None:
+        run_scenario(Scenario.model_validate(task.scenario), task.run_dir)
+        return
+    fork = task.fork
+    fork_run(fork.parent, fork.at, task.run_dir, fork.settings, fork.interventions, llm=task.scenario["llm"])
 
 
 def record_failure(run_dir: Path, message: str, details: str = "") -> None:

@@ -1,4 +1,5 @@
-"""Grid files: a base scenario, axes of values at dotted paths, seeds; expanded into validated cells."""
+"""Grid files: a base scenario (or a completed run to fork), axes of values at dotted paths, seeds; expanded into
+validated cells."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from society.rundir.layout import read_scenario
 from society.scenario.bounds import MAX_SEED
 from society.scenario.files import (
     Problem,
@@ -28,6 +30,16 @@ from society.scenario.files import (
 )
 from society.scenario.origins import Origins
 from society.scenario.schema import Scenario
+from society.sweeps.forks import (
+    AT,
+    ForkCell,
+    ForkSection,
+    ForkSpec,
+    fork_cell,
+    fork_scenarios,
+    intervene_problems,
+    parent_run,
+)
 
 RANGE_KEYS = ("from", "to", "step", "num")
 MAX_AXIS_VALUES = 100_000
@@ -105,16 +117,18 @@ class GridFile(BaseModel):
 
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
-    base: str = Field(min_length=1, description="base scenario, relative to the grid file")
+    base: str | None = Field(None, min_length=1, description="base scenario, relative to the grid file")
+    fork: ForkSection | None = Field(None, description="instead of base: the completed run each cell forks")
+    intervene: list[dict[str, Any]] = Field(default_factory=list, description="a fork grid's intervention specs")
     mode: Literal["cartesian", "zip"] = "cartesian"
-    seeds: Seeds = Field(default_factory=lambda: [0])
+    seeds: Seeds | None = Field(None, description="default [0]; a fork grid plays its parent's seed")
     set: dict[str, Any] = Field(default_factory=dict, description="dotted path: value, the same in every cell")
     axes: dict[str, AxisValues] = Field(min_length=1, description="dotted path: values (or a range)")
 
     @field_validator("seeds")
     @classmethod
-    def _distinct(cls, seeds: list[int]) -> list[int]:
-        if len(set(seeds)) != len(seeds):
+    def _distinct(cls, seeds: list[int] | None) -> list[int] | None:
+        if seeds is not None and len(set(seeds)) != len(seeds):
             raise ValueError("seeds repeat")
         return seeds
 
@@ -153,6 +167,7 @@ class SweepSpec(BaseModel):
     axes: dict[str, list[Any]]
     mode: Literal["cartesian", "zip"]
     seeds: list[int]
+    fork: ForkSpec | None = Field(None, description="a fork grid's parent, round and interventions")
 
     def cells(self) -> list[Cell]:
         """Every combination of axis values (cartesian: the last axis varies fastest; zip: i-th with i-th)."""
@@ -170,6 +185,11 @@ class SweepSpec(BaseModel):
         """The scenario mapping of `cell` run with `seed` (base, then `set`, then the cell's values)."""
         return apply_overrides(copy.deepcopy(self.base_scenario), self.overrides(cell, seed), self.source)
 
+    def fork_cell(self, cell: Cell) -> ForkCell:
+        """A fork grid's cell as the fork it plays: its round, settings and interventions."""
+        assert self.fork is not None, "only a fork grid's cells are forks"
+        return fork_cell(self.fork, self.set | cell.values, self.source)
+
     def scenarios(self, origins: Origins | None = None) -> dict[int, Scenario]:
         """Every cell's typed scenario (first seed), or a ScenarioError listing each distinct problem once.
 
@@ -178,13 +198,9 @@ class SweepSpec(BaseModel):
         cells = self.cells()
         found: dict[tuple[str, str, str], list[Cell]] = {}
         scenarios: dict[int, Scenario] = {}
-        for cell in cells:
-            overrides = self.overrides(cell, self.seeds[0])
-            shown = (origins or Origins()).overridden(override_keys(overrides))
-            try:
-                scenario, problems = validate(self.scenario_data(cell, self.seeds[0]), self.source, shown)
-            except ScenarioError as error:
-                scenario, problems = None, error.problems
+        checked = (fork_scenarios(self.fork, (self.set | cell.values for cell in cells), self.source)
+                   if self.fork is not None else (self._checked(cell, origins) for cell in cells))
+        for cell, (scenario, problems) in zip(cells, checked, strict=True):
             for problem in problems:
                 found.setdefault((problem.file, problem.field, problem.message), []).append(cell)
             if scenario is not None:
@@ -199,9 +215,19 @@ class SweepSpec(BaseModel):
             )
         return scenarios
 
+    def _checked(self, cell: Cell, origins: Origins | None) -> tuple[Scenario | None, list[Problem]]:
+        """The cell's scenario (first seed) and its problems."""
+        overrides = self.overrides(cell, self.seeds[0])
+        shown = (origins or Origins()).overridden(override_keys(overrides))
+        try:
+            return validate(self.scenario_data(cell, self.seeds[0]), self.source, shown)
+        except ScenarioError as error:
+            return None, error.problems
+
 
 def load_grid(path: str | Path) -> SweepSpec:
-    """Read a grid file and its base scenario, and check every cell's scenario; raise ScenarioError if not."""
+    """Read a grid file and its base scenario (or its parent run), and check every cell's scenario; raise
+    ScenarioError if not."""
     path = Path(path)
     problem = file_problem(path, "grid")
     if problem is not None:
@@ -211,15 +237,9 @@ def load_grid(path: str | Path) -> SweepSpec:
         grid = GridFile.model_validate(data)
     except ValidationError as error:
         raise ScenarioError(_grid_problems(error, str(path))) from None
-    base_path = path.parent / grid.base
-    roots = scenario_roots(path)
-    if not confined(base_path, roots):
-        raise ScenarioError([Problem(str(path), "base", confinement_rule(roots, "base"))])
-    problem = file_problem(base_path, "scenario")
-    if problem is not None:
-        raise ScenarioError([Problem(str(path), "base", f"{problem}: {base_path}")])
-    base, origins = resolve_extends(base_path, roots, named=False)
-    base.setdefault("name", base_path.stem)
+    if (grid.base is None) == (grid.fork is None):
+        raise ScenarioError([Problem(str(path), "base", "a grid names exactly one of base (a scenario file) or fork "
+                                     "(a completed run whose forks are its cells)")])
     cells = math.prod(len(values) for values in grid.axes.values()) if grid.mode == "cartesian" else 0
     if cells > MAX_AXIS_VALUES:
         raise ScenarioError([Problem(str(path), "axes", f"{cells} cells; a grid may have at most {MAX_AXIS_VALUES}")])
@@ -229,17 +249,48 @@ def load_grid(path: str | Path) -> SweepSpec:
             raise ScenarioError(
                 [Problem(str(path), "axes", f"mode zip needs axes of equal length, got {lengths}")]
             )
-    spec = SweepSpec(
-        name=grid.name or path.stem,
-        source=str(path),
-        base_scenario=base,
-        set=grid.set,
-        axes=grid.axes,
-        mode=grid.mode,
-        seeds=grid.seeds,
-    )
+    spec, origins = _fork_spec(path, grid) if grid.fork is not None else _base_spec(path, grid)
     spec.scenarios(origins)
     return spec
+
+
+def _base_spec(path: Path, grid: GridFile) -> tuple[SweepSpec, Origins]:
+    """A grid over a base scenario, and the origins of the base's values from files the user did not name."""
+    assert grid.base is not None
+    if grid.intervene:
+        raise ScenarioError([Problem(str(path), "intervene", "only a fork grid has intervene: (a grid over a base "
+                                     "scenario changes its interventions: through axes and set)")])
+    base_path = path.parent / grid.base
+    roots = scenario_roots(path)
+    if not confined(base_path, roots):
+        raise ScenarioError([Problem(str(path), "base", confinement_rule(roots, "base"))])
+    problem = file_problem(base_path, "scenario")
+    if problem is not None:
+        raise ScenarioError([Problem(str(path), "base", f"{problem}: {base_path}")])
+    base, origins = resolve_extends(base_path, roots, named=False)
+    base.setdefault("name", base_path.stem)
+    spec = SweepSpec(name=grid.name or path.stem, source=str(path), base_scenario=base, set=grid.set, axes=grid.axes,
+                     mode=grid.mode, seeds=grid.seeds or [0])
+    return spec, origins
+
+
+def _fork_spec(path: Path, grid: GridFile) -> tuple[SweepSpec, Origins]:
+    """A grid of forks of the completed run `fork.run`: every cell plays the parent's seed."""
+    assert grid.fork is not None
+    parent = parent_run(path, grid.fork.run)
+    base = read_scenario(parent)
+    if grid.seeds is not None:
+        raise ScenarioError([Problem(str(path), "seeds", f"a fork keeps its parent's seed ({base.get('seed')}); leave "
+                                     "seeds out of a fork grid (run the parent with another seed and fork that)")])
+    if grid.fork.at is None and AT not in grid.axes and AT not in grid.set:
+        raise ScenarioError([Problem(str(path), "fork.at", f"required: the round the forks start at (or an axis {AT})")])
+    problems = intervene_problems(grid.intervene, str(path))
+    if problems:
+        raise ScenarioError(problems)
+    fork = ForkSpec(run=str(parent), at=grid.fork.at, intervene=grid.intervene)
+    spec = SweepSpec(name=grid.name or path.stem, source=str(path), base_scenario=base, set=grid.set, axes=grid.axes,
+                     mode=grid.mode, seeds=[base["seed"]], fork=fork)
+    return spec, Origins()
 
 
 def _grid_problems(error: ValidationError, source: str) -> list[Problem]:

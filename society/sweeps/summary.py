@@ -1,5 +1,5 @@
 """summary.parquet: one row per cell and seed with its axis values, status, validity, final-round and run-level
-metrics.
+metrics; a fork grid's rows also say each fork's `divergence_round` from its parent (null: it never differs).
 
 `valid` is the run's verdict on its fallbacks (the manifest's `validity`: false when fallbacks, not the model,
 made more than `llm.invalid_threshold` of its LLM decisions), `fallback_share` the share they made; both are null
@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from society.core.fork import divergence_round
 from society.rundir.layout import cell_run_dir, read_manifest, read_parquet, table_files
 from society.rundir.run_metrics import run_metrics
 from society.sweeps.cell import run_status
@@ -34,7 +35,7 @@ def final_metrics(run_dir: Path) -> pl.DataFrame:
 def summary_frame(folder: Path, spec: SweepSpec) -> pl.DataFrame:
     """Every run of the sweep in grid order: cell, seed, the axes, status, error, run_dir, final metrics."""
     ids: dict[str, list[Any]] = {"cell": [], "seed": [], "status": [], "error": [], "run_dir": [], "valid": [],
-                                 "fallback_share": []}
+                                 "fallback_share": [], "divergence_round": []}
     axes: dict[str, list[Any]] = {path: [] for path in spec.axes}
     metrics: list[pl.DataFrame] = []
     for cell in spec.cells():
@@ -45,7 +46,8 @@ def summary_frame(folder: Path, spec: SweepSpec) -> pl.DataFrame:
             validity = validity if isinstance(validity, dict) else {}
             for key, value in (("cell", cell.index), ("seed", seed), ("status", status), ("error", error),
                                ("run_dir", str(relative)), ("valid", validity.get("valid")),
-                               ("fallback_share", validity.get("fallback_share"))):
+                               ("fallback_share", validity.get("fallback_share")),
+                               ("divergence_round", _divergence(folder / relative, spec, status))):
                 ids[key].append(value)
             for path, value in cell.values.items():
                 axes[path].append(value)
@@ -60,12 +62,20 @@ def summary_frame(folder: Path, spec: SweepSpec) -> pl.DataFrame:
             pl.Series("run_dir", ids["run_dir"], pl.Utf8),
             pl.Series("valid", ids["valid"], pl.Boolean),
             pl.Series("fallback_share", ids["fallback_share"], pl.Float64),
+            *([pl.Series("divergence_round", ids["divergence_round"], pl.Int64)] if spec.fork is not None else []),
         ]
     )
     rows = [m.head(1).with_columns(_row=pl.lit(i, pl.Int64)) if m.height else pl.DataFrame({"_row": [i]})
             for i, m in enumerate(metrics)]
     finals = pl.concat(rows, how="diagonal_relaxed").sort("_row").drop("_row")
     return pl.concat([frame, finals], how="horizontal")
+
+
+def _divergence(run_dir: Path, spec: SweepSpec, status: str) -> int | None:
+    """A completed fork's first round that differs from its parent's (null when none does, or not a fork)."""
+    if spec.fork is None or status != "completed":
+        return None
+    return divergence_round(run_dir, Path(spec.fork.run))
 
 
 def _axis_column(path: str, values: list[Any]) -> pl.Series:

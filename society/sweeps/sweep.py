@@ -21,7 +21,7 @@ from society.sweeps.grid import SweepSpec
 from society.sweeps.llm import SweepLLMError, local_server, needs_local_server, share
 from society.sweeps.summary import summary_frame
 
-SPEC_FIELDS = ("base_scenario", "set", "axes", "mode", "seeds")
+SPEC_FIELDS = ("base_scenario", "set", "axes", "mode", "seeds", "fork")
 """What decides a sweep's runs; a folder is continued only by a sweep that agrees on all of them."""
 
 
@@ -71,7 +71,7 @@ def read_sweep(folder: Path) -> SweepSpec:
     if not path.is_file():
         raise SweepFolderError(f"{folder} is not a sweep folder (no {SWEEP})")
     record = read_json(path)
-    return SweepSpec.model_validate({key: record[key] for key in SweepSpec.model_fields})
+    return SweepSpec.model_validate({key: record[key] for key in SweepSpec.model_fields if key in record})
 
 
 def prepare_folder(folder: Path, spec: SweepSpec) -> None:
@@ -108,6 +108,7 @@ def _update_record(folder: Path, **changes: Any) -> None:
 def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, progress: bool = False) -> SweepReport:
     """Play every run of `spec` not yet completed in `folder`, then write summary.parquet.
 
+    A fork grid's runs are forks of its parent run (each with a copy of the parent's LLM response cache).
     Completed runs are skipped, interrupted ones resumed; a failing run is recorded and the others go on.
     Runs with LLM citizens share one model server (started here when they name the local backend) and split
     their `llm.concurrency` between the runs in flight. Ctrl-C stops the runs in flight at a round boundary;
@@ -115,6 +116,7 @@ def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, progress: bool 
     """
     folder = Path(folder).absolute()
     scenarios = spec.scenarios()
+    cells = {cell.index: cell for cell in spec.cells()}
     prepare_folder(folder, spec)
     report = SweepReport(folder, total=len(scenarios) * len(spec.seeds))
     pending: list[tuple[int, int]] = []
@@ -136,7 +138,8 @@ def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, progress: bool 
             runs_at_once = executor.runs_at_once()
             tasks = [
                 CellTask(cell, seed, folder / cell_run_dir(cell, seed),
-                         _run_scenario(scenarios[cell], seed, runs_at_once, served), executor.threads_per_run)
+                         _run_scenario(scenarios[cell], seed, runs_at_once, served), executor.threads_per_run,
+                         spec.fork_cell(cells[cell]) if spec.fork is not None else None)
                 for cell, seed in pending
             ]
             try:

@@ -479,3 +479,25 @@ def test_commons_splits_requests_and_fallbacks_by_model(monkeypatch: pytest.Monk
     assert fallbacks[(2, "default")] == 0.0
     plain = open_page(monkeypatch, runs_dir, "commons", run="rich")  # one model: no model column, no such chart
     assert not [title for title in chart_titles(plain) if "by model" in title]
+
+
+def test_sweeps_page_on_a_sweep_of_forks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A real fork sweep (forks of the GovSim newcomer run at months 3 and 4): one axis, fork.at, charted along it,
+    each fork opened from its link."""
+    from society.core.runner import run_scenario
+    from society.scenario.files import load_scenario
+    from society.sweeps import SerialExecutor, load_grid, run_sweep
+    from tests.shipped_tables import SCENARIOS
+
+    run_scenario(load_scenario(SCENARIOS / "govsim_newcomer.yaml"), tmp_path / "parent")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("fork: {run: parent}\nintervene: [{remove: {policy: greedy}}]\naxes: {fork.at: [3, 4]}\n")
+    run_sweep(load_grid(grid), tmp_path / "forks", SerialExecutor())
+    app = open_page(monkeypatch, tmp_path, "sweeps")
+    assert not app.exception and not app.error
+    assert chart_titles(app) == ["efficiency along fork.at (95% interval over seeds)"]
+    metric = next(box for box in app.selectbox if box.label == "Metric")
+    assert "divergence_round" in metric.options
+    metric.set_value("divergence_round").run()
+    assert {row["across"]: row["mean"] for row in chart_data(app, 0)} == {3: 3.0, 4: 4.0}
+    assert "forks/cells/0001/seed-42" in "".join(app.dataframe[-1].value["open"])
