@@ -57,11 +57,12 @@ class ConstitutionPhase(InstitutionPhase):
         return line
 
     def run(self) -> None:
+        self.forget_removed()
         polity, society = self.polity, self.society
         self._briefed = 0
         if not self.params.mediation or polity.next_election != society.round or "politician" not in society.state:
             return
-        politicians = np.flatnonzero(society.state["politician"] >= 0)
+        politicians = np.flatnonzero((society.state["politician"] >= 0) & society.present_mask())
         records: dict[int, float] = {}
         details = []
         for citizen in politicians.tolist():

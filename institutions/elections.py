@@ -130,8 +130,10 @@ class ElectionsPhase(InstitutionPhase):
     def __init__(self, society: Any, params: ElectionsParams, index: int) -> None:
         super().__init__(society, params, index)
         state = society.state
+        seated = "politician" in state  # a rebuilt phase (after an intervention) keeps its politicians
         self.politician = state.add("politician", np.int8, -1)
-        self._seat(params.politicians)
+        if not seated:
+            self._seat(params.politicians)
         self.critic = state.add("critic", np.bool_)
         self.supporter = state.add("supporter", np.bool_)
         self.sanctioned_at = state.add("sanctioned_at", np.int64, -1, record=False)
@@ -192,7 +194,7 @@ class ElectionsPhase(InstitutionPhase):
         """Politicians allowed to stand at the next election (the candidacy decision: all eligible stand); with
         `limit_lifted`, as if the term limit were gone (what a leader lifting it polls)."""
         polity = self.polity
-        candidates = np.flatnonzero(self.politician >= 0)
+        candidates = np.flatnonzero((self.politician >= 0) & self.society.present_mask())
         limit = None if limit_lifted else polity.term_limit
         if polity.leader is not None and limit is not None and polity.consecutive_terms >= limit:
             candidates = candidates[candidates != polity.leader]
@@ -245,7 +247,7 @@ class ElectionsPhase(InstitutionPhase):
         candidates = self.eligible(limit_lifted)
         if candidates.size == 0:
             return None
-        ballots = self.ballots(self.utilities(candidates, rng), candidates, rule)
+        ballots = self.ballots(self.utilities(candidates, rng), candidates, rule)[self.society.present_citizens()]
         return voting.by_name(rule)(ballots, candidates=candidates.tolist(), rng=rng).winner
 
     def _resource_health(self) -> float:
@@ -255,6 +257,7 @@ class ElectionsPhase(InstitutionPhase):
     # ---- the phase ----------------------------------------------------------------------------------------
 
     def run(self) -> None:
+        self.forget_removed()
         society, polity = self.society, self.polity
         held = polity.next_election == society.round
         self._row = {"election": held, "candidates": 0, "winner_share": None}
@@ -296,10 +299,11 @@ class ElectionsPhase(InstitutionPhase):
         if society.llm is not None and candidates.size > 1:
             members = society.llm.members
             ballots[members] = self._ask_ballots(members, candidates, ballots[members])
+        voters = society.present_citizens()
+        ballots = ballots[voters]
         result = voting.by_name(polity.rule)(ballots, candidates=candidates.tolist(), rng=self.rng)
         if params.ballot_events:
-            society.record_events(self.name, "ballot", np.arange(society.num_citizens), ballots[:, 0],
-                                  detail=_ballot_texts(ballots))
+            society.record_events(self.name, "ballot", voters, ballots[:, 0], detail=_ballot_texts(ballots))
         winner, incumbent = int(result.winner), polity.leader
         polity.elections.append(ElectionRecord(number, incumbent, winner))
         if winner == incumbent:
@@ -312,8 +316,10 @@ class ElectionsPhase(InstitutionPhase):
         place = np.argmax(ballots == winner, axis=1)
         named = (ballots == winner).any(axis=1)
         voted = ballots[:, 0] != voting.PADDING
-        self.critic[:] = voted & (~named | (place >= (candidates.size + 1) // 2)) if candidates.size > 1 else False
-        self.supporter[:] = ballots[:, 0] == winner
+        self.critic[:], self.supporter[:] = False, False
+        if candidates.size > 1:
+            self.critic[voters] = voted & (~named | (place >= (candidates.size + 1) // 2))
+        self.supporter[voters] = ballots[:, 0] == winner
         detail = result.to_dict() | {"kinds": {str(c): self.kind(c) for c in candidates.tolist()}}
         previous = np.array([-1 if incumbent is None else incumbent])
         society.record_events(self.name, "election", np.array([winner]), previous, detail=[json.dumps(detail)])

@@ -178,7 +178,7 @@ class LeaderPhase(InstitutionPhase):
             round=society.round, rounds=society.scenario.rounds, since=polity.leader_since,
             terms=polity.consecutive_terms, limit=polity.term_limit or "none",
             next_election="none planned" if polity.next_election is None else f"round {polity.next_election}",
-            rule=polity.rule, treasury=polity.treasury, wealth=float(state["wealth"].mean()),
+            rule=polity.rule, treasury=polity.treasury, wealth=float(state["wealth"][society.present_mask()].mean()),
             health=0.5 if commons is None else float(commons.stock.sum() / commons.capacity.sum()),
             critics=_listing(critics), rivals=_listing(rivals), amount=params.sanction_amount,
             format=llm.answer_format(LeaderDecision), **policy.model_dump(),
@@ -228,8 +228,9 @@ class LeaderPhase(InstitutionPhase):
         polity.treasury += float(taxes.sum())
         diverted = sum(self._divert(d) for d in diversions)
         paid = polity.policy.redistribution * polity.treasury
-        self.transfer += paid / society.num_citizens
-        state["wealth"] += paid / society.num_citizens
+        present = society.present_mask()
+        self.transfer[present] += paid / society.num_present
+        state["wealth"][present] += paid / society.num_present
         polity.treasury -= paid
         polity.actions += records
         polity.policies.append(self._policy_vector())
@@ -240,6 +241,7 @@ class LeaderPhase(InstitutionPhase):
         society, polity = self.society, self.polity
         targets = np.unique(np.asarray(action.targets, dtype=np.int64))
         targets = targets[(targets >= 0) & (targets < society.num_citizens) & (targets != polity.leader)]
+        targets = targets[society.present_mask()[targets]]
         acquitted = np.zeros(0, dtype=np.int64)
         if polity.charter.jury_for_sanctions and targets.size:
             guilty = jury_verdicts(targets, society.state["reputation"], polity.charter.jury_size, self.rng)

@@ -46,7 +46,10 @@ class MonitoringPhase(Phase):
         return np.bincount(self._row_of_entry[seen], minlength=n) > 0
 
     def apply(self, detected: np.ndarray) -> None:
-        self.detected[:] = detected
+        present = self.society.present
+        self.detected[:] = detected if present is None else detected & present
 
     def metrics(self) -> dict[str, Any]:
-        return {"monitored_share": float(self.detected.mean())}
+        """The share of the citizens still there whose harvest was seen."""
+        present = self.society.present
+        return {"monitored_share": float((self.detected if present is None else self.detected[present]).mean())}

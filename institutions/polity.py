@@ -101,3 +101,21 @@ class InstitutionPhase(Phase):
     def __init__(self, society: Any, params: Any, index: int) -> None:
         super().__init__(society, params, index)
         self.polity: Polity = society.slot(Polity)
+
+    def run(self) -> None:
+        self.forget_removed()
+        super().run()
+
+    def forget_removed(self) -> None:
+        """Removed citizens leave the polity: a removed leader leaves the office empty until the next election,
+        and removed rivals, critics and supporters are no longer any of these."""
+        present = self.society.present
+        if present is None:
+            return
+        polity, state = self.polity, self.society.state
+        if polity.leader is not None and not present[polity.leader]:
+            polity.leader, polity.consecutive_terms = None, 0
+        polity.rivals = [rival for rival in polity.rivals if present[rival]]
+        for column in ("critic", "supporter"):
+            if column in state:
+                state[column][~present] = False

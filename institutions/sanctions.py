@@ -79,7 +79,7 @@ class SanctionsPhase(InstitutionPhase):
         if params.third_party is not None:
             names = [spec.policy for spec in society.policy_specs]
             wanted = [g for g, name in enumerate(names) if name in params.third_party.punishers]
-            self.is_punisher = np.isin(state["group"], wanted)
+            self.is_punisher = np.isin(state["group"], wanted) & society.present_mask()
             u, v = society.graph.edges()
             self._edge_keys = np.sort(np.concatenate([u * society.num_citizens + v, v * society.num_citizens + u]))
         self._row: dict[str, Any] = {}
@@ -103,6 +103,8 @@ class SanctionsPhase(InstitutionPhase):
         state, policy = self.society.state, self.polity.policy
         quota = policy.quota if self.params.quota is None else self.params.quota
         violating = state["take"] > quota * state["fair_share"] + 1e-9
+        if self.society.present is not None:
+            violating &= self.society.present
         self.violating[:] = violating
         if "detected" in state:
             return np.flatnonzero(violating & state["detected"])

@@ -68,7 +68,8 @@ class BeliefsPhase(Phase):
     def __init__(self, society: Any, params: BeliefsParams, index: int) -> None:
         super().__init__(society, params, index)
         ensure_norm_columns(society)
-        society.state.add("previous_norm", np.float64, record=False)[:] = society.state["personal_norm"]
+        if "previous_norm" not in society.state:  # a phase rebuilt by an intervention keeps it
+            society.state.add("previous_norm", np.float64, record=False)[:] = society.state["personal_norm"]
         self.emergence = metrics.EmergenceTracker(params.emergence_threshold)
         self._row: dict[str, Any] = {}
 
@@ -89,21 +90,24 @@ class BeliefsPhase(Phase):
         state["previous_norm"] = state["personal_norm"]
 
     def round_metrics(self) -> dict[str, Any]:
-        """The norm columns of this round's row (stability compares with the norms at the end of last round)."""
-        state, p = self.society.state, self.params
+        """The norm columns of this round's row (stability compares with the norms at the end of last round), over
+        the citizens still there."""
+        state, p, present = self.society.state, self.params, self.society.present
         personal, ratio = state["personal_norm"], state["ratio"]
+        sanctioned, previous = state["punish_received"] > 0, state["previous_norm"]
+        if present is not None:
+            personal, ratio, sanctioned = personal[present], ratio[present], sanctioned[present]
+            previous = previous[present]
         norm = metrics.community_norm(personal)
         dispersion = metrics.norm_dispersion(personal)
         return {
             "community_norm": norm,
             "norm_dispersion": dispersion,
             "compliance": metrics.compliance(ratio, norm, p.tolerance),
-            "sanction_norm_agreement": metrics.sanction_norm_agreement(
-                state["punish_received"] > 0, ratio, norm, p.tolerance
-            ),
+            "sanction_norm_agreement": metrics.sanction_norm_agreement(sanctioned, ratio, norm, p.tolerance),
             "cooperation_index": metrics.cooperation_index(ratio, p.tolerance),
             "norm_emergence_round": self.emergence.update(self.society.round, self._live_dispersion(personal)),
-            "norm_stability": metrics.norm_stability(personal, state["previous_norm"]),
+            "norm_stability": metrics.norm_stability(personal, previous),
         }
 
     def _live_dispersion(self, personal: np.ndarray) -> float | None:
@@ -112,7 +116,8 @@ class BeliefsPhase(Phase):
         commons = self.society.commons
         if commons is None or not commons.collapsed.any():
             return metrics.norm_dispersion(personal)
-        live = ~commons.collapsed[commons.patch_of_citizen]
+        patches = commons.patch_of_citizen
+        live = ~commons.collapsed[patches if self.society.present is None else patches[self.society.present]]
         return metrics.norm_dispersion(personal[live]) if live.any() else None
 
     def metrics(self) -> dict[str, Any]:

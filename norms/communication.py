@@ -162,6 +162,8 @@ class CommunicatePhase(Phase):
             fallback=Fallback(self.params.fallback, lambda failed: None),
         )
         statements = decided.rule
+        if self.society.present is not None:  # removed citizens say nothing
+            statements.spoke &= self.society.present
         if self.params.fallback == "silent":
             statements.spoke[decided.failed] = False
         if decided.answered.any():
@@ -190,7 +192,7 @@ class CommunicatePhase(Phase):
         spoke = statements.spoke
         if p.mode == "meeting":
             agreed = meeting_proposals(self.meeting_groups(), statements.norm, p.proposal, spoke)
-            listeners = np.flatnonzero(~np.isnan(agreed))
+            listeners = np.flatnonzero(~np.isnan(agreed) & society.present_mask())
             heard = agreed[listeners]
             speakers = np.flatnonzero(spoke)
             self.inbox = Inbox(speakers, np.full(speakers.size, -1, np.int64), statements.text[speakers])

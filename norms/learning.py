@@ -85,7 +85,8 @@ class LearningPhase(Phase):
     def __init__(self, society: Any, params: LearningParams, index: int) -> None:
         super().__init__(society, params, index)
         ensure_norm_columns(society)
-        society.state.add("wealth_at_learning", np.float64, record=False)[:] = society.state["wealth"]
+        if "wealth_at_learning" not in society.state:  # a phase rebuilt by an intervention keeps it
+            society.state.add("wealth_at_learning", np.float64, record=False)[:] = society.state["wealth"]
         learning = policy_mask(society, params.who)
         self.reflecting = np.zeros(0, np.int64)
         if society.llm is not None:
@@ -99,14 +100,17 @@ class LearningPhase(Phase):
 
     def apply(self, decisions: None) -> None:
         society, state, p = self.society, self.society.state, self.params
-        graph, rows = society.graph, self.rows
+        graph, rows, present = society.graph, self.rows, society.present
+        if present is not None:  # removed citizens neither learn nor are learned from (they have no links)
+            rows = rows[present[rows]]
         payoff = state["wealth"] - state["wealth_at_learning"]
         state["wealth_at_learning"] = state["wealth"]
         norm = state["personal_norm"].copy()
         copied = 0
         if p.imitation > 0 and rows.size:
             pick, accept = self.rng.random(rows.size), self.rng.random(rows.size)
-            spread = float(payoff.max() - payoff.min())
+            among = payoff if present is None else payoff[present]
+            spread = float(among.max() - among.min())
             sources = kernels.imitation_sources(
                 graph.indptr, graph.indices, payoff, rows, pick, accept, spread / p.imitation
             )

@@ -139,6 +139,7 @@ class PublicGoodsPhase(Phase):
     def __init__(self, society: Any, params: PublicGoodsParams, index: int) -> None:
         super().__init__(society, params, index)
         state, n = society.state, society.num_citizens
+        rebuilt = "contribution" in state  # rebuilt by an intervention: contributions so far stay
         self.contribution = state.add("contribution", np.float64)
         self.others_mean = state.add("others_contribution", np.float64, record=False)
         self.points_received = state.add("punishment_points", np.float64)
@@ -146,7 +147,7 @@ class PublicGoodsPhase(Phase):
         self.last_group = state.add("pg_group", np.int64, -1, record=False)
         self.expected_points = state.add("pg_expected_points", np.float64, record=False)
         self.partner_order = self.rng.permutation(n)
-        for group, spec in enumerate(society.policy_specs):
+        for group, spec in enumerate([] if rebuilt else society.policy_specs):
             members = society.group_members[group]
             if isinstance(spec, ConditionalPolicy):
                 low, high = params.initial
@@ -219,40 +220,52 @@ class PublicGoodsPhase(Phase):
         """The contribution of the best-paid member of each citizen's last group, where it earned more."""
         best_of_group = np.full(int(self.last_group.max()) + 1, -1, np.int64)
         order = np.lexsort((-self.last_payoff, self.last_group))
+        order = order[self.last_group[order] >= 0]  # removed citizens were in no group
         first = np.r_[True, self.last_group[order][1:] != self.last_group[order][:-1]]
         best_of_group[self.last_group[order][first]] = order[first]
         best = best_of_group[self.last_group[members]]
         better = self.last_payoff[best] > self.last_payoff[members]
         return np.where(better, self.contribution[best], self.contribution[members])
 
-    def apply(self, contribution: np.ndarray) -> None:
+    def apply(self, wanted: np.ndarray) -> None:
+        """Match the citizens still there into groups, pay them, and settle their punishments."""
         society, state, p = self.society, self.society.state, self.params
         order = self.partner_order if p.matching == "partner" else self.rng.permutation(society.num_citizens)
+        players = society.present_citizens()  # removed citizens play no more: matched, paid, punished never
+        if society.present is not None:
+            position = np.full(society.num_citizens, -1, np.int64)
+            position[players] = np.arange(players.size)
+            order = position[order[society.present[order]]]
+        contribution = wanted[players]
         groups = Groups.from_order(order, p.group_size)
         sums, sizes = groups.sums(contribution), groups.sizes()
         payoff = p.endowment - contribution + p.mpcr * sums[groups.of_citizen]
-        self.others_mean[:] = np.divide(
+        others_mean = np.divide(
             sums[groups.of_citizen] - contribution, sizes[groups.of_citizen] - 1,
             out=np.zeros_like(contribution), where=sizes[groups.of_citizen] > 1,
         )
         actors, targets, points = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
         if p.punishment:
-            actors, targets, points = punishment_points(groups, contribution, self._punishers(), p.rate, p.max_points)
-        given = np.bincount(actors, weights=points, minlength=society.num_citizens)
-        received = np.bincount(targets, weights=points, minlength=society.num_citizens)
-        short = self.others_mean - contribution
+            actors, targets, points = punishment_points(groups, contribution, self._punishers()[players], p.rate,
+                                                        p.max_points)
+        given = np.bincount(actors, weights=points, minlength=players.size)
+        received = np.bincount(targets, weights=points, minlength=players.size)
+        short = others_mean - contribution
         learned = short > 1e-9
-        self.expected_points[learned] += p.learning * (received[learned] / short[learned]
-                                                       - self.expected_points[learned])
+        expected = self.expected_points[players]
+        expected[learned] += p.learning * (received[learned] / short[learned] - expected[learned])
         payoff -= p.cost * given + p.impact * received
-        state["wealth"] += payoff
-        state["punish_paid"] += p.cost * given
-        state["punish_received"] += p.impact * received
-        self.contribution[:] = contribution
-        self.points_received[:] = received
-        self.last_payoff[:] = payoff
-        self.last_group[:] = groups.of_citizen
-        society.record_events(self.name, "punish", actors, targets, cost=p.cost * points, impact=p.impact * points)
+        for column, values in ((state["wealth"], payoff), (state["punish_paid"], p.cost * given),
+                               (state["punish_received"], p.impact * received)):
+            column[players] += values
+        for column, values in ((self.expected_points, expected), (self.others_mean, others_mean),
+                               (self.contribution, contribution), (self.points_received, received),
+                               (self.last_payoff, payoff)):
+            column[players] = values
+        self.last_group[:] = -1
+        self.last_group[players] = groups.of_citizen
+        society.record_events(self.name, "punish", players[actors], players[targets], cost=p.cost * points,
+                              impact=p.impact * points)
         self._row = {
             "pg_contribution_mean": float(contribution.mean()),
             "pg_contribution_share": float(contribution.mean() / p.endowment),

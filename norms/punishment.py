@@ -90,6 +90,7 @@ class NormPunishPhase(Phase):
         super().__init__(society, params, index)
         ensure_norm_columns(society)
         punishers = policy_mask(society, params.punishers)
+        punishers &= society.present_mask()
         self.is_punisher = society.deciding.by_rule(punishers)
         self.llm_punishers = society.deciding.asked_among(punishers)
 

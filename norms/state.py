@@ -20,7 +20,8 @@ class NormColumns:
 
     Each citizen starts from the take ratio its policy plays: greedy citizens at their factor, learners at
     their first strategy, everyone else at 1 (the sustainable share). Expectations start equal to the
-    personal norm.
+    personal norm. The slot is made again when an intervention rebuilds the phases: columns already there keep
+    their values.
     """
 
     names = NORM_COLUMNS
@@ -35,7 +36,8 @@ class NormColumns:
             elif isinstance(spec, LearnerPolicy):
                 initial[members] = state["strategy"][members]
         for name in self.names:
-            state.add(name, np.float64)[:] = initial
+            if name not in state:
+                state.add(name, np.float64)[:] = initial
 
 
 def ensure_norm_columns(society: Society) -> NormColumns:

@@ -17,7 +17,8 @@ and after names citizens alike), but loses its links (nobody punishes it, imitat
 nobody), joins a policy group of its own that asks for nothing, no longer counts toward its patch's sustainable
 share, and leaves the citizens table: a removed citizen has no row from the round of its removal on. The state
 column `present` (not recorded) marks who is still there. A removed LLM citizen also leaves `LLMCitizens.members`:
-no phase asks it, no activation or cohort draw counts it, and its memory takes no more rounds.
+no phase asks it, no activation or cohort draw counts it, and its memory takes no more rounds. Phases and the
+rounds' metrics read who is there through `Society.present` (None while nobody has been removed).
 """
 
 from __future__ import annotations

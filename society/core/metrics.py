@@ -142,8 +142,9 @@ class ColumnGinis:
         self.names = (first, second)
         self._last: dict[str, tuple[np.ndarray, float]] = {}
 
-    def __call__(self, state: CitizenState) -> tuple[float, float]:
-        first, second = (state[name] for name in self.names)
+    def __call__(self, state: CitizenState, present: np.ndarray | None = None) -> tuple[float, float]:
+        """The two coefficients over every citizen, or over those marked in `present`."""
+        first, second = (state[name] if present is None else state[name][present] for name in self.names)
         known = self._known(self.names[0], first), self._known(self.names[1], second)
         if known == (None, None):
             ginis = gini_pair(first, second)
@@ -160,11 +161,16 @@ class ColumnGinis:
 
 
 def core_metrics(society: Society) -> dict[str, Any]:
-    """Wealth, equality and, when there is a commons, stock, survival and GovSim's efficiency."""
-    state = society.state
-    wealth_gini, take_gini = society.column_ginis(state)
+    """Wealth, equality and, when there is a commons, stock, survival and GovSim's efficiency.
+
+    Wealth and equality are over the citizens still there (every citizen while nobody has been removed); the
+    cumulative take counts every take, removed citizens' before they left included.
+    """
+    state, present = society.state, society.present
+    wealth_gini, take_gini = society.column_ginis(state, present)
+    wealth = state["wealth"] if present is None else state["wealth"][present]
     row: dict[str, Any] = {
-        "wealth_mean": float(state["wealth"].mean()),
+        "wealth_mean": float(wealth.mean()),
         "wealth_gini": wealth_gini,
         "equality": 1.0 - take_gini,
         "cumulative_take": float(state["total_take"].sum()),

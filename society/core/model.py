@@ -121,6 +121,27 @@ class Society(mesa.Model):
             self.slots[kind] = kind() if factory is None else factory()
         return self.slots[kind]
 
+    @property
+    def present(self) -> np.ndarray | None:
+        """Who is still there (a boolean per citizen), or None while nobody has been removed: then everyone is."""
+        return self.state["present"] if "present" in self.state else None
+
+    def present_mask(self) -> np.ndarray:
+        """A boolean per citizen: still there (a fresh array of all True while nobody has been removed)."""
+        present = self.present
+        return np.ones(self.num_citizens, dtype=np.bool_) if present is None else present.copy()
+
+    @property
+    def num_present(self) -> int:
+        """How many citizens are still there."""
+        present = self.present
+        return self.num_citizens if present is None else int(present.sum())
+
+    def present_citizens(self) -> np.ndarray:
+        """The citizens still there, in citizen order (removed ones are gone from every phase and metric)."""
+        present = self.present
+        return np.arange(self.num_citizens) if present is None else np.flatnonzero(present)
+
     def policy_name(self, index: int) -> str:
         """Policy of citizen `index`."""
         return self.policy_specs[int(self.state["group"][index])].policy

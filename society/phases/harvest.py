@@ -129,11 +129,11 @@ class HarvestPhase(Phase):
         record_takes(society, view.fair_share, requests, granted)
         over = kernels.settle_harvest(requests, granted, view.fair_share, self.params.reputation_memory,
                                       state["wealth"], state["reputation"])
-        self._totals = (float(requests.sum()), float(granted.sum()), over / max(granted.size, 1))
+        self._totals = (float(requests.sum()), float(granted.sum()), over / max(society.num_present, 1))
 
     def metrics(self) -> dict[str, Any]:
         """Demand, total harvest and `over_share_round`: the share of all citizens who asked this round for more
-        than their sustainable share (not GovSim's over-usage, which is run-level: `society.rundir.run_metrics`)."""
+        than their sustainable share (of those still there) (not GovSim's over-usage, which is run-level: `society.rundir.run_metrics`)."""
         demand, harvest, over_share = self._totals
         return {"demand": demand, "total_harvest": harvest, "over_share_round": over_share}
 

@@ -86,13 +86,13 @@ class InvestPhase(Phase):
     def optimum(self) -> float:
         """Group investment that maximises net yield."""
         p = self.params
-        return min(max(p.a - p.outside_return, 0.0) / (2 * p.b), self.society.num_citizens * p.endowment)
+        return min(max(p.a - p.outside_return, 0.0) / (2 * p.b), self.society.num_present * p.endowment)
 
     @property
     def nash(self) -> float:
         """Each citizen's investment in the symmetric Nash equilibrium, x* = (a - w) / (b (n + 1)) within [0, e]."""
         p = self.params
-        return min(max(p.a - p.outside_return, 0.0) / (p.b * (self.society.num_citizens + 1)), p.endowment)
+        return min(max(p.a - p.outside_return, 0.0) / (p.b * (self.society.num_present + 1)), p.endowment)
 
     def best_response(self, others: np.ndarray) -> np.ndarray:
         """The investment that maximises a citizen's payoff given the others' total, (a - w - b X_-i) / 2b in [0, e]."""
@@ -101,7 +101,7 @@ class InvestPhase(Phase):
 
     def observe(self) -> tuple[np.ndarray, np.ndarray]:
         n = self.society.num_citizens
-        return np.full(n, self.optimum / n), np.full(n, self.params.endowment)
+        return np.full(n, self.optimum / self.society.num_present), np.full(n, self.params.endowment)
 
     def decide(self, view: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         fair_share, endowment = view
@@ -151,6 +151,10 @@ class InvestPhase(Phase):
         if self.last is not None:
             self.last.remember(invested)
         earnings = p.outside_return * (p.endowment - invested) + kernels.cpr_returns(invested, p.a, p.b)
+        present = self.society.present
+        if present is not None:  # removed citizens earn nothing and count in no share
+            earnings[~present] = 0.0
+            invested, fair_share = invested[present], fair_share[present]
         self.society.state["wealth"] += earnings
         total = float(invested.sum())
         self._metrics = {

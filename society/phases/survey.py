@@ -153,7 +153,7 @@ class SurveyPhase(Phase):
         mapping, society = item.heuristic, self.society
         if mapping is None:
             return _rows(society.round, item.id, np.zeros(0, np.int64), [], "heuristic", None)
-        by_rule = np.flatnonzero(society.deciding.by_rule(np.ones(society.num_citizens, dtype=bool)))
+        by_rule = np.flatnonzero(society.deciding.by_rule(society.present_mask()))
         if mapping.by_policy:
             policies = np.array([society.policy_name(c) for c in by_rule], dtype=object)
             citizens = by_rule[np.isin(policies, list(mapping.by_policy))]

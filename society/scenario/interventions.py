@@ -106,11 +106,6 @@ class AddCitizens(_Strict):
         return policy.model_dump(mode="json", exclude={"fraction"})
 
 
-REMOVABLE_SCHEDULE = ("harvest", "regrow", "punish")
-"""The phases a schedule with removals may hold: they reach other citizens only through the graph and the commons,
-which a removal takes the removed citizens out of."""
-
-
 class RemoveCitizens(_Strict):
     """Citizens who leave: `count` of those following `policy` (drawn from the `interventions` stream), or the
     listed `citizens`. A removed citizen keeps its number; it has no links, no patch share and takes nothing."""
@@ -261,14 +256,12 @@ def intervention_problems(scenario: Scenario, source: str) -> list[Problem]:
 def remove_problems(scenario: Scenario, index: int, source: str) -> list[Problem]:
     """What the removal of intervention `index` asks for that its run could not do: an unknown policy,
     more citizens than follow it (at the start, with earlier newcomers), numbers past the population (with
-    earlier newcomers), a schedule phase that would still count removed citizens."""
+    earlier newcomers)."""
     from society.core.build import group_counts
 
     remove, field = scenario.interventions[index].remove, f"interventions[{index}].remove"
     earlier = [i.add for i in scenario.interventions[:index] if i.add is not None]
-    problems = [Problem(source, "schedule", f"{field} needs a schedule of {', '.join(REMOVABLE_SCHEDULE)} only "
-                        f"(phase {entry.phase!r} would still count removed citizens)")
-                for entry in scenario.schedule if entry.phase not in REMOVABLE_SCHEDULE]
+    problems: list[Problem] = []
     if remove.policy is not None:
         policies = scenario.population.policies
         names = sorted({spec.policy for spec in policies} | {add.policy.policy for add in earlier})
