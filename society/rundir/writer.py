@@ -51,34 +51,28 @@ class RunWriteError(RuntimeError):
     """A run folder's file cannot be written (read-only, not a folder, disk full); one line naming it and why."""
 
 
-def write_file(path: Path, data: bytes | pl.DataFrame, by_arrow: bool = False) -> None:
-    """The write layer: put `data` in the file `path`, bytes as they are, a frame as LZ4 Parquet encoded by Polars
-    (or, `by_arrow`, by Arrow: `write_parquet_by_arrow`) straight into the file (every file of a run folder is
-    written through here)."""
+def write_file(path: Path, data: bytes | pl.DataFrame) -> None:
+    """The write layer: put `data` in the file `path`, bytes as they are, a frame as LZ4 Parquet (every file of a
+    run folder is written through here)."""
     if isinstance(data, pl.DataFrame):
-        if by_arrow:
-            write_parquet_by_arrow(data, path)
-        else:
-            data.write_parquet(path, compression="lz4")
+        write_parquet(data, path)
         return
     with open(path, "wb") as handle:
         handle.write(data)
 
 
-ARROW_TABLES: frozenset[Table] = frozenset({"events"})
-"""Tables Arrow encodes. A round's events (constant text columns, then integers and floats) take Arrow about
-half the CPU time Polars' writer takes (measured: 11 against 19 ms at 100k citizens, 107 against 161 ms at 1M),
-which the simulation, sharing the cores, gets back; for the other tables Polars' writer, which encodes on
-several threads, takes the same CPU and less wall time (a 1M-citizen citizens table: 52 against 91 ms)."""
-
 ROW_GROUP_ROWS = 2**17
-"""Rows per Parquet row group Arrow writes (as Polars' writer: at 1M rows 8 groups, so a reader looking for some
-rows skips the groups whose statistics rule them out)."""
+"""Rows per Parquet row group (at 1M citizens a round's table has 8, so a reader looking for some citizens skips
+the groups whose statistics rule them out)."""
 
 
-def write_parquet_by_arrow(frame: pl.DataFrame, path: Path) -> None:
-    """`frame` as LZ4 Parquet encoded by Arrow: dictionary pages for text columns only, statistics for integer
-    columns only (the ones readers filter on: round, actor, target); it reads back exactly as it was."""
+def write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """`frame` as LZ4 Parquet encoded by Arrow straight into the file: dictionary pages for text columns only,
+    statistics for integer columns only (the ones readers filter on: round, citizen, actor, target...).
+
+    Arrow encodes a round's events (a few constant strings, then integers and floats) in about half the CPU time
+    Polars' writer takes, and a citizens table in the same; the frame reads back exactly as it was.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -91,11 +85,11 @@ def write_parquet_by_arrow(frame: pl.DataFrame, path: Path) -> None:
                    row_group_size=ROW_GROUP_ROWS)
 
 
-def atomic_write(path: Path, data: bytes | pl.DataFrame, by_arrow: bool = False) -> None:
+def atomic_write(path: Path, data: bytes | pl.DataFrame) -> None:
     """Write to a temporary file beside `path`, then rename it over `path` (a RunWriteError when the disk refuses)."""
     temporary = temporary_file(path)
     try:
-        write_file(temporary, data, by_arrow)
+        write_file(temporary, data)
         os.replace(temporary, path)
     except (OSError, pl.exceptions.PolarsError) as error:  # Arrow's I/O errors are OSErrors
         temporary.unlink(missing_ok=True)
@@ -103,8 +97,8 @@ def atomic_write(path: Path, data: bytes | pl.DataFrame, by_arrow: bool = False)
         raise RunWriteError(f"{path}: cannot be written ({reason})") from None
 
 
-def _write_parquet(frame: pl.DataFrame, path: Path, by_arrow: bool = False) -> None:
-    atomic_write(path, frame, by_arrow)
+def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    atomic_write(path, frame)
 
 
 def checkpoint_every(society: Society) -> int:
@@ -288,7 +282,7 @@ class RunDirectory:
             return  # an earlier round failed: writing later ones would leave a hole before them
         try:
             for table, frame in files:
-                _write_parquet(frame, round_file(self.path, table, number), table in ARROW_TABLES)
+                _write_parquet(frame, round_file(self.path, table, number))
             if checkpoint is not None:
                 try:
                     write_checkpoint(self.path, checkpoint, atomic_write, kept)

@@ -293,13 +293,13 @@ def test_a_full_disk_stops_at_a_round_boundary_and_resume_continues_once_space_i
     original = writer.write_file
     full = False
 
-    def disk_fills_at_round_5(path: Path, data: bytes, by_arrow: bool = False) -> None:
+    def disk_fills_at_round_5(path: Path, data: bytes) -> None:
         nonlocal full
         number = re.fullmatch(r"\.(\d{6})\.parquet\.tmp", path.name)
         full |= number is not None and int(number[1]) >= 5
         if full and (manifest_too or layout.MANIFEST not in path.name):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        original(path, data, by_arrow)
+        original(path, data)
 
     monkeypatch.setattr(writer, "write_file", disk_fills_at_round_5)
     out = tmp_path / "full"

@@ -27,9 +27,9 @@ def most_rounds_waiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, queue_b
     original = writer.write_file
     written: set[int] = set()
 
-    def slow_disk(path: Path, data: bytes, by_arrow: bool = False) -> None:
+    def slow_disk(path: Path, data: bytes) -> None:
         time.sleep(0.01)
-        original(path, data, by_arrow)
+        original(path, data)
         if (number := round_of(path)) is not None:
             written.add(number)
 
@@ -60,10 +60,10 @@ def test_a_failed_write_is_raised_in_the_run_and_no_later_round_is_written(
 ) -> None:
     original = writer.write_file
 
-    def round_3_fails_once(path: Path, data: bytes, by_arrow: bool = False) -> None:
+    def round_3_fails_once(path: Path, data: bytes) -> None:
         if round_of(path) == 3 and "events" in str(path):
             raise OSError(5, "Input/output error")
-        original(path, data, by_arrow)
+        original(path, data)
 
     monkeypatch.setattr(writer, "write_file", round_3_fails_once)
     scenario = make_scenario(rounds=ROUNDS)
