@@ -52,37 +52,13 @@ class RunWriteError(RuntimeError):
 
 
 def write_file(path: Path, data: bytes | pl.DataFrame) -> None:
-    """The write layer: put `data` in the file `path`, bytes as they are, a frame as LZ4 Parquet (every file of a
-    run folder is written through here)."""
+    """The write layer: put `data` in the file `path`, bytes as they are, a frame as LZ4 Parquet encoded by Polars
+    straight into the file (every file of a run folder is written through here)."""
     if isinstance(data, pl.DataFrame):
-        write_parquet(data, path)
+        data.write_parquet(path, compression="lz4")
         return
     with open(path, "wb") as handle:
         handle.write(data)
-
-
-ROW_GROUP_ROWS = 2**17
-"""Rows per Parquet row group (at 1M citizens a round's table has 8, so a reader looking for some citizens skips
-the groups whose statistics rule them out)."""
-
-
-def write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """`frame` as LZ4 Parquet encoded by Arrow straight into the file: dictionary pages for text columns only,
-    statistics for integer columns only (the ones readers filter on: round, citizen, actor, target...).
-
-    Arrow encodes a round's events (a few constant strings, then integers and floats) in about half the CPU time
-    Polars' writer takes, and a citizens table in the same; the frame reads back exactly as it was.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = frame.to_arrow()
-    types = pa.types
-    text = [field.name for field in table.schema
-            if types.is_large_string(field.type) or types.is_string(field.type) or types.is_dictionary(field.type)]
-    integers = [field.name for field in table.schema if types.is_integer(field.type)]
-    pq.write_table(table, path, compression="lz4", use_dictionary=text, write_statistics=integers,
-                   row_group_size=ROW_GROUP_ROWS)
 
 
 def atomic_write(path: Path, data: bytes | pl.DataFrame) -> None:
@@ -91,7 +67,7 @@ def atomic_write(path: Path, data: bytes | pl.DataFrame) -> None:
     try:
         write_file(temporary, data)
         os.replace(temporary, path)
-    except (OSError, pl.exceptions.PolarsError) as error:  # Arrow's I/O errors are OSErrors
+    except (OSError, pl.exceptions.PolarsError) as error:
         temporary.unlink(missing_ok=True)
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
         raise RunWriteError(f"{path}: cannot be written ({reason})") from None
