@@ -85,7 +85,8 @@ class LLMCitizens:
 
     def rules(self) -> str:
         """The shared rules every LLM prompt starts with: the world, the round's phases, how to answer."""
-        return prompts.rules(self.society.scenario, (phase.rule() for phase in self.society.phases))
+        society = self.society
+        return prompts.rules(society.scenario, (phase.rule() for phase in society.phases), society.num_present)
 
     def compose(self, citizen: int, observation: str) -> str:
         """The per-citizen part of a prompt: persona, then memory, then the observation and question."""

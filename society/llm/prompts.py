@@ -20,10 +20,11 @@ MEMORY_RULE = (
 ANSWER_RULE = "Always answer with one JSON object and nothing else."
 
 
-def rules(scenario: Scenario, phase_rules: Iterable[str | None]) -> str:
-    """The shared rules every LLM prompt starts with: the world, the phases' rule lines, how to answer."""
+def rules(scenario: Scenario, phase_rules: Iterable[str | None], citizens: int) -> str:
+    """The shared rules every LLM prompt starts with: the world (its `citizens` now, after any arrivals and
+    departures), the phases' rule lines, how to answer."""
     lines = [
-        f"You are a citizen in a simulated village of {scenario.population.size} citizens. "
+        f"You are a citizen in a simulated village of {citizens} citizens. "
         f"The simulation lasts {scenario.rounds} rounds; each round goes as follows."
     ]
     lines += [rule for rule in phase_rules if rule]

@@ -240,3 +240,13 @@ def test_an_llm_outsider_against_a_real_server_asks_its_own_model(vllm_server: A
     assert run.personas["role"].to_list() == ["fisher", "outsider"] and run.personas["citizen"][1] == 4
     assert run.manifest["llm"]["models"] == [vllm_server.model, TWIN_MODEL]
     assert run.citizens.filter(citizen=4)["model"].to_list() == [TWIN_MODEL] * 2
+
+
+def test_the_rules_tell_how_many_citizens_there_are_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two arrive at round 3 and one LLM fisher leaves at round 4: the prompts' first line follows the count."""
+    monkeypatch.setattr(runner, "connect", cached_model([], []))
+    leave = "{when: {round: 4}, remove: {citizens: [0]}}"
+    calls = load_run(run_scenario(fishers(ARRIVAL, leave), tmp_path / "run")).llm_calls
+    for number, citizens in [(1, 5), (2, 5), (3, 7), (4, 6), (5, 6)]:
+        rules = {json.loads(prompt)[0]["content"].split(". ")[0] for prompt in calls.filter(round=number)["prompt"]}
+        assert rules == {f"You are a citizen in a simulated village of {citizens} citizens"}
