@@ -100,7 +100,6 @@ class SurveyPhase(Phase):
         provided = {what for phase in classes for what in phase.provides}
         self.items = [item for item in params.items if item.only_with is None or item.only_with in provided]
         self.decisions = {item.id: item.decision() for item in self.items}
-        self.questions = {item.id: item.question.format(**_placeholders(society.scenario)) for item in self.items}
         self._check_columns(index)
         self.answers = pl.DataFrame(schema=SURVEY_SCHEMA)
 
@@ -144,7 +143,8 @@ class SurveyPhase(Phase):
 
     def _observations(self, item: Any, citizens: np.ndarray) -> list[str]:
         society = self.society
-        text = OBSERVATION.format(round=society.round, rounds=society.scenario.rounds, question=self.questions[item.id],
+        question = item.question.format(**_placeholders(society.scenario, society.num_present))
+        text = OBSERVATION.format(round=society.round, rounds=society.scenario.rounds, question=question,
                                   scale=item.scale(), format=society.llm.answer_format(self.decisions[item.id]))
         return [text] * citizens.size
 
@@ -171,12 +171,13 @@ class SurveyPhase(Phase):
         return _rows(society.round, item.id, by_rule, [(float(a), None) for a in answers], "heuristic", None)
 
 
-def _placeholders(scenario: Any) -> dict[str, Any]:
-    """What an item's question may name in braces."""
+def _placeholders(scenario: Any, citizens: int | None = None) -> dict[str, Any]:
+    """What an item's question may name in braces (`citizens`: those there now; the starting population when
+    not given)."""
     commons = scenario.commons
     return {"unit": "units" if commons is None else commons.unit,
             "resource": "common resource" if commons is None else commons.resource,
-            "citizens": scenario.population.size, "rounds": scenario.rounds}
+            "citizens": scenario.population.size if citizens is None else citizens, "rounds": scenario.rounds}
 
 
 def _rows(
