@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict, get_args
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 SCENARIO = "scenario.yaml"
@@ -223,8 +221,8 @@ def read_parquet(file: Path) -> pl.DataFrame:
 def readable_parquet(file: Path) -> bool:
     """Whether a Parquet file is whole: its footer (the metadata written last) reads."""
     try:
-        pq.read_metadata(file)
-    except (pa.ArrowException, OSError):
+        pl.read_parquet_schema(file)
+    except (pl.exceptions.PolarsError, OSError):
         return False
     return True
 
