@@ -39,7 +39,8 @@ def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
 
 def test_the_command_imports_no_engine_until_a_run_plays() -> None:
     modules = imported_after("import society.cli")
-    assert loaded(modules, ("mesa", "numba", "pandas", "scipy", "society.core.model", *NEVER_IN_A_HEURISTIC_RUN)) \
+    assert loaded(modules, ("mesa", "numba", "pandas", "pyarrow", "scipy", "society.core.model",
+                            *NEVER_IN_A_HEURISTIC_RUN)) \
         == []
 
 
