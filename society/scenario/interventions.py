@@ -156,12 +156,9 @@ class PersonaChange(_Strict):
     @field_validator("traits")
     @classmethod
     def _big_five(cls, traits: dict[str, float]) -> dict[str, float]:
-        from society.scenario.schema import BIG_FIVE
+        from society.scenario.schema import known_traits
 
-        unknown = sorted(set(traits) - set(BIG_FIVE))
-        if unknown:
-            raise ValueError(f"unknown trait {', '.join(map(repr, unknown))}; the traits are {', '.join(BIG_FIVE)}")
-        return traits
+        return known_traits(traits)
 
     @model_validator(mode="after")
     def _changes_something(self) -> PersonaChange:

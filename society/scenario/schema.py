@@ -22,7 +22,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from society.phases import registered_phases
-from society.scenario.interventions import Intervention
 from society.scenario.bounds import (
     MAX_AMOUNT,
     MAX_CITIZENS,
@@ -33,6 +32,7 @@ from society.scenario.bounds import (
     MAX_SEED,
     MAX_UNITS,
 )
+from society.scenario.interventions import Intervention
 
 
 class Strict(BaseModel):
@@ -108,6 +108,14 @@ class FixedPolicy(_PolicyShare):
 BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 
 
+def known_traits(traits: dict[str, Any]) -> dict[str, Any]:
+    """`traits` if every name is one of the Big Five, else a ValueError naming the unknown ones."""
+    unknown = sorted(set(traits) - set(BIG_FIVE))
+    if unknown:
+        raise ValueError(f"unknown traits {unknown}; expected some of {list(BIG_FIVE)}")
+    return traits
+
+
 class TraitDistribution(Strict):
     """A trait score in [0, 1] drawn from a normal distribution, clipped."""
 
@@ -133,10 +141,7 @@ class PersonaSpec(Strict):
     @field_validator("traits")
     @classmethod
     def _known_traits(cls, traits: dict[str, TraitDistribution]) -> dict[str, TraitDistribution]:
-        unknown = sorted(set(traits) - set(BIG_FIVE))
-        if unknown:
-            raise ValueError(f"unknown traits {unknown}; expected some of {list(BIG_FIVE)}")
-        return traits
+        return known_traits(traits)
 
     @model_validator(mode="after")
     def _file_alone(self) -> "PersonaSpec":

@@ -192,7 +192,7 @@ def test_a_persona_change_names_llm_citizens_and_known_traits() -> None:
     with pytest.raises(ScenarioError, match=rf"persona.citizens: not LLM citizens: {heuristic}, 12; the LLM citizens "
                                             rf"are {', '.join(map(str, llm))}"):
         Society(Scenario.model_validate(scenario.model_dump() | {"interventions": [change]}))
-    for persona, message in [({"citizens": [llm[0]], "traits": {"wit": 0.5}}, "unknown trait 'wit'"),
+    for persona, message in [({"citizens": [llm[0]], "traits": {"wit": 0.5}}, r"unknown traits \['wit'\]"),
                              ({"citizens": [llm[0]], "description": "a miller", "role": "x"}, "give it alone"),
                              ({"citizens": [llm[0]]}, "expected a description or at least one of")]:
         with pytest.raises(ValueError, match=message):
