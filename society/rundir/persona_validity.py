@@ -40,11 +40,10 @@ MIN_CITIZENS = 3
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson's r of two equal-length arrays; NaN with fewer than 3 pairs or zero variance on either side."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.size < MIN_CITIZENS:
+    if x.size < MIN_CITIZENS or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
     dx, dy = x - x.mean(), y - y.mean()
-    denominator = np.sqrt((dx * dx).sum() * (dy * dy).sum())
-    return float((dx * dy).sum() / denominator) if denominator > 0 else float("nan")
+    return float((dx * dy).sum() / np.sqrt((dx * dx).sum() * (dy * dy).sum()))
 
 
 def survey_items(scenario: dict[str, Any]) -> list[dict[str, Any]]:

@@ -172,6 +172,10 @@ def test_persona_validity_is_the_hand_computed_pearson_r_and_moves_with_the_answ
 def test_pearson_is_nan_below_three_citizens_and_without_variance() -> None:
     assert np.isnan(pearson(np.array([0.1, 0.9]), np.array([1.0, 2.0])))
     assert np.isnan(pearson(np.array([0.1, 0.5, 0.9]), np.array([3.0, 3.0, 3.0])))
+    x = np.linspace(0.05, 0.95, 10)
+    for constant in (1 / 6, 1 / 3, 2 / 3):  # their mean is not exactly the value: centring leaves rounding noise
+        assert np.isnan(pearson(x, np.full(10, constant)))
+        assert np.isnan(pearson(np.full(10, constant), x))
     assert pearson(np.array([0.1, 0.5, 0.9]), np.array([3.0, 2.0, 1.0])) == pytest.approx(-1.0)
 
 
