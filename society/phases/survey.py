@@ -2,7 +2,8 @@
 
 In a survey round (`every` k rounds and/or the listed `rounds`; every round when neither is given) each item is
 asked of every LLM citizen, one batched call per item through the deciding path (`Question.acts` False: every
-LLM citizen is asked, activation aside, and a failed answer is flagged only in `llm_calls` and here). Heuristic
+LLM citizen is asked, activation aside, and a failed answer is flagged only in `llm_calls` and here; it neither
+stops the run nor counts in its validity verdict, which reports survey fallbacks apart). Heuristic
 citizens answer an item from their state where it has a `heuristic` mapping, and have no row where it has none
 (or where `by_policy` does not name their policy). An item with `only_with` is asked only where a phase of the
 schedule provides that name (`elections` for trust in a leader), and skipped elsewhere.
@@ -24,6 +25,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from society.llm.asking import SURVEY_CALL
 from society.phases import Phase, registered_phases
 from society.phases.deciding import Fallback, Question
 from society.phases.survey_items import PLACEHOLDERS, ChoiceItem, Item, answer_value
@@ -130,7 +132,7 @@ class SurveyPhase(Phase):
         path = self.society.deciding
         citizens = path.llm_citizens
         if citizens.size:
-            label = f"{self.name}:{item.id}"
+            label = f"{SURVEY_CALL}{item.id}"
             decided = path.decide(
                 self,
                 question=Question(citizens, self._observations(item, citizens), self.decisions[item.id],

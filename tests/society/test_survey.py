@@ -106,6 +106,27 @@ def test_an_llm_survey_leaves_the_world_and_the_other_prompts_as_they_were(tmp_p
     assert answers["fallback"].any()  # the stand-in's deliberate garbage answers reach the survey too
 
 
+def test_survey_fallbacks_neither_mark_the_run_invalid_nor_stop_it_and_are_reported_apart(tmp_path: Path) -> None:
+    """The stand-in fails up to half of a survey item's answers in a round, a tenth of an acting phase's: at a
+    stop threshold of 0.3 only the survey would stop the run, and only its fallbacks would make it invalid."""
+    settings = ["llm.fallback_threshold=0.3"]
+    survey = load_scenario(SCENARIOS / "persona_validity_llm.yaml").schedule[-1].params.model_dump(mode="json")
+    plain = record_llm_run(load_scenario(scenario_file(tmp_path, "persona_validity_llm", settings, None)),
+                           tmp_path / "a")
+    surveyed = record_llm_run(load_scenario(scenario_file(tmp_path, "persona_validity_llm", settings, survey)),
+                              tmp_path / "b")
+    run = load_run(surveyed)
+    validity = run.manifest["validity"]
+    assert run.manifest["status"] == "completed" and validity["valid"] is True
+    survey_calls = run.llm_calls.filter(pl.col("phase").str.starts_with("survey:"))
+    assert validity["survey_asked"] == survey_calls.height > 0
+    assert validity["survey_fallbacks"] == survey_calls["fallback"].sum() > 0
+    assert validity | {"survey_asked": 0, "survey_fallbacks": 0} == load_run(plain).manifest["validity"]
+    info = CliRunner().invoke(main, ["info", str(surveyed)])
+    assert (f"fallbacks  {validity['fallbacks']} of {validity['asked']} LLM answers  (valid); survey: "
+            f"{validity['survey_fallbacks']} of {validity['survey_asked']}, not judged") in info.output, info.output
+
+
 @pytest.mark.parametrize(("items", "params", "where", "message"), [
     ([{**LIKERT, "labels": ["a", "b", "c"]}], {}, None, r"items\[0\]\.likert: .*give 7 labels .* got 3"),
     ([{"id": "n", "kind": "number", "question": "q", "min": 5, "max": 5}], {}, None,
