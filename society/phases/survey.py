@@ -86,8 +86,13 @@ class SurveyPhase(Phase):
         if acting:
             problems.append(("", f"a survey must come after every phase that is not a survey, but {acting} follow "
                                  "it (a phase's random stream is named by its place in the schedule)"))
+        earlier = {item.id: k for k, entry in enumerate(scenario.schedule[:place]) if entry.phase == cls.name
+                   for item in entry.params.items}
         fill = _placeholders(scenario)
         for k, item in enumerate(params.items):
+            if item.id in earlier:
+                problems.append((f"items[{k}].id", f"id {item.id!r} is already an item of the survey at "
+                                                   f"schedule[{earlier[item.id]}]; item ids are unique over the run"))
             if item.only_with is not None and item.only_with not in known:
                 problems.append((f"items[{k}].only_with", f"no phase provides {item.only_with!r}; known: {known}"))
             try:

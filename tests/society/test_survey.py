@@ -127,6 +127,17 @@ def test_survey_fallbacks_neither_mark_the_run_invalid_nor_stop_it_and_are_repor
             f"{validity['survey_fallbacks']} of {validity['survey_asked']}, not judged") in info.output, info.output
 
 
+def test_an_item_id_of_an_earlier_survey_phase_is_a_clear_error_naming_the_field(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, "govsim_fishery", ["rounds=4"], {"items": [LIKERT]})
+    data = yaml.safe_load(path.read_text())
+    data["schedule"].append({"phase": "survey", "params": {"items": [{**LIKERT, "id": "b"}, LIKERT]}})
+    path.write_text(yaml.safe_dump(data))
+    place = len(data["schedule"]) - 1
+    with pytest.raises(ScenarioError, match=rf"schedule\[{place}\]\.params\.items\[1\]\.id: id 'a' is already an "
+                                            rf"item of the survey at schedule\[{place - 1}\]"):
+        load_scenario(path)
+
+
 @pytest.mark.parametrize(("items", "params", "where", "message"), [
     ([{**LIKERT, "labels": ["a", "b", "c"]}], {}, None, r"items\[0\]\.likert: .*give 7 labels .* got 3"),
     ([{"id": "n", "kind": "number", "question": "q", "min": 5, "max": 5}], {}, None,
