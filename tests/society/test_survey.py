@@ -209,6 +209,17 @@ def test_persona_validity_is_the_hand_computed_pearson_r_and_moves_with_the_answ
     assert moved.filter(pl.col("trait") == "extraversion")["surveyed"].item() < 0 < extraversion["surveyed"]
 
 
+def test_votes_for_the_winner_leave_out_abstentions() -> None:
+    made = hand_made(e1=[2, 3, 5, 7], e2=[6, 5, 4, 1])
+    ballots = pl.DataFrame({"round": [1] * 9, "kind": ["election"] + ["ballot"] * 8,
+                            "actor": [2, 0, 0, 1, 1, 2, 2, 3, 3], "target": [-1, 2, -1, 2, 3, 2, -1, 0, 3]},
+                           schema=made["events"].schema)
+    table = persona_validity_of(**made | {"events": pl.concat([made["events"], ballots])})
+    # cast ballots for the winner (citizen 2): 0: 1 of 1, 1: 1 of 2, 2: 1 of 1, 3: 0 of 2
+    assert table.filter(pl.col("trait") == "extraversion")["votes_for_winner"].item() == pytest.approx(
+        pearson(np.array([.2, .4, .6, .8]), np.array([1, .5, 1, 0])))
+
+
 def test_pearson_is_nan_below_three_citizens_and_without_variance() -> None:
     assert np.isnan(pearson(np.array([0.1, 0.9]), np.array([1.0, 2.0])))
     assert np.isnan(pearson(np.array([0.1, 0.5, 0.9]), np.array([3.0, 3.0, 3.0])))
