@@ -213,7 +213,10 @@ def info(run_dir: Path) -> None:
     validity = manifest.get("validity")
     if isinstance(validity, dict):
         share = f"fallbacks  {validity.get('fallbacks')} of {validity.get('asked')} LLM answers"
-        click.echo(f"{share}  ({'valid' if validity.get('valid') else 'INVALID: ' + str(validity.get('reason'))})")
+        verdict = "valid" if validity.get("valid") else "INVALID: " + str(validity.get("reason"))
+        survey = (f"; survey: {validity['survey_fallbacks']} of {validity['survey_asked']}, not judged"
+                  if validity.get("survey_asked") else "")
+        click.echo(f"{share}  ({verdict}){survey}")
     if isinstance(manifest.get("fork_of"), dict):
         _fork_lines(run.path, manifest)
     graph = manifest.get("graph")

@@ -1,8 +1,10 @@
 """Whether a run's results are the model's: the share of its LLM decisions that fallbacks made, over the run.
 
 A run is invalid when more than `llm.invalid_threshold` of all its LLM answers failed (and a fallback decided
-instead), or of one phase's answers, judged over at least `THRESHOLD_MIN_ASKED` of them. The verdict and its
-counts go into the manifest (`validity`), which `society info` and the dashboard show.
+instead), or of one phase's answers, judged over at least `THRESHOLD_MIN_ASKED` of them. Survey items' calls
+change nothing in the world, so they are left out of the verdict and counted apart (`survey_asked`,
+`survey_fallbacks`). The verdict and its counts go into the manifest (`validity`), which `society info` and the
+dashboard show.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from typing import Any
 
 import polars as pl
 
-from society.llm.asking import THRESHOLD_MIN_ASKED
+from society.llm.asking import SURVEY_CALL, THRESHOLD_MIN_ASKED
 
 
 def fallback_validity(calls: pl.DataFrame, threshold: float) -> dict[str, Any]:
-    """The verdict over a run's `llm_calls` rows: valid or not (with the reason), and the fallback counts."""
+    """The verdict over a run's `llm_calls` rows but a survey's: valid or not (with the reason), the fallback
+    counts, and the survey's apart."""
+    surveyed = calls.filter(pl.col("phase").str.starts_with(SURVEY_CALL))
+    calls = calls.filter(~pl.col("phase").str.starts_with(SURVEY_CALL))
     asked = calls.height
     fallbacks = int(calls["fallback"].sum()) if asked else 0
     share = fallbacks / asked if asked else 0.0
@@ -32,4 +37,5 @@ def fallback_validity(calls: pl.DataFrame, threshold: float) -> dict[str, Any]:
             reasons.append(f"phase {phase!r}: {counts['fallbacks']} of {counts['asked']} fell back ({phase_share:.0%})")
     reason = None if not reasons else "; ".join(reasons) + f", above llm.invalid_threshold {threshold:g}"
     return {"valid": not reasons, "reason": reason, "fallback_share": share, "asked": asked, "fallbacks": fallbacks,
-            "by_phase": by_phase, "threshold": threshold}
+            "by_phase": by_phase, "threshold": threshold, "survey_asked": surveyed.height,
+            "survey_fallbacks": int(surveyed["fallback"].sum())}

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from llm_backend.facade import Connection, Result
 
 THRESHOLD_MIN_ASKED = 5  # a smaller batch stops the run on fallbacks only when the server did not answer
+SURVEY_CALL = "survey:"  # a survey item's call label is this and its id; its fallbacks never stop the run
+
 
 CALL_SCHEMA: dict[str, pl.DataType] = {
     "round": pl.Int32,
@@ -43,7 +45,7 @@ class FallbackRateExceeded(RuntimeError):
     """Too many of a phase's LLM answers were missing or invalid; the run stops (and can be resumed).
 
     Judged per phase and round, over at least `THRESHOLD_MIN_ASKED` citizens; a smaller batch (a leader alone)
-    stops the run only when its failures are the server not answering.
+    stops the run only when its failures are the server not answering. A survey item's calls never stop it.
     """
 
 
@@ -184,7 +186,7 @@ class Asker:
         plan: CohortPlan | None = None,
         model: str | None = None,
     ) -> None:
-        """Keep the batch's call records and counts; stop the run when too many answers failed.
+        """Keep the batch's call records and counts; stop the run when too many answers failed (not a survey's).
 
         With cohorts, each member's row holds its cohort's prompt and the answer it drew; a request's tokens
         are counted on the first member that drew it, so the columns still add up to what was spent.
@@ -226,7 +228,8 @@ class Asker:
         share = fallback.mean()
         threshold = self.settings.fallback_threshold
         unanswered = all(r.error_kind in backend.TRANSPORT_ERRORS for r, d in zip(results, decisions) if d is None)
-        if share > threshold and (citizens.size >= THRESHOLD_MIN_ASKED or unanswered):
+        stops = share > threshold and not phase.startswith(SURVEY_CALL)
+        if stops and (citizens.size >= THRESHOLD_MIN_ASKED or unanswered):
             first = next((r.error or f"invalid answer {r.text!r}" for r, d in zip(results, decisions) if d is None), "")
             raise FallbackRateExceeded(
                 f"round {round_number}, phase {phase!r}: {int(fallback.sum())} of {citizens.size} LLM answers "

@@ -31,17 +31,19 @@ class FallbackLedger:
         self.decided[citizens] = True
 
     def round_metrics(self) -> dict[str, Any]:
-        """The round's fallback count and, where citizens take, mean take and over-share: all, and model-decided."""
+        """The round's fallback count and, where citizens take, mean take and over-share: all present citizens, and
+        model-decided."""
         llm = self.society.llm.members
         row: dict[str, Any] = {"llm_fallback_citizens": int(self.decided[llm].sum())}
         if "takes" in self.society.providers:
             state = self.society.state
             model = llm[~self.decided[llm]]
             over = state["take"] > state["fair_share"] + 1e-9
+            present = self.society.present_citizens()
             row |= {
-                "take_mean_all": float(state["take"].mean()),
+                "take_mean_all": float(state["take"][present].mean()),
                 "take_mean_model": float(state["take"][model].mean()) if model.size else float("nan"),
-                "over_share_all": float(over.mean()),
+                "over_share_all": float(over[present].mean()),
                 "over_share_model": float(over[model].mean()) if model.size else float("nan"),
             }
         return row

@@ -2,7 +2,8 @@
 
 In a survey round (`every` k rounds and/or the listed `rounds`; every round when neither is given) each item is
 asked of every LLM citizen, one batched call per item through the deciding path (`Question.acts` False: every
-LLM citizen is asked, activation aside, and a failed answer is flagged only in `llm_calls` and here). Heuristic
+LLM citizen is asked, activation aside, and a failed answer is flagged only in `llm_calls` and here; it neither
+stops the run nor counts in its validity verdict, which reports survey fallbacks apart). Heuristic
 citizens answer an item from their state where it has a `heuristic` mapping, and have no row where it has none
 (or where `by_policy` does not name their policy). An item with `only_with` is asked only where a phase of the
 schedule provides that name (`elections` for trust in a leader), and skipped elsewhere.
@@ -18,12 +19,14 @@ and the `fallback` took its place: `skip`, no answer) and llm_call, the `phase` 
 
 from __future__ import annotations
 
+import string
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from society.llm.asking import SURVEY_CALL
 from society.phases import Phase, registered_phases
 from society.phases.deciding import Fallback, Question
 from society.phases.survey_items import PLACEHOLDERS, ChoiceItem, Item, answer_value
@@ -70,6 +73,18 @@ class SurveyParams(BaseModel):
         return (self.every is not None and number % self.every == 0) or number in self.rounds
 
 
+def _question_problems(question: str) -> list[str]:
+    """What is wrong with a question's braces: each must hold one bare name of `PLACEHOLDERS`, nothing more."""
+    try:
+        fields = [(name, conversion, spec) for _, name, spec, conversion in string.Formatter().parse(question)
+                  if name is not None]
+    except ValueError as error:
+        return [f"cannot read its braces: {error}"]
+    allowed = f"braces may hold only a bare {list(PLACEHOLDERS)} (no attribute, index, conversion or format spec)"
+    return [f"cannot fill {name + ('!' + conversion if conversion else '') + (':' + spec if spec else '')!r}; "
+            f"{allowed}" for name, conversion, spec in fields if name not in PLACEHOLDERS or conversion or spec]
+
+
 class SurveyPhase(Phase):
     name = "survey"
     Params = SurveyParams
@@ -78,20 +93,24 @@ class SurveyPhase(Phase):
     def check(cls, params: SurveyParams, scenario: Any) -> list[tuple[str, str]]:
         problems = [("rounds", f"round {number} is after the last round ({scenario.rounds})")
                     for number in params.rounds if number > scenario.rounds]
+        if params.every is not None and params.every > scenario.rounds and not params.rounds:
+            problems.append(("every", f"every {params.every} rounds asks nothing in a run of {scenario.rounds} "
+                                      "rounds"))
         known = sorted({what for phase in registered_phases().values() for what in phase.provides})
         place = next(k for k, entry in enumerate(scenario.schedule) if entry.params is params)
         acting = [entry.phase for entry in scenario.schedule[place + 1:] if entry.phase != cls.name]
         if acting:
             problems.append(("", f"a survey must come after every phase that is not a survey, but {acting} follow "
                                  "it (a phase's random stream is named by its place in the schedule)"))
-        fill = _placeholders(scenario)
+        earlier = {item.id: k for k, entry in enumerate(scenario.schedule[:place]) if entry.phase == cls.name
+                   for item in entry.params.items}
         for k, item in enumerate(params.items):
+            if item.id in earlier:
+                problems.append((f"items[{k}].id", f"id {item.id!r} is already an item of the survey at "
+                                                   f"schedule[{earlier[item.id]}]; item ids are unique over the run"))
             if item.only_with is not None and item.only_with not in known:
                 problems.append((f"items[{k}].only_with", f"no phase provides {item.only_with!r}; known: {known}"))
-            try:
-                item.question.format(**fill)
-            except (KeyError, IndexError, ValueError) as error:
-                problems.append((f"items[{k}].question", f"cannot fill {error}; braces may hold {list(PLACEHOLDERS)}"))
+            problems += [(f"items[{k}].question", problem) for problem in _question_problems(item.question)]
         return problems
 
     def __init__(self, society: Any, params: SurveyParams, index: int) -> None:
@@ -130,7 +149,7 @@ class SurveyPhase(Phase):
         path = self.society.deciding
         citizens = path.llm_citizens
         if citizens.size:
-            label = f"{self.name}:{item.id}"
+            label = f"{SURVEY_CALL}{item.id}"
             decided = path.decide(
                 self,
                 question=Question(citizens, self._observations(item, citizens), self.decisions[item.id],
@@ -171,13 +190,12 @@ class SurveyPhase(Phase):
         return _rows(society.round, item.id, by_rule, [(float(a), None) for a in answers], "heuristic", None)
 
 
-def _placeholders(scenario: Any, citizens: int | None = None) -> dict[str, Any]:
-    """What an item's question may name in braces (`citizens`: those there now; the starting population when
-    not given)."""
+def _placeholders(scenario: Any, citizens: int) -> dict[str, Any]:
+    """What an item's question may name in braces (`citizens`: those there now)."""
     commons = scenario.commons
     return {"unit": "units" if commons is None else commons.unit,
             "resource": "common resource" if commons is None else commons.resource,
-            "citizens": scenario.population.size if citizens is None else citizens, "rounds": scenario.rounds}
+            "citizens": citizens, "rounds": scenario.rounds}
 
 
 def _rows(

@@ -14,8 +14,9 @@ trait, over the run's LLM citizens (the personas table):
   share, which a collapse sets to 0 in the round it happens.
 * `punishments`: with the citizen's count of punishments given (events of kind `punish` or `sanction` it acted
   in, over the run; 0 for a citizen who gave none).
-* `votes_for_winner` (only when the run has ballots): with the share of the citizen's ballots (`ballot` events,
-  first choice) that went to that round's elected winner (`election` events).
+* `votes_for_winner` (only when the run has ballots): with the share of the citizen's cast ballots (`ballot`
+  events, first choice; abstentions, target -1, left out) that went to that round's elected winner (`election`
+  events).
 
 Each correlation is NaN when fewer than 3 citizens have both values, or when either side has zero variance (a
 model answering every item the same way gives NaN, not 0). `citizens` counts the citizens in the surveyed
@@ -35,16 +36,16 @@ from society.scenario.schema import BIG_FIVE
 
 PUNISHMENT_KINDS = ("punish", "sanction")
 MIN_CITIZENS = 3
+ABSTAINED = -1  # a ballot event's target when the citizen voted for no one
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson's r of two equal-length arrays; NaN with fewer than 3 pairs or zero variance on either side."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.size < MIN_CITIZENS:
+    if x.size < MIN_CITIZENS or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
     dx, dy = x - x.mean(), y - y.mean()
-    denominator = np.sqrt((dx * dx).sum() * (dy * dy).sum())
-    return float((dx * dy).sum() / denominator) if denominator > 0 else float("nan")
+    return float((dx * dy).sum() / np.sqrt((dx * dx).sum() * (dy * dy).sum()))
 
 
 def survey_items(scenario: dict[str, Any]) -> list[dict[str, Any]]:
@@ -82,7 +83,8 @@ def behaviour(citizens: pl.DataFrame, events: pl.DataFrame, members: pl.Series) 
              .with_columns(pl.col("punishments").fill_null(0).cast(pl.Float64)))
     if events.height and (events["kind"] == "ballot").any():
         winners = events.filter(pl.col("kind") == "election").select("round", winner="actor")
-        votes = (events.filter(pl.col("kind") == "ballot").join(winners, on="round")
+        cast = (pl.col("kind") == "ballot") & (pl.col("target") != ABSTAINED)
+        votes = (events.filter(cast).join(winners, on="round")
                  .group_by("actor").agg(votes_for_winner=(pl.col("target") == pl.col("winner")).mean()))
         frame = frame.join(votes.rename({"actor": "citizen"}), on="citizen", how="left")
     return frame

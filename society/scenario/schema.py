@@ -464,11 +464,12 @@ class LLMSettings(Strict):
         None, gt=0, le=MAX_SECONDS, description="give up on a phase's unanswered requests after"
     )
     fallback_threshold: float = Field(
-        0.5, ge=0, le=1, description="stop the run when a phase falls back for more than this share of its citizens"
+        0.5, ge=0, le=1, description="stop the run when a phase (not a survey) falls back for more than this "
+        "share of its citizens"
     )
     invalid_threshold: float = Field(
         0.2, ge=0, le=1, description="mark the run invalid when fallbacks made more than this share of its LLM "
-        "decisions, over the whole run or over one phase's"
+        "decisions (a survey's aside), over the whole run or over one phase's"
     )
     memory_rounds: int = Field(5, ge=0, le=MAX_ROUNDS, description="rounds a citizen remembers in its prompt")
     reason: ReasonSetting = Field(default_factory=ReasonSetting)

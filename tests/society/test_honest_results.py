@@ -173,7 +173,7 @@ def test_a_run_the_model_decided_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_p
     run = load_run(run_with(monkeypatch, tmp_path, modest))
     assert run.manifest["validity"] | {"by_phase": None} == {
         "valid": True, "reason": None, "fallback_share": 0.0, "asked": 60, "fallbacks": 0, "by_phase": None,
-        "threshold": 0.2,
+        "threshold": 0.2, "survey_asked": 0, "survey_fallbacks": 0,
     }
     assert "(valid)" in CliRunner().invoke(main, ["info", str(run.path)]).output
 
@@ -216,7 +216,11 @@ def test_validity_judges_the_whole_run_and_each_phase_of_at_least_five_answers()
     assert judged["by_phase"] == {"harvest": {"asked": 100, "fallbacks": 10}, "leader": {"asked": 5, "fallbacks": 2}}
     assert fallback_validity(calls(), 0.2) | {"by_phase": {}} == {
         "valid": True, "reason": None, "fallback_share": 0.0, "asked": 0, "fallbacks": 0, "by_phase": {},
-        "threshold": 0.2}
+        "threshold": 0.2, "survey_asked": 0, "survey_fallbacks": 0}
+    surveyed = fallback_validity(calls(("harvest", 100, 10), ("survey:trust", 10, 10)), 0.2)
+    assert surveyed["valid"] is True and surveyed["by_phase"] == {"harvest": {"asked": 100, "fallbacks": 10}}
+    assert (surveyed["asked"], surveyed["fallbacks"], surveyed["survey_asked"], surveyed["survey_fallbacks"]) == (
+        100, 10, 10, 10)
 
 
 def test_the_sweep_summary_says_which_runs_are_invalid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

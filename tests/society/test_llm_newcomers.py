@@ -151,6 +151,19 @@ def test_a_removed_llm_citizen_is_never_asked_again(tmp_path: Path, monkeypatch:
     assert_frame_equal(calls.drop(VOLATILE, strict=False), again.llm_calls.drop(VOLATILE, strict=False))
 
 
+def test_the_take_metrics_over_all_citizens_leave_out_the_removed(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = fishers("{when: {round: 2}, remove: {citizens: [0, 1]}}", extra=("llm.fallback_threshold=1.0",))
+    run = played(scenario, tmp_path / "run", monkeypatch)
+    by_hand = run.citizens.group_by("round").agg(
+        present=pl.len(), take=pl.col("take").mean(), over=(pl.col("take") > pl.col("fair_share") + 1e-9).mean())
+    rows = run.rounds.join(by_hand, on="round").sort("round")
+    assert rows["present"].to_list() == [5, 3, 3, 3, 3]
+    assert rows["take_mean_all"].to_list() == pytest.approx(rows["take"].to_list())
+    assert rows["over_share_all"].to_list() == pytest.approx(rows["over"].to_list())
+    assert rows.filter(pl.col("round") >= 2)["take"].sum() > 0
+
+
 @pytest.mark.parametrize("crash_after", [2, 3])
 def test_a_run_resumed_across_the_arrival_has_the_tables_of_a_whole_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_after: int

@@ -106,6 +106,38 @@ def test_an_llm_survey_leaves_the_world_and_the_other_prompts_as_they_were(tmp_p
     assert answers["fallback"].any()  # the stand-in's deliberate garbage answers reach the survey too
 
 
+def test_survey_fallbacks_neither_mark_the_run_invalid_nor_stop_it_and_are_reported_apart(tmp_path: Path) -> None:
+    """The stand-in fails up to half of a survey item's answers in a round, a tenth of an acting phase's: at a
+    stop threshold of 0.3 only the survey would stop the run, and only its fallbacks would make it invalid."""
+    settings = ["llm.fallback_threshold=0.3"]
+    survey = load_scenario(SCENARIOS / "persona_validity_llm.yaml").schedule[-1].params.model_dump(mode="json")
+    plain = record_llm_run(load_scenario(scenario_file(tmp_path, "persona_validity_llm", settings, None)),
+                           tmp_path / "a")
+    surveyed = record_llm_run(load_scenario(scenario_file(tmp_path, "persona_validity_llm", settings, survey)),
+                              tmp_path / "b")
+    run = load_run(surveyed)
+    validity = run.manifest["validity"]
+    assert run.manifest["status"] == "completed" and validity["valid"] is True
+    survey_calls = run.llm_calls.filter(pl.col("phase").str.starts_with("survey:"))
+    assert validity["survey_asked"] == survey_calls.height > 0
+    assert validity["survey_fallbacks"] == survey_calls["fallback"].sum() > 0
+    assert validity | {"survey_asked": 0, "survey_fallbacks": 0} == load_run(plain).manifest["validity"]
+    info = CliRunner().invoke(main, ["info", str(surveyed)])
+    assert (f"fallbacks  {validity['fallbacks']} of {validity['asked']} LLM answers  (valid); survey: "
+            f"{validity['survey_fallbacks']} of {validity['survey_asked']}, not judged") in info.output, info.output
+
+
+def test_an_item_id_of_an_earlier_survey_phase_is_a_clear_error_naming_the_field(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, "govsim_fishery", ["rounds=4"], {"items": [LIKERT]})
+    data = yaml.safe_load(path.read_text())
+    data["schedule"].append({"phase": "survey", "params": {"items": [{**LIKERT, "id": "b"}, LIKERT]}})
+    path.write_text(yaml.safe_dump(data))
+    place = len(data["schedule"]) - 1
+    with pytest.raises(ScenarioError, match=rf"schedule\[{place}\]\.params\.items\[1\]\.id: id 'a' is already an "
+                                            rf"item of the survey at schedule\[{place - 1}\]"):
+        load_scenario(path)
+
+
 @pytest.mark.parametrize(("items", "params", "where", "message"), [
     ([{**LIKERT, "labels": ["a", "b", "c"]}], {}, None, r"items\[0\]\.likert: .*give 7 labels .* got 3"),
     ([{"id": "n", "kind": "number", "question": "q", "min": 5, "max": 5}], {}, None,
@@ -117,6 +149,14 @@ def test_an_llm_survey_leaves_the_world_and_the_other_prompts_as_they_were(tmp_p
     ([{**LIKERT, "heuristic": {"by_policy": {"greedy": 9}}}], {}, None, r"items\[0\]\.likert: .*from 1 to 7"),
     ([{**LIKERT, "only_with": "nothing"}], {}, None, r"items\[0\]\.only_with: no phase provides 'nothing'"),
     ([{**LIKERT, "question": "take {bogus}"}], {}, None, r"items\[0\]\.question: cannot fill 'bogus'"),
+    ([{**LIKERT, "question": "take {unit.upper}"}], {}, None,
+     r"items\[0\]\.question: cannot fill 'unit\.upper'; braces may hold only a bare \['unit'"),
+    ([{**LIKERT, "question": "take {unit[0]}"}], {}, None, r"items\[0\]\.question: cannot fill 'unit\[0\]'"),
+    ([{**LIKERT, "question": "take {unit!r}"}], {}, None, r"items\[0\]\.question: cannot fill 'unit!r'"),
+    ([{**LIKERT, "question": "take {rounds:>9}"}], {}, None, r"items\[0\]\.question: cannot fill 'rounds:>9'"),
+    ([{**LIKERT, "question": "take {}"}], {}, None, r"items\[0\]\.question: cannot fill ''"),
+    ([{**LIKERT, "question": "take {unit"}], {}, None, r"items\[0\]\.question: cannot read its braces"),
+    ([LIKERT], {"every": 13}, None, r"params\.every: every 13 rounds asks nothing in a run of 12 rounds"),
     ([LIKERT], {"rounds": [99]}, None, r"params\.rounds: round 99 is after the last round \(12\)"),
     ([LIKERT, LIKERT], {}, None, r"ids \['a'\] are used more than once"),
     ([LIKERT], {}, 0, r"schedule\[0\]\.phase: a survey must come after every phase that is not a survey"),
@@ -169,9 +209,24 @@ def test_persona_validity_is_the_hand_computed_pearson_r_and_moves_with_the_answ
     assert moved.filter(pl.col("trait") == "extraversion")["surveyed"].item() < 0 < extraversion["surveyed"]
 
 
+def test_votes_for_the_winner_leave_out_abstentions() -> None:
+    made = hand_made(e1=[2, 3, 5, 7], e2=[6, 5, 4, 1])
+    ballots = pl.DataFrame({"round": [1] * 9, "kind": ["election"] + ["ballot"] * 8,
+                            "actor": [2, 0, 0, 1, 1, 2, 2, 3, 3], "target": [-1, 2, -1, 2, 3, 2, -1, 0, 3]},
+                           schema=made["events"].schema)
+    table = persona_validity_of(**made | {"events": pl.concat([made["events"], ballots])})
+    # cast ballots for the winner (citizen 2): 0: 1 of 1, 1: 1 of 2, 2: 1 of 1, 3: 0 of 2
+    assert table.filter(pl.col("trait") == "extraversion")["votes_for_winner"].item() == pytest.approx(
+        pearson(np.array([.2, .4, .6, .8]), np.array([1, .5, 1, 0])))
+
+
 def test_pearson_is_nan_below_three_citizens_and_without_variance() -> None:
     assert np.isnan(pearson(np.array([0.1, 0.9]), np.array([1.0, 2.0])))
     assert np.isnan(pearson(np.array([0.1, 0.5, 0.9]), np.array([3.0, 3.0, 3.0])))
+    x = np.linspace(0.05, 0.95, 10)
+    for constant in (1 / 6, 1 / 3, 2 / 3):  # their mean is not exactly the value: centring leaves rounding noise
+        assert np.isnan(pearson(x, np.full(10, constant)))
+        assert np.isnan(pearson(np.full(10, constant), x))
     assert pearson(np.array([0.1, 0.5, 0.9]), np.array([3.0, 2.0, 1.0])) == pytest.approx(-1.0)
 
 
