@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +75,7 @@ def fork_run(
         raise ScenarioError([_option_problem(problem, planned, options) for problem in error.problems]) from None
     run = RunDirectory.create(out, scenario, society)
     if (parent / LLM_CACHE).is_file():
-        shutil.copyfile(parent / LLM_CACHE, run.path / LLM_CACHE)
+        _copy_cache(parent / LLM_CACHE, run.path / LLM_CACHE)
     recorded_llm = {key: value for key, value in manifest.get("llm", {}).items() if key in ("model", "models")}
     run.update_manifest(
         fork_of={"run": str(parent.resolve()), "name": manifest["name"], "created": manifest.get("created")},
@@ -91,6 +93,7 @@ def checked_parent(parent: Path) -> Manifest:
     if not is_run_dir(parent) or not (parent / SCENARIO).is_file():
         raise ForkError(f"{parent}: not a run folder (no {MANIFEST} and {SCENARIO}); fork a folder that "
                         "`society run` wrote")
+    check_own_files(parent)
     manifest = checked_manifest(parent)
     if manifest["status"] != "completed":
         raise ForkError(f"{parent}: the run is {manifest['status']} after {manifest['rounds_completed']} of "
@@ -101,6 +104,17 @@ def checked_parent(parent: Path) -> Manifest:
         raise ForkError(f"{parent}: round {damaged}'s table files are missing or damaged; a fork copies its parent's "
                         "rounds, so it needs them whole")
     return manifest
+
+
+def check_own_files(parent: Path) -> None:
+    """A ForkError naming the first entry of the parent run folder that is a symlink: a fork reads and copies only
+    files the parent folder itself holds (without symlinks, every entry resolves inside it)."""
+    for folder, folders, files in os.walk(parent.resolve()):
+        for name in sorted([*folders, *files]):
+            if os.path.islink(os.path.join(folder, name)):
+                entry = Path(folder, name).relative_to(parent.resolve())
+                raise ForkError(f"{parent / entry}: a symlink; a fork copies only the files its parent run folder "
+                                "holds itself, so it refuses a folder with symlinks")
 
 
 def check_round(parent: Path, at: int, completed: int, option: str = "--at") -> None:
@@ -181,6 +195,18 @@ def _copy_rounds(parent: Path, run: Path, last: int) -> None:
                 target = round_file(run, table, int(file.stem))
                 shutil.copyfile(file, temporary_file(target))
                 os.replace(temporary_file(target), target)
+
+
+def _copy_cache(source: Path, target: Path) -> None:
+    """Copy the parent's LLM response cache with SQLite's backup (so answers still in its write-ahead log come along),
+    the parent's file opened read-only."""
+    try:
+        with (closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as reading,
+              closing(sqlite3.connect(target)) as writing):
+            reading.execute("PRAGMA trusted_schema=OFF")
+            reading.backup(writing)
+    except sqlite3.DatabaseError as error:
+        raise ForkError(f"{source}: not a readable LLM response cache ({error})") from None
 
 
 def divergence_round(fork: Path, parent: Path) -> int | None:

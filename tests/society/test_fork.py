@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +133,6 @@ def test_the_cli_forks_and_names_what_is_wrong(parent: Path, tmp_path: Path) -> 
 
 
 def test_a_parent_not_completed_or_damaged_is_refused(parent: Path, tmp_path: Path) -> None:
-    import shutil
-
     copy = Path(shutil.copytree(parent, tmp_path / "copy"))
     layout.round_file(copy, "citizens", 4).write_bytes(b"PAR1 cut")
     with pytest.raises(ForkError, match=r"round 4's table files are missing or damaged"):
@@ -141,6 +142,36 @@ def test_a_parent_not_completed_or_damaged_is_refused(parent: Path, tmp_path: Pa
     with pytest.raises(ForkError, match=r"the run is interrupted after 8 of 8 rounds; .* society run --resume"):
         fork_run(copy, 6, tmp_path / "fork")
     assert not (tmp_path / "fork").exists()
+
+
+@pytest.mark.parametrize("entry", ["tables/events/000002.parquet", layout.LLM_CACHE, "checkpoints"])
+def test_a_parent_with_a_symlink_is_refused_unread(entry: str, parent: Path, tmp_path: Path) -> None:
+    """A table file, the LLM cache or a folder linked from elsewhere would be copied into the fork: refused."""
+    copy = Path(shutil.copytree(parent, tmp_path / "copy"))
+    outside = Path(shutil.copytree(parent, tmp_path / "outside"))
+    target = copy / entry
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.unlink(missing_ok=True)
+    target.symlink_to(outside / entry)
+    with pytest.raises(ForkError, match=rf"{target}: a symlink"):
+        fork_run(copy, 4, tmp_path / "fork")
+    assert not (tmp_path / "fork").exists()
+
+
+def test_the_llm_cache_is_copied_with_the_answers_still_in_its_write_ahead_log(parent: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(parent, tmp_path / "copy"))
+    with closing(sqlite3.connect(copy / layout.LLM_CACHE)) as writing:
+        writing.execute("PRAGMA journal_mode=WAL")
+        writing.execute("PRAGMA wal_autocheckpoint=0")
+        writing.execute("CREATE TABLE answers (key TEXT)")
+        writing.execute("INSERT INTO answers VALUES ('kept')")
+        writing.commit()
+        assert (copy / f"{layout.LLM_CACHE}-wal").stat().st_size > 0
+        out = fork_run(copy, 4, tmp_path / "fork")
+    with closing(sqlite3.connect(out / layout.LLM_CACHE)) as reading:
+        assert reading.execute("SELECT key FROM answers").fetchall() == [("kept",)]
 
 
 def test_an_interrupted_fork_resumes_into_the_fork_it_would_have_been(
