@@ -168,6 +168,7 @@ def test_an_interrupted_fork_sweep_resumes_skipping_completed_forks(
     assert json.loads((second / layout.MANIFEST).read_text())["status"] == "interrupted"
     assert not (folder / "cells/0002").exists()
     finished = (first / layout.MANIFEST).stat().st_mtime_ns
+    monkeypatch.chdir(home)  # the parent is checked again: inside the sweep folder's tree or the current directory
     assert read_sweep(folder) == load_grid(grid)
     resumed = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "--workers", "1", "--quiet"])
     assert resumed.exit_code == 0, resumed.output
@@ -180,6 +181,27 @@ def test_an_interrupted_fork_sweep_resumes_skipping_completed_forks(
     summary = pl.read_parquet(folder / "summary.parquet")
     assert_frame_equal(summary, pl.read_parquet(tmp_path / "whole" / "summary.parquet"))
     assert summary["status"].to_list() == ["completed"] * 3 and summary["divergence_round"].to_list() == [4, 4, 4]
+
+
+def test_a_resumed_sweep_checks_the_parent_its_sweep_json_names_again(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sweep.json edited to name a run outside the sweep folder's tree and the current directory, or a run that is
+    not the parent the sweep forked, is refused on resume."""
+    monkeypatch.chdir(home)
+    folder = tmp_path / "sweep"
+    run_sweep(load_grid(write_grid(home, "edited.yaml", axes={GREED: [2]})), folder, SerialExecutor())
+    record = json.loads((folder / layout.SWEEP).read_text())
+    outside = shutil.copytree(home / "parent", tmp_path / "elsewhere")
+    other = shutil.copytree(home / "parent", home / "other")
+    manifest = json.loads((other / layout.MANIFEST).read_text())
+    (other / layout.MANIFEST).write_text(json.dumps(manifest | {"created": "2000-01-01T00:00:00"}))
+    for run, words in ((outside, "the sweep folder's tree or the current directory"),
+                       (other, "is not the run this sweep forked")):
+        (folder / layout.SWEEP).write_text(json.dumps(record | {"fork": record["fork"] | {"run": str(run)}}))
+        resumed = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "--quiet"])
+        assert resumed.exit_code == 2 and f"{folder / layout.SWEEP}" in resumed.output, resumed.output
+        assert "fork.run: " in resumed.output and words in resumed.output, resumed.output
 
 
 def test_the_shipped_fork_grid_after_its_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
