@@ -263,7 +263,7 @@ def _echo_persona_validity(table: pl.DataFrame) -> None:
 
 
 def _fork_lines(run: Path, manifest: dict) -> None:
-    """What `info` says of a fork: its parent, its round and change, and where its rounds first differ."""
+    """What `info` says of a fork: its parent, its round and change, and the first round any of its tables differs."""
     from society.core.fork import divergence_round
     from society.rundir.layout import is_run_dir
 

@@ -43,8 +43,9 @@ from society.scenario.files import parse_override, read_yaml, validate
 from society.scenario.problems import Problem, ScenarioError
 from society.scenario.schema import Scenario
 
-VOLATILE_ROUND_COLUMNS = ("llm_cached",)
-"""Round columns that say how answers were obtained (asked or cached), not what happened: never a divergence."""
+VOLATILE_COLUMNS = ("llm_cached", "cached", "latency_s")
+"""Columns that say how and how fast LLM answers were obtained (asked or cached), not what happened: never a
+divergence."""
 
 
 class ForkError(ValueError):
@@ -210,11 +211,17 @@ def _copy_cache(source: Path, target: Path) -> None:
 
 
 def divergence_round(fork: Path, parent: Path) -> int | None:
-    """The first round whose row of the rounds table differs between a fork and its parent (how LLM answers were
-    obtained aside); None when every round is the same."""
-    mine, theirs = (_comparable(read_table(path, "rounds")) for path in (fork, parent))
-    if "round" not in mine.columns or "round" not in theirs.columns:
-        return None if mine.is_empty() and theirs.is_empty() else 1
+    """The first round in which any table (rounds, citizens, events, llm_calls, survey) differs between a fork and
+    its parent, how and how fast LLM answers were obtained aside; None when every round of every table is the same."""
+    rounds = [_first_difference(_comparable(read_table(fork, table)), _comparable(read_table(parent, table)))
+              for table in TABLES]
+    return min((number for number in rounds if number is not None), default=None)
+
+
+def _first_difference(mine: pl.DataFrame, theirs: pl.DataFrame) -> int | None:
+    """The first round whose rows differ between two versions of a table (NaN equal to NaN, not to null)."""
+    if mine.is_empty() or theirs.is_empty():  # rows in one only (a table with no file yet has no columns either)
+        return None if mine.is_empty() and theirs.is_empty() else (theirs if mine.is_empty() else mine)["round"].min()
     both = pl.concat([mine, theirs], how="diagonal_relaxed")  # one set of columns, null where a table has none
     mine, theirs = both.head(mine.height), both.tail(theirs.height)
     for number in sorted(set(mine["round"].to_list()) | set(theirs["round"].to_list())):
@@ -223,8 +230,6 @@ def divergence_round(fork: Path, parent: Path) -> int | None:
     return None
 
 
-def _comparable(rounds: pl.DataFrame) -> pl.DataFrame:
-    """A rounds table without its volatile columns, NaN as null (so equal rows compare equal)."""
-    frame = rounds.drop([name for name in VOLATILE_ROUND_COLUMNS if name in rounds.columns])
-    floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
-    return frame.with_columns(pl.col(floats).fill_nan(None)) if floats else frame
+def _comparable(table: pl.DataFrame) -> pl.DataFrame:
+    """A table without its volatile columns."""
+    return table.drop([name for name in VOLATILE_COLUMNS if name in table.columns])

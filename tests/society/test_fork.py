@@ -98,6 +98,19 @@ def test_a_fork_with_a_setting_diverges_at_its_round_and_not_before(parent: Path
     assert "diverges   no divergence" in CliRunner().invoke(main, ["info", str(same)]).output
 
 
+def test_a_change_seen_only_in_the_events_table_is_a_divergence(parent: Path, tmp_path: Path) -> None:
+    """Setting the greedy factor to its own value (2.5) changes no round or citizen row, only the events of round 5
+    (the intervention's event): the fork diverges at round 5, and info says so."""
+    out = fork_run(parent, 5, tmp_path / "fork", settings=["population.policies.3.factor=2.5"])
+    expected, got = tables(parent), tables(out)
+    for name in ("rounds", "citizens"):
+        assert_frame_equal(expected[name], got[name])
+    assert_frame_equal(expected["events"], got["events"].filter(pl.col("kind") != "intervention"))
+    assert got["events"].filter(kind="intervention")["round"].to_list() == [5]
+    assert divergence_round(out, parent) == 5
+    assert "diverges   round 5" in CliRunner().invoke(main, ["info", str(out)]).output
+
+
 def test_an_intervention_spec_from_a_file_or_inline(parent: Path, tmp_path: Path) -> None:
     spec = tmp_path / "shock.yaml"
     spec.write_text("shock: {severity: 0.5}\n")

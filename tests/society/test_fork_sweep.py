@@ -52,7 +52,8 @@ def refusal(path: Path) -> tuple[str, str]:
 
 
 def test_a_setting_axis_gives_one_fork_per_value_diverging_at_its_round(home: Path, tmp_path: Path) -> None:
-    """2.5 is the parent's own value: that fork is its parent; the others differ from round 4 on, not before."""
+    """2.5 is the parent's own value: that fork is its parent but for the event saying the setting was made at round
+    4 (a divergence); the others differ from round 4 on, not before."""
     parent = home / "parent"
     spec = load_grid(write_grid(home, "setting.yaml", axes={GREED: [1.5, 2.5, 6]}))
     assert spec.seeds == [11] and spec.fork is not None and spec.fork.run == str(parent.resolve())
@@ -60,7 +61,7 @@ def test_a_setting_axis_gives_one_fork_per_value_diverging_at_its_round(home: Pa
     assert report.status == "completed" and report.completed == 3
     summary = pl.read_parquet(tmp_path / "sweep" / "summary.parquet")
     assert summary[GREED].to_list() == [1.5, 2.5, 6] and summary["seed"].to_list() == [11] * 3
-    assert summary["divergence_round"].to_list() == [4, None, 4]
+    assert summary["divergence_round"].to_list() == [4, 4, 4]
     expected = tables(parent)
     for cell, run_dir in enumerate(summary["run_dir"]):
         fork = tmp_path / "sweep" / run_dir
@@ -244,7 +245,7 @@ def test_llm_forks_start_from_the_parents_cache_and_share_the_sweeps_servers(tmp
         server.server_close()
     summary = pl.read_parquet(tmp_path / "sweep" / "summary.parquet")
     assert summary["status"].to_list() == ["completed"] * 2 and summary["valid"].to_list() == [True, True]
-    assert summary["divergence_round"][0] is None
+    assert summary["divergence_round"][0] == 3  # the parent's value: its tables differ only by the setting's event
     for run_dir in summary["run_dir"]:
         run = load_run(tmp_path / "sweep" / run_dir)
         assert (tmp_path / "sweep" / run_dir / layout.LLM_CACHE).is_file()
