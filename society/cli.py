@@ -161,6 +161,9 @@ def fork(run_dir: Path, at: int, settings: tuple[str, ...], interventions: tuple
     except RunInterrupted as interrupted:
         click.echo(f"\n{interrupted}", err=True)
         sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo(f"\n{RunInterrupted(out)}", err=True)
+        sys.exit(130)
     click.echo(f"fork written to {path}")
 
 

@@ -212,6 +212,24 @@ def test_an_interrupted_fork_resumes_into_the_fork_it_would_have_been(
     assert divergence_round(tmp_path / "cut", parent) == 5
 
 
+def test_ctrl_c_while_a_fork_copies_its_rounds_leaves_a_fork_to_resume(
+    parent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from society.core import fork
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fork, "_copy_rounds", interrupted)
+    out = tmp_path / "fork"
+    result = CliRunner().invoke(main, ["fork", str(parent), "--at", "5", "--out", str(out), "--quiet"])
+    assert result.exit_code == 130 and f"interrupted; continue with: society run --resume {out}" in result.output
+    monkeypatch.undo()
+    resume_run(out)
+    for name in TABLES:
+        assert_frame_equal(tables(parent)[name], tables(out)[name])
+
+
 @pytest.mark.parametrize("every", [0, 4])
 def test_keep_checkpoints_keeps_every_nth_round_and_a_fork_replays_from_the_nearest(
     every: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
