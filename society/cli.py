@@ -161,6 +161,9 @@ def fork(run_dir: Path, at: int, settings: tuple[str, ...], interventions: tuple
     except RunInterrupted as interrupted:
         click.echo(f"\n{interrupted}", err=True)
         sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo(f"\n{RunInterrupted(out)}", err=True)
+        sys.exit(130)
     click.echo(f"fork written to {path}")
 
 
@@ -266,7 +269,7 @@ def _echo_persona_validity(table: pl.DataFrame) -> None:
 
 
 def _fork_lines(run: Path, manifest: dict) -> None:
-    """What `info` says of a fork: its parent, its round and change, and where its rounds first differ."""
+    """What `info` says of a fork: its parent, its round and change, and the first round any of its tables differs."""
     from society.core.fork import divergence_round
     from society.rundir.layout import is_run_dir
 

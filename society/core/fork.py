@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +43,9 @@ from society.scenario.files import parse_override, read_yaml, validate
 from society.scenario.problems import Problem, ScenarioError
 from society.scenario.schema import Scenario
 
-VOLATILE_ROUND_COLUMNS = ("llm_cached",)
-"""Round columns that say how answers were obtained (asked or cached), not what happened: never a divergence."""
+VOLATILE_COLUMNS = ("llm_cached", "cached", "latency_s")
+"""Columns that say how and how fast LLM answers were obtained (asked or cached), not what happened: never a
+divergence."""
 
 
 class ForkError(ValueError):
@@ -73,7 +76,7 @@ def fork_run(
         raise ScenarioError([_option_problem(problem, planned, options) for problem in error.problems]) from None
     run = RunDirectory.create(out, scenario, society)
     if (parent / LLM_CACHE).is_file():
-        shutil.copyfile(parent / LLM_CACHE, run.path / LLM_CACHE)
+        _copy_cache(parent / LLM_CACHE, run.path / LLM_CACHE)
     recorded_llm = {key: value for key, value in manifest.get("llm", {}).items() if key in ("model", "models")}
     run.update_manifest(
         fork_of={"run": str(parent.resolve()), "name": manifest["name"], "created": manifest.get("created")},
@@ -91,6 +94,7 @@ def checked_parent(parent: Path) -> Manifest:
     if not is_run_dir(parent) or not (parent / SCENARIO).is_file():
         raise ForkError(f"{parent}: not a run folder (no {MANIFEST} and {SCENARIO}); fork a folder that "
                         "`society run` wrote")
+    check_own_files(parent)
     manifest = checked_manifest(parent)
     if manifest["status"] != "completed":
         raise ForkError(f"{parent}: the run is {manifest['status']} after {manifest['rounds_completed']} of "
@@ -101,6 +105,17 @@ def checked_parent(parent: Path) -> Manifest:
         raise ForkError(f"{parent}: round {damaged}'s table files are missing or damaged; a fork copies its parent's "
                         "rounds, so it needs them whole")
     return manifest
+
+
+def check_own_files(parent: Path) -> None:
+    """A ForkError naming the first entry of the parent run folder that is a symlink: a fork reads and copies only
+    files the parent folder itself holds (without symlinks, every entry resolves inside it)."""
+    for folder, folders, files in os.walk(parent.resolve()):
+        for name in sorted([*folders, *files]):
+            if os.path.islink(os.path.join(folder, name)):
+                entry = Path(folder, name).relative_to(parent.resolve())
+                raise ForkError(f"{parent / entry}: a symlink; a fork copies only the files its parent run folder "
+                                "holds itself, so it refuses a folder with symlinks")
 
 
 def check_round(parent: Path, at: int, completed: int, option: str = "--at") -> None:
@@ -183,12 +198,30 @@ def _copy_rounds(parent: Path, run: Path, last: int) -> None:
                 os.replace(temporary_file(target), target)
 
 
+def _copy_cache(source: Path, target: Path) -> None:
+    """Copy the parent's LLM response cache with SQLite's backup (so answers still in its write-ahead log come along),
+    the parent's file opened read-only."""
+    try:
+        with (closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as reading,
+              closing(sqlite3.connect(target)) as writing):
+            reading.execute("PRAGMA trusted_schema=OFF")
+            reading.backup(writing)
+    except sqlite3.DatabaseError as error:
+        raise ForkError(f"{source}: not a readable LLM response cache ({error})") from None
+
+
 def divergence_round(fork: Path, parent: Path) -> int | None:
-    """The first round whose row of the rounds table differs between a fork and its parent (how LLM answers were
-    obtained aside); None when every round is the same."""
-    mine, theirs = (_comparable(read_table(path, "rounds")) for path in (fork, parent))
-    if "round" not in mine.columns or "round" not in theirs.columns:
-        return None if mine.is_empty() and theirs.is_empty() else 1
+    """The first round in which any table (rounds, citizens, events, llm_calls, survey) differs between a fork and
+    its parent, how and how fast LLM answers were obtained aside; None when every round of every table is the same."""
+    rounds = [_first_difference(_comparable(read_table(fork, table)), _comparable(read_table(parent, table)))
+              for table in TABLES]
+    return min((number for number in rounds if number is not None), default=None)
+
+
+def _first_difference(mine: pl.DataFrame, theirs: pl.DataFrame) -> int | None:
+    """The first round whose rows differ between two versions of a table (NaN equal to NaN, not to null)."""
+    if mine.is_empty() or theirs.is_empty():  # rows in one only (a table with no file yet has no columns either)
+        return None if mine.is_empty() and theirs.is_empty() else (theirs if mine.is_empty() else mine)["round"].min()
     both = pl.concat([mine, theirs], how="diagonal_relaxed")  # one set of columns, null where a table has none
     mine, theirs = both.head(mine.height), both.tail(theirs.height)
     for number in sorted(set(mine["round"].to_list()) | set(theirs["round"].to_list())):
@@ -197,8 +230,6 @@ def divergence_round(fork: Path, parent: Path) -> int | None:
     return None
 
 
-def _comparable(rounds: pl.DataFrame) -> pl.DataFrame:
-    """A rounds table without its volatile columns, NaN as null (so equal rows compare equal)."""
-    frame = rounds.drop([name for name in VOLATILE_ROUND_COLUMNS if name in rounds.columns])
-    floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
-    return frame.with_columns(pl.col(floats).fill_nan(None)) if floats else frame
+def _comparable(table: pl.DataFrame) -> pl.DataFrame:
+    """A table without its volatile columns."""
+    return table.drop([name for name in VOLATILE_COLUMNS if name in table.columns])

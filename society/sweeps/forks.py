@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from society.core.fork import ForkError, check_round, checked_parent, fork_change, fork_scenario
-from society.rundir.layout import RunDataError, read_scenario
+from society.rundir.layout import SWEEP, Manifest, RunDataError, read_scenario
 from society.scenario.files import confined, set_path
 from society.scenario.problems import Problem, ScenarioError
 from society.scenario.schema import Scenario
@@ -45,6 +45,7 @@ class ForkSpec(BaseModel):
     run: str
     at: int | None
     intervene: list[dict[str, Any]]
+    created: str | None = Field(None, description="the parent's manifest `created`, to know it again on resume")
 
 
 @dataclass(frozen=True)
@@ -61,18 +62,34 @@ class ForkCell:
 def parent_run(grid: Path, run: str) -> Path:
     """The completed run folder a grid's `fork.run` names (relative to the grid file, inside the grid file's folder
     tree or the current directory), resolved; a ScenarioError naming the grid and field if it is not one."""
-    target = grid.parent / run
     roots = tuple(dict.fromkeys((grid.absolute().parent.resolve(), grid.resolve().parent, Path.cwd().resolve())))
+    _confined_parent(grid.parent / run, roots, str(grid), "the grid file's folder tree or the current directory")
+    return (grid.parent / run).resolve()
+
+
+def check_resumed_parent(folder: Path, fork: ForkSpec) -> None:
+    """Check again, resuming the sweep in `folder`, the parent its sweep.json names: a completed run folder inside the
+    sweep folder's tree or the current directory, and the run the sweep forked (its manifest's `created`)."""
+    roots = tuple(dict.fromkeys((folder.absolute().resolve(), Path.cwd().resolve())))
+    source = str(folder / SWEEP)
+    manifest = _confined_parent(Path(fork.run), roots, source, "the sweep folder's tree or the current directory")
+    if fork.created is not None and manifest.get("created") != fork.created:
+        raise ScenarioError([Problem(source, "fork.run", f"{fork.run} is not the run this sweep forked (created "
+                                     f"{manifest.get('created')}, the sweep's parent {fork.created})")])
+
+
+def _confined_parent(target: Path, roots: tuple[Path, ...], source: str, where: str) -> Manifest:
+    """The manifest of the completed run folder `target` inside one of `roots` (described by `where`), or a
+    ScenarioError naming `source` and `fork.run`."""
     if not confined(target, roots):
         folders = " or ".join(str(root) for root in roots)
-        raise ScenarioError([Problem(str(grid), "fork.run", f"fork.run may only name a run folder inside {folders} "
-                                     "(the grid file's folder tree or the current directory); this one leaves them "
-                                     "(an absolute path, a ../ or a symlink pointing outside)")])
+        raise ScenarioError([Problem(source, "fork.run", f"fork.run may only name a run folder inside {folders} "
+                                     f"({where}); this one leaves them (an absolute path, a ../ or a symlink "
+                                     "pointing outside)")])
     try:
-        checked_parent(target)
+        return checked_parent(target)
     except (ForkError, RunDataError) as error:
-        raise ScenarioError([Problem(str(grid), "fork.run", str(error))]) from None
-    return target.resolve()
+        raise ScenarioError([Problem(source, "fork.run", str(error))]) from None
 
 
 def intervene_problems(intervene: list[dict[str, Any]], source: str) -> list[Problem]:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from society.rundir.layout import read_scenario
+from society.rundir.layout import read_manifest, read_scenario
 from society.scenario.bounds import MAX_SEED
 from society.scenario.files import (
     Problem,
@@ -287,7 +287,8 @@ def _fork_spec(path: Path, grid: GridFile) -> tuple[SweepSpec, Origins]:
     problems = intervene_problems(grid.intervene, str(path))
     if problems:
         raise ScenarioError(problems)
-    fork = ForkSpec(run=str(parent), at=grid.fork.at, intervene=grid.intervene)
+    fork = ForkSpec(run=str(parent), at=grid.fork.at, intervene=grid.intervene,
+                    created=read_manifest(parent).get("created"))
     spec = SweepSpec(name=grid.name or path.stem, source=str(path), base_scenario=base, set=grid.set, axes=grid.axes,
                      mode=grid.mode, seeds=[base["seed"]], fork=fork)
     return spec, Origins()

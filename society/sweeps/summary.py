@@ -1,5 +1,6 @@
 """summary.parquet: one row per cell and seed with its axis values, status, validity, final-round and run-level
-metrics; a fork grid's rows also say each fork's `divergence_round` from its parent (null: it never differs).
+metrics; a fork grid's rows also say each fork's `divergence_round` from its parent: the first round in which any of
+its tables differs (null: none ever does).
 
 `valid` is the run's verdict on its fallbacks (the manifest's `validity`: false when fallbacks, not the model,
 made more than `llm.invalid_threshold` of its LLM decisions), `fallback_share` the share they made; both are null

@@ -17,6 +17,7 @@ from society.rundir.writer import atomic_write, now
 from society.scenario.schema import Scenario
 from society.sweeps.cell import CellOutcome, CellTask, record_failure, run_status
 from society.sweeps.executors import Executor, ExecutorError
+from society.sweeps.forks import check_resumed_parent
 from society.sweeps.grid import SweepSpec
 from society.sweeps.llm import SweepLLMError, local_server, needs_local_server, share
 from society.sweeps.summary import summary_frame
@@ -66,12 +67,16 @@ def default_sweep_dir(spec: SweepSpec) -> Path:
 
 
 def read_sweep(folder: Path) -> SweepSpec:
-    """The sweep recorded in `folder`'s sweep.json (to resume it without its grid file)."""
+    """The sweep recorded in `folder`'s sweep.json (to resume it without its grid file); a fork sweep's parent is
+    checked again as a grid's is (a ScenarioError naming sweep.json if it is not one)."""
     path = Path(folder) / SWEEP
     if not path.is_file():
         raise SweepFolderError(f"{folder} is not a sweep folder (no {SWEEP})")
     record = read_json(path)
-    return SweepSpec.model_validate({key: record[key] for key in SweepSpec.model_fields if key in record})
+    spec = SweepSpec.model_validate({key: record[key] for key in SweepSpec.model_fields if key in record})
+    if spec.fork is not None:
+        check_resumed_parent(Path(folder), spec.fork)
+    return spec
 
 
 def prepare_folder(folder: Path, spec: SweepSpec) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +98,19 @@ def test_a_fork_with_a_setting_diverges_at_its_round_and_not_before(parent: Path
     assert "diverges   no divergence" in CliRunner().invoke(main, ["info", str(same)]).output
 
 
+def test_a_change_seen_only_in_the_events_table_is_a_divergence(parent: Path, tmp_path: Path) -> None:
+    """Setting the greedy factor to its own value (2.5) changes no round or citizen row, only the events of round 5
+    (the intervention's event): the fork diverges at round 5, and info says so."""
+    out = fork_run(parent, 5, tmp_path / "fork", settings=["population.policies.3.factor=2.5"])
+    expected, got = tables(parent), tables(out)
+    for name in ("rounds", "citizens"):
+        assert_frame_equal(expected[name], got[name])
+    assert_frame_equal(expected["events"], got["events"].filter(pl.col("kind") != "intervention"))
+    assert got["events"].filter(kind="intervention")["round"].to_list() == [5]
+    assert divergence_round(out, parent) == 5
+    assert "diverges   round 5" in CliRunner().invoke(main, ["info", str(out)]).output
+
+
 def test_an_intervention_spec_from_a_file_or_inline(parent: Path, tmp_path: Path) -> None:
     spec = tmp_path / "shock.yaml"
     spec.write_text("shock: {severity: 0.5}\n")
@@ -130,8 +146,6 @@ def test_the_cli_forks_and_names_what_is_wrong(parent: Path, tmp_path: Path) -> 
 
 
 def test_a_parent_not_completed_or_damaged_is_refused(parent: Path, tmp_path: Path) -> None:
-    import shutil
-
     copy = Path(shutil.copytree(parent, tmp_path / "copy"))
     layout.round_file(copy, "citizens", 4).write_bytes(b"PAR1 cut")
     with pytest.raises(ForkError, match=r"round 4's table files are missing or damaged"):
@@ -141,6 +155,36 @@ def test_a_parent_not_completed_or_damaged_is_refused(parent: Path, tmp_path: Pa
     with pytest.raises(ForkError, match=r"the run is interrupted after 8 of 8 rounds; .* society run --resume"):
         fork_run(copy, 6, tmp_path / "fork")
     assert not (tmp_path / "fork").exists()
+
+
+@pytest.mark.parametrize("entry", ["tables/events/000002.parquet", layout.LLM_CACHE, "checkpoints"])
+def test_a_parent_with_a_symlink_is_refused_unread(entry: str, parent: Path, tmp_path: Path) -> None:
+    """A table file, the LLM cache or a folder linked from elsewhere would be copied into the fork: refused."""
+    copy = Path(shutil.copytree(parent, tmp_path / "copy"))
+    outside = Path(shutil.copytree(parent, tmp_path / "outside"))
+    target = copy / entry
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.unlink(missing_ok=True)
+    target.symlink_to(outside / entry)
+    with pytest.raises(ForkError, match=rf"{target}: a symlink"):
+        fork_run(copy, 4, tmp_path / "fork")
+    assert not (tmp_path / "fork").exists()
+
+
+def test_the_llm_cache_is_copied_with_the_answers_still_in_its_write_ahead_log(parent: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(parent, tmp_path / "copy"))
+    with closing(sqlite3.connect(copy / layout.LLM_CACHE)) as writing:
+        writing.execute("PRAGMA journal_mode=WAL")
+        writing.execute("PRAGMA wal_autocheckpoint=0")
+        writing.execute("CREATE TABLE answers (key TEXT)")
+        writing.execute("INSERT INTO answers VALUES ('kept')")
+        writing.commit()
+        assert (copy / f"{layout.LLM_CACHE}-wal").stat().st_size > 0
+        out = fork_run(copy, 4, tmp_path / "fork")
+    with closing(sqlite3.connect(out / layout.LLM_CACHE)) as reading:
+        assert reading.execute("SELECT key FROM answers").fetchall() == [("kept",)]
 
 
 def test_an_interrupted_fork_resumes_into_the_fork_it_would_have_been(
@@ -166,6 +210,24 @@ def test_an_interrupted_fork_resumes_into_the_fork_it_would_have_been(
     manifest = load_run(tmp_path / "cut").manifest
     assert manifest["status"] == "completed" and manifest["fork_at"] == 5
     assert divergence_round(tmp_path / "cut", parent) == 5
+
+
+def test_ctrl_c_while_a_fork_copies_its_rounds_leaves_a_fork_to_resume(
+    parent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from society.core import fork
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fork, "_copy_rounds", interrupted)
+    out = tmp_path / "fork"
+    result = CliRunner().invoke(main, ["fork", str(parent), "--at", "5", "--out", str(out), "--quiet"])
+    assert result.exit_code == 130 and f"interrupted; continue with: society run --resume {out}" in result.output
+    monkeypatch.undo()
+    resume_run(out)
+    for name in TABLES:
+        assert_frame_equal(tables(parent)[name], tables(out)[name])
 
 
 @pytest.mark.parametrize("every", [0, 4])

@@ -52,7 +52,8 @@ def refusal(path: Path) -> tuple[str, str]:
 
 
 def test_a_setting_axis_gives_one_fork_per_value_diverging_at_its_round(home: Path, tmp_path: Path) -> None:
-    """2.5 is the parent's own value: that fork is its parent; the others differ from round 4 on, not before."""
+    """2.5 is the parent's own value: that fork is its parent but for the event saying the setting was made at round
+    4 (a divergence); the others differ from round 4 on, not before."""
     parent = home / "parent"
     spec = load_grid(write_grid(home, "setting.yaml", axes={GREED: [1.5, 2.5, 6]}))
     assert spec.seeds == [11] and spec.fork is not None and spec.fork.run == str(parent.resolve())
@@ -60,7 +61,7 @@ def test_a_setting_axis_gives_one_fork_per_value_diverging_at_its_round(home: Pa
     assert report.status == "completed" and report.completed == 3
     summary = pl.read_parquet(tmp_path / "sweep" / "summary.parquet")
     assert summary[GREED].to_list() == [1.5, 2.5, 6] and summary["seed"].to_list() == [11] * 3
-    assert summary["divergence_round"].to_list() == [4, None, 4]
+    assert summary["divergence_round"].to_list() == [4, 4, 4]
     expected = tables(parent)
     for cell, run_dir in enumerate(summary["run_dir"]):
         fork = tmp_path / "sweep" / run_dir
@@ -168,6 +169,7 @@ def test_an_interrupted_fork_sweep_resumes_skipping_completed_forks(
     assert json.loads((second / layout.MANIFEST).read_text())["status"] == "interrupted"
     assert not (folder / "cells/0002").exists()
     finished = (first / layout.MANIFEST).stat().st_mtime_ns
+    monkeypatch.chdir(home)  # the parent is checked again: inside the sweep folder's tree or the current directory
     assert read_sweep(folder) == load_grid(grid)
     resumed = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "--workers", "1", "--quiet"])
     assert resumed.exit_code == 0, resumed.output
@@ -180,6 +182,27 @@ def test_an_interrupted_fork_sweep_resumes_skipping_completed_forks(
     summary = pl.read_parquet(folder / "summary.parquet")
     assert_frame_equal(summary, pl.read_parquet(tmp_path / "whole" / "summary.parquet"))
     assert summary["status"].to_list() == ["completed"] * 3 and summary["divergence_round"].to_list() == [4, 4, 4]
+
+
+def test_a_resumed_sweep_checks_the_parent_its_sweep_json_names_again(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sweep.json edited to name a run outside the sweep folder's tree and the current directory, or a run that is
+    not the parent the sweep forked, is refused on resume."""
+    monkeypatch.chdir(home)
+    folder = tmp_path / "sweep"
+    run_sweep(load_grid(write_grid(home, "edited.yaml", axes={GREED: [2]})), folder, SerialExecutor())
+    record = json.loads((folder / layout.SWEEP).read_text())
+    outside = shutil.copytree(home / "parent", tmp_path / "elsewhere")
+    other = shutil.copytree(home / "parent", home / "other")
+    manifest = json.loads((other / layout.MANIFEST).read_text())
+    (other / layout.MANIFEST).write_text(json.dumps(manifest | {"created": "2000-01-01T00:00:00"}))
+    for run, words in ((outside, "the sweep folder's tree or the current directory"),
+                       (other, "is not the run this sweep forked")):
+        (folder / layout.SWEEP).write_text(json.dumps(record | {"fork": record["fork"] | {"run": str(run)}}))
+        resumed = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "--quiet"])
+        assert resumed.exit_code == 2 and f"{folder / layout.SWEEP}" in resumed.output, resumed.output
+        assert "fork.run: " in resumed.output and words in resumed.output, resumed.output
 
 
 def test_the_shipped_fork_grid_after_its_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -222,7 +245,7 @@ def test_llm_forks_start_from_the_parents_cache_and_share_the_sweeps_servers(tmp
         server.server_close()
     summary = pl.read_parquet(tmp_path / "sweep" / "summary.parquet")
     assert summary["status"].to_list() == ["completed"] * 2 and summary["valid"].to_list() == [True, True]
-    assert summary["divergence_round"][0] is None
+    assert summary["divergence_round"][0] == 3  # the parent's value: its tables differ only by the setting's event
     for run_dir in summary["run_dir"]:
         run = load_run(tmp_path / "sweep" / run_dir)
         assert (tmp_path / "sweep" / run_dir / layout.LLM_CACHE).is_file()
