@@ -157,3 +157,34 @@ def test_activation_roles_are_checked_against_the_file(tmp_path: Path) -> None:
                                                                         "0.5}}}\n"))
     [found] = problems(scenario(tmp_path, "{file: people.csv}", extra="llm: {activation: {by_role: {mayor: 0.5}}}\n"))
     assert "llm.activation.by_role.mayor: no LLM citizen has the role 'mayor'" in found
+
+
+def test_a_persona_file_set_by_override_is_anchored_and_confined(tmp_path: Path) -> None:
+    outside = write(tmp_path, [HEADER, *ROWS], "outside.csv")
+    home = tmp_path / "study"
+    home.mkdir()
+    write(home, [HEADER, *ROWS], "mine.csv")
+    path = scenario(home, "{file: mine.csv}")
+    field = "population.policies.0.persona.file"
+    with pytest.raises(ScenarioError, match="may only name a persona file inside"):
+        load_scenario(path, [f"{field}={outside}"])
+    with pytest.raises(ScenarioError, match="may only name a persona file inside"):
+        load_scenario(path, [f"{field}=../outside.csv"])
+    chosen = load_scenario(path, [f"{field}=mine.csv"])  # relative to the scenario file's folder, as in the file
+    assert chosen.population.policies[0].persona.file == (home / "mine.csv").resolve()
+
+
+def test_a_grid_axis_cannot_name_a_persona_file_outside_the_grid_tree(tmp_path: Path) -> None:
+    from society.sweeps.grid import load_grid
+
+    outside = write(tmp_path, [HEADER, *ROWS], "outside.csv")
+    home = tmp_path / "study"
+    home.mkdir()
+    write(home, [HEADER, *ROWS], "mine.csv")
+    scenario(home, "{file: mine.csv}")
+    grid = home / "grid.yaml"
+    grid.write_text(f"base: s.yaml\naxes: {{population.policies.0.persona.file: [mine.csv, {outside}]}}\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_grid(grid)
+    [found] = [str(problem) for problem in caught.value.problems]
+    assert "may only name a persona file inside" in found and "in 1 of 2 cells" in found
