@@ -14,6 +14,7 @@ only where it is (file, row counted from 1 after the header, column) and what wa
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from society.scenario.schema import BIG_FIVE
+from society.scenario.schema import BIG_FIVE, LLMPolicy, Scenario
 
 REQUIRED = (*BIG_FIVE, "role")
 KNOWN = (*REQUIRED, "values", "agenda", "background", "weight")
@@ -155,3 +156,26 @@ def _values(frame: pl.DataFrame, path: Path, problems: list[str]) -> list[tuple[
         problems.append(f"{path}: column 'values': expected texts separated by ';' or lists of texts")
         return [()] * frame.height
     return [tuple(part.strip() for part in (cell or "").split(";") if part.strip()) for cell in column.to_list()]
+
+
+def persona_file_digests(scenario: Scenario) -> dict[str, str]:
+    """The SHA-256 of each persona file the scenario's LLM groups read, by path (for a run's manifest)."""
+    groups = [*scenario.population.policies, *(i.add.policy for i in scenario.interventions if i.add is not None)]
+    files = sorted({str(spec.persona.file) for spec in groups
+                    if isinstance(spec, LLMPolicy) and spec.persona.file is not None})
+    return {file: hashlib.sha256(Path(file).read_bytes()).hexdigest() for file in files}
+
+
+def changed_persona_files(recorded: dict[str, str]) -> list[str]:
+    """Problems, one per file of `recorded` (path to SHA-256) that is gone or whose bytes changed since."""
+    problems = []
+    for file, digest in recorded.items():
+        try:
+            found = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+        except OSError as error:
+            problems.append(f"{file}: the run's persona file cannot be read ({error.strerror or error})")
+            continue
+        if found != digest:
+            problems.append(f"{file}: the run's persona file changed since the run began (its SHA-256 differs), so "
+                            "it would give other personas; restore the file as it was")
+    return problems

@@ -188,3 +188,46 @@ def test_a_grid_axis_cannot_name_a_persona_file_outside_the_grid_tree(tmp_path: 
         load_grid(grid)
     [found] = [str(problem) for problem in caught.value.problems]
     assert "may only name a persona file inside" in found and "in 1 of 2 cells" in found
+
+
+def _interrupted_run_of_a_persona_file_outside_the_shipped_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A run (recorded, then marked unfinished) of a scenario whose persona file lies in `tmp_path`; its folder
+    and its persona file."""
+    import json
+    import shutil
+
+    from tests.llm_recording import record_llm_run
+
+    people = tmp_path / "people.csv"
+    shutil.copyfile(SHIPPED_SCENARIOS / "personas" / "fishing_village.csv", people)
+    path = tmp_path / "s.yaml"
+    path.write_text(f"extends: {SHIPPED_SCENARIOS / 'village_personas_llm.yaml'}\n"
+                    "population: {size: 12, policies: [{policy: llm, fraction: 1, persona: {file: people.csv}}]}\n")
+    run = record_llm_run(load_scenario(path, ["rounds=2", "llm.fallback_threshold=1.0"]), tmp_path / "run")
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps(manifest | {"status": "running"}))
+    return run, people
+
+
+def _resumed(run: Path) -> Path:
+    from society.core import runner
+    from tests.llm_recording import _recording
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "connect", _recording)
+        return runner.resume_run(run)
+
+
+def test_a_run_with_a_persona_file_of_its_own_resumes(tmp_path: Path) -> None:
+    run, people = _interrupted_run_of_a_persona_file_outside_the_shipped_folder(tmp_path)
+    assert _resumed(run) == run
+    assert (run / "manifest.json").read_text().count(str(people.resolve())) == 1
+
+
+def test_a_resume_refuses_a_persona_file_changed_since_the_run_began(tmp_path: Path) -> None:
+    run, people = _interrupted_run_of_a_persona_file_outside_the_shipped_folder(tmp_path)
+    people.write_text(people.read_text().replace("0.", "0.1", 1))
+    with pytest.raises(ScenarioError) as caught:
+        _resumed(run)
+    [found] = [str(problem) for problem in caught.value.problems]
+    assert f"{people.resolve()}: the run's persona file changed since the run began" in found
