@@ -78,8 +78,9 @@ def read_persona_file(path: Path) -> PersonaRows:
                for name in REQUIRED if name not in frame.columns]
     reserved = [f"{path}: column {name!r} is the persona table's own (rename it)"
                 for name in RESERVED if name in frame.columns]
-    if missing or reserved:
-        raise PersonaFileError(missing + reserved)
+    nested = _nested_columns(frame, path)
+    if missing or reserved or nested:
+        raise PersonaFileError(missing + reserved + nested)
     problems: list[str] = []
     traits = np.column_stack([_numbers(frame, path, name, problems, unit=True) for name in BIG_FIVE])
     roles = _texts(frame, path, "role", problems, required=True)
@@ -89,6 +90,8 @@ def read_persona_file(path: Path) -> PersonaRows:
     backgrounds = (_texts(frame, path, "background", problems) if "background" in frame.columns
                    else [None] * frame.height)
     extras = {name: _texts(frame, path, name, problems) for name in frame.columns if name not in KNOWN}
+    if weights is not None and np.isfinite(weights).all() and not _finite_sum(weights):
+        problems.append(f"{path}: column 'weight': the weights sum past the largest number (scale them down)")
     if problems:
         left = len(problems) - MOST_PROBLEMS
         raise PersonaFileError(problems[:MOST_PROBLEMS] + ([f"{path}: and {left} more problems"] if left > 0 else []))
@@ -112,6 +115,24 @@ def _read(path: Path) -> pl.DataFrame:
     except (pl.exceptions.PolarsError, OSError, ValueError) as error:
         kind = FORMATS[suffix]
         raise PersonaFileError([f"{path}: cannot be read as {kind} ({type(error).__name__})"]) from None
+
+
+def _finite_sum(numbers: np.ndarray) -> bool:
+    """Whether the numbers' sum is a finite float (weights each finite can still sum past the largest)."""
+    with np.errstate(over="ignore"):
+        return math.isfinite(float(numbers.sum()))
+
+
+def _nested_columns(frame: pl.DataFrame, path: Path) -> list[str]:
+    """A problem for each column of lists or records (only `values` may hold lists, of texts)."""
+    problems = []
+    for name, dtype in frame.schema.items():
+        if name == "values" and isinstance(dtype, pl.List) and not dtype.inner.is_nested():
+            continue
+        if dtype.is_nested():
+            expected = "texts or lists of texts" if name == "values" else "one number or text per cell"
+            problems.append(f"{path}: column {name!r}: expected {expected}, found a column of {dtype}")
+    return problems
 
 
 def _numbers(frame: pl.DataFrame, path: Path, name: str, problems: list[str], unit: bool) -> np.ndarray:

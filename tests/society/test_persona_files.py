@@ -231,3 +231,23 @@ def test_a_resume_refuses_a_persona_file_changed_since_the_run_began(tmp_path: P
         _resumed(run)
     [found] = [str(problem) for problem in caught.value.problems]
     assert f"{people.resolve()}: the run's persona file changed since the run began" in found
+
+
+@pytest.mark.parametrize("column", [
+    pl.Series("boat", [["red"], ["blue"], []]),
+    pl.Series("boat", [{"colour": "red"}, {"colour": "blue"}, {"colour": None}]),
+    pl.Series("openness", [{"score": 0.1}, {"score": 0.9}, {"score": 0.5}]),
+])
+def test_a_column_of_lists_or_records_is_refused_by_name(tmp_path: Path, column: pl.Series) -> None:
+    frame = pl.read_csv(write(tmp_path, [HEADER, *ROWS]), infer_schema=False).with_columns(column)
+    frame.write_parquet(tmp_path / "people.parquet")
+    [found] = problems(scenario(tmp_path, "{file: people.parquet}"))
+    assert found.startswith(f"{tmp_path / 's.yaml'}: population.policies[0].persona.file: "
+                            f"{(tmp_path / 'people.parquet').resolve()}: column {column.name!r}: expected one number "
+                            "or text per cell, found a column of ")
+
+
+def test_weights_whose_sum_overflows_are_refused(tmp_path: Path) -> None:
+    write(tmp_path, [HEADER + ",weight", *(row + ",1e308" for row in ROWS)])
+    [found] = problems(scenario(tmp_path, "{file: people.csv}", size=5))
+    assert "column 'weight': the weights sum past the largest number" in found
