@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from society.scenario.bounds import MAX_CITIZENS
 from society.scenario.schema import BIG_FIVE, LLMPolicy, Scenario
 
 REQUIRED = (*BIG_FIVE, "role")
@@ -30,6 +31,10 @@ FORMATS = {"csv": "CSV (UTF-8 text, a header row, the same number of fields on e
 """The persona file kinds, by the file name's ending, and what each must be."""
 RESERVED = ("citizen", "description")
 """Columns the persona table writes itself: a file may not name them."""
+MOST_ROWS = MAX_CITIZENS
+"""The most rows a persona file may have (a group never has more citizens)."""
+MOST_BYTES = 64 * 2**20
+"""The largest persona file read, in bytes."""
 MOST_PROBLEMS = 20
 """Problems listed for one file; a file with more gets a last line saying how many were left out."""
 
@@ -106,15 +111,23 @@ def _read(path: Path) -> pl.DataFrame:
                                 f"{' or '.join('.' + name for name in FORMATS)}"])
     if not path.is_file():
         raise PersonaFileError([f"{path}: {'is a folder, not' if path.is_dir() else 'no such'} persona file"])
+    if path.stat().st_size > MOST_BYTES:
+        raise PersonaFileError([f"{path}: has {path.stat().st_size} bytes; a persona file may have at most "
+                                f"{MOST_BYTES}"])
     try:
-        if suffix == "csv":
-            return pl.read_csv(path, infer_schema=False, encoding="utf8")
-        return pl.read_parquet(path)
+        if suffix == "csv":  # one row past the most, to tell a file that has more
+            frame = pl.read_csv(path, infer_schema=False, encoding="utf8", n_rows=MOST_ROWS + 1)
+        else:
+            frame = pl.read_parquet(path, n_rows=MOST_ROWS + 1)
     except pl.exceptions.NoDataError:
         raise PersonaFileError([f"{path}: is empty (expected a header and one row per persona)"]) from None
     except (pl.exceptions.PolarsError, OSError, ValueError) as error:
         kind = FORMATS[suffix]
         raise PersonaFileError([f"{path}: cannot be read as {kind} ({type(error).__name__})"]) from None
+    if frame.height > MOST_ROWS:
+        raise PersonaFileError([f"{path}: has more than {MOST_ROWS} rows; a persona file may have at most "
+                                f"{MOST_ROWS}"])
+    return frame
 
 
 def _finite_sum(numbers: np.ndarray) -> bool:

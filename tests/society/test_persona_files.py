@@ -251,3 +251,23 @@ def test_weights_whose_sum_overflows_are_refused(tmp_path: Path) -> None:
     write(tmp_path, [HEADER + ",weight", *(row + ",1e308" for row in ROWS)])
     [found] = problems(scenario(tmp_path, "{file: people.csv}", size=5))
     assert "column 'weight': the weights sum past the largest number" in found
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_persona_file_past_the_row_or_byte_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            kind: str) -> None:
+    from society.llm import persona_files
+
+    csv = write(tmp_path, [HEADER, *ROWS])
+    if kind == "parquet":
+        pl.read_csv(csv, infer_schema=False).write_parquet(tmp_path / "people.parquet")
+    path = scenario(tmp_path, f"{{file: people.{kind}}}")
+    monkeypatch.setattr(persona_files, "MOST_ROWS", 2)
+    [found] = problems(path)
+    assert found.endswith("has more than 2 rows; a persona file may have at most 2")
+    monkeypatch.setattr(persona_files, "MOST_ROWS", 3)
+    assert load_scenario(path)
+    monkeypatch.setattr(persona_files, "MOST_BYTES", 100)
+    [found] = problems(path)
+    assert f"{(tmp_path / f'people.{kind}').resolve()}: has " in found
+    assert found.endswith("bytes; a persona file may have at most 100")
