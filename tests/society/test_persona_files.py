@@ -271,3 +271,14 @@ def test_a_persona_file_past_the_row_or_byte_cap_is_refused(tmp_path: Path, monk
     [found] = problems(path)
     assert f"{(tmp_path / f'people.{kind}').resolve()}: has " in found
     assert found.endswith("bytes; a persona file may have at most 100")
+
+
+def test_a_persona_change_keeps_the_files_background_and_extra_columns(tmp_path: Path) -> None:
+    write(tmp_path, [HEADER, *ROWS])
+    society = Society(load_scenario(scenario(tmp_path, "{file: people.csv}", extra=(
+        "interventions: [{when: {round: 1}, persona: {citizens: [0], role: captain}}]\n"))))
+    society.steps = 1  # inside round 1, as step() is when it applies the interventions due
+    society.interventions.before_round()
+    assert society.llm.persona_table()["description"][0] == (
+        "You are citizen 0, a captain: openness low, conscientiousness low, extraversion low, agreeableness "
+        "moderate, neuroticism moderate. You value family and tradition. Background: Fishes at dawn. Boat: red.")
