@@ -21,7 +21,7 @@ import polars as pl
 import yaml
 
 from society.core.model import Society
-from society.core.runner import _play, _restore_latest
+from society.core.runner import _play, _restore_latest, recorded_scenario
 from society.rundir.checkpoint import fork_checkpoint_files
 from society.rundir.layout import (
     LLM_CACHE,
@@ -39,7 +39,7 @@ from society.rundir.layout import (
     temporary_file,
 )
 from society.rundir.writer import RunDirectory
-from society.scenario.files import parse_override, read_yaml, validate
+from society.scenario.files import parse_override, read_yaml
 from society.scenario.problems import Problem, ScenarioError
 from society.scenario.schema import Scenario
 
@@ -173,10 +173,7 @@ def fork_scenario(parent: Path, change: list[dict[str, Any]], llm: dict[str, Any
     if llm is not None:
         data["llm"] = llm
     data["interventions"] = [*(data.get("interventions") or []), *change]
-    scenario, problems = validate(data, f"{parent / SCENARIO}")
-    if problems:
-        raise ScenarioError(problems)
-    return scenario
+    return recorded_scenario(parent, data)
 
 
 def _option_problem(problem: Problem, planned: int, options: list[tuple[str, dict[str, Any]]]) -> Problem:

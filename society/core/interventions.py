@@ -30,14 +30,13 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from society.core.citizen import Citizen
-from society.llm.personas import Personas, group_personas, introduce, persona_row
+from society.llm.personas import group_personas, introduce, persona_row, stored_persona
 from society.phases import registered_phases
 from society.phases.deciding import DecidingPath
 from society.policies.heuristics import PolicyRules
 from society.scenario.interventions import Intervention, PersonaChange, set_scenario
 from society.scenario.problems import Problem, ScenarioError
 from society.scenario.schema import (
-    BIG_FIVE,
     CompleteGraph,
     FixedPolicy,
     ImitatorPolicy,
@@ -250,9 +249,7 @@ class Interventions:
                 personas["values"][k] = list(change.values)
             if "agenda" in change.model_fields_set:
                 personas["agenda"][k] = change.agenda or None
-            described = change.description or Personas(
-                np.array([citizen]), np.array([[personas[name][k] for name in BIG_FIVE]]), [personas["role"][k]],
-                [tuple(personas["values"][k])], [personas["agenda"][k]]).describe(0)
+            described = change.description or stored_persona(personas, k).describe(0)
             personas["description"][k] = introduce(citizen, described)
         return change.model_dump(mode="json", exclude_unset=True)
 

@@ -21,6 +21,7 @@ from society.core.model import Society
 from society.core.validity import fallback_validity
 from society.llm.asking import FallbackRateExceeded
 from society.llm.backend import connect
+from society.llm.persona_files import changed_persona_files
 from society.rundir.checkpoint import checkpoint_files, checkpoint_round, read_checkpoint
 from society.rundir.layout import (
     LLM_CACHE,
@@ -30,10 +31,13 @@ from society.rundir.layout import (
     checked_manifest,
     first_damaged_round,
     llm_log,
+    read_manifest,
+    read_scenario,
     read_table,
 )
 from society.rundir.writer import RunDirectory, RunWriteError
-from society.scenario.files import load_scenario
+from society.scenario.files import validate
+from society.scenario.problems import Problem, ScenarioError
 from society.scenario.schema import Scenario
 
 
@@ -98,10 +102,24 @@ def resume_run(run_dir: Path, progress: bool = False) -> Path:
     damaged = first_damaged_round(run.path, manifest["rounds_completed"])
     if manifest["status"] == "completed" and damaged is None:
         return run.path
-    society = Society(load_scenario(run.path / SCENARIO))
+    society = Society(recorded_scenario(run.path))
     _restore_latest(society, run.path, damaged)
     run.update_manifest(status="running", rounds_completed=society.round)
     return _play(society, run, progress, replay_after=society.round)
+
+
+def recorded_scenario(run: Path, data: dict[str, Any] | None = None) -> Scenario:
+    """The scenario the run folder `run` recorded (or `data`, that scenario's mapping changed), validated as it is:
+    its paths were anchored and confined when the run began. A ScenarioError if a persona file it reads changed since
+    (its SHA-256 in the manifest differs): the run would give its citizens other personas."""
+    source = str(run / SCENARIO)
+    scenario, problems = validate(read_scenario(run) if data is None else data, source)
+    if problems:
+        raise ScenarioError(problems)
+    changed = changed_persona_files(read_manifest(run).get("persona_files") or {})
+    if changed:
+        raise ScenarioError([Problem(source, "", message) for message in changed])
+    return scenario
 
 
 def _restore_latest(society: Society, run: Path, damaged: int | None, files: list[Path] | None = None) -> None:

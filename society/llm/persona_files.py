@@ -14,6 +14,7 @@ only where it is (file, row counted from 1 after the header, column) and what wa
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from society.scenario.schema import BIG_FIVE
+from society.scenario.bounds import MAX_CITIZENS
+from society.scenario.schema import BIG_FIVE, LLMPolicy, Scenario
 
 REQUIRED = (*BIG_FIVE, "role")
 KNOWN = (*REQUIRED, "values", "agenda", "background", "weight")
@@ -29,6 +31,10 @@ FORMATS = {"csv": "CSV (UTF-8 text, a header row, the same number of fields on e
 """The persona file kinds, by the file name's ending, and what each must be."""
 RESERVED = ("citizen", "description")
 """Columns the persona table writes itself: a file may not name them."""
+MOST_ROWS = MAX_CITIZENS
+"""The most rows a persona file may have (a group never has more citizens)."""
+MOST_BYTES = 64 * 2**20
+"""The largest persona file read, in bytes."""
 MOST_PROBLEMS = 20
 """Problems listed for one file; a file with more gets a last line saying how many were left out."""
 
@@ -77,8 +83,9 @@ def read_persona_file(path: Path) -> PersonaRows:
                for name in REQUIRED if name not in frame.columns]
     reserved = [f"{path}: column {name!r} is the persona table's own (rename it)"
                 for name in RESERVED if name in frame.columns]
-    if missing or reserved:
-        raise PersonaFileError(missing + reserved)
+    nested = _nested_columns(frame, path)
+    if missing or reserved or nested:
+        raise PersonaFileError(missing + reserved + nested)
     problems: list[str] = []
     traits = np.column_stack([_numbers(frame, path, name, problems, unit=True) for name in BIG_FIVE])
     roles = _texts(frame, path, "role", problems, required=True)
@@ -88,6 +95,8 @@ def read_persona_file(path: Path) -> PersonaRows:
     backgrounds = (_texts(frame, path, "background", problems) if "background" in frame.columns
                    else [None] * frame.height)
     extras = {name: _texts(frame, path, name, problems) for name in frame.columns if name not in KNOWN}
+    if weights is not None and np.isfinite(weights).all() and not _finite_sum(weights):
+        problems.append(f"{path}: column 'weight': the weights sum past the largest number (scale them down)")
     if problems:
         left = len(problems) - MOST_PROBLEMS
         raise PersonaFileError(problems[:MOST_PROBLEMS] + ([f"{path}: and {left} more problems"] if left > 0 else []))
@@ -102,15 +111,41 @@ def _read(path: Path) -> pl.DataFrame:
                                 f"{' or '.join('.' + name for name in FORMATS)}"])
     if not path.is_file():
         raise PersonaFileError([f"{path}: {'is a folder, not' if path.is_dir() else 'no such'} persona file"])
+    if path.stat().st_size > MOST_BYTES:
+        raise PersonaFileError([f"{path}: has {path.stat().st_size} bytes; a persona file may have at most "
+                                f"{MOST_BYTES}"])
     try:
-        if suffix == "csv":
-            return pl.read_csv(path, infer_schema=False, encoding="utf8")
-        return pl.read_parquet(path)
+        if suffix == "csv":  # one row past the most, to tell a file that has more
+            frame = pl.read_csv(path, infer_schema=False, encoding="utf8", n_rows=MOST_ROWS + 1)
+        else:
+            frame = pl.read_parquet(path, n_rows=MOST_ROWS + 1)
     except pl.exceptions.NoDataError:
         raise PersonaFileError([f"{path}: is empty (expected a header and one row per persona)"]) from None
     except (pl.exceptions.PolarsError, OSError, ValueError) as error:
         kind = FORMATS[suffix]
         raise PersonaFileError([f"{path}: cannot be read as {kind} ({type(error).__name__})"]) from None
+    if frame.height > MOST_ROWS:
+        raise PersonaFileError([f"{path}: has more than {MOST_ROWS} rows; a persona file may have at most "
+                                f"{MOST_ROWS}"])
+    return frame
+
+
+def _finite_sum(numbers: np.ndarray) -> bool:
+    """Whether the numbers' sum is a finite float (weights each finite can still sum past the largest)."""
+    with np.errstate(over="ignore"):
+        return math.isfinite(float(numbers.sum()))
+
+
+def _nested_columns(frame: pl.DataFrame, path: Path) -> list[str]:
+    """A problem for each column of lists or records (only `values` may hold lists, of texts)."""
+    problems = []
+    for name, dtype in frame.schema.items():
+        if name == "values" and isinstance(dtype, pl.List) and not dtype.inner.is_nested():
+            continue
+        if dtype.is_nested():
+            expected = "texts or lists of texts" if name == "values" else "one number or text per cell"
+            problems.append(f"{path}: column {name!r}: expected {expected}, found a column of {dtype}")
+    return problems
 
 
 def _numbers(frame: pl.DataFrame, path: Path, name: str, problems: list[str], unit: bool) -> np.ndarray:
@@ -155,3 +190,26 @@ def _values(frame: pl.DataFrame, path: Path, problems: list[str]) -> list[tuple[
         problems.append(f"{path}: column 'values': expected texts separated by ';' or lists of texts")
         return [()] * frame.height
     return [tuple(part.strip() for part in (cell or "").split(";") if part.strip()) for cell in column.to_list()]
+
+
+def persona_file_digests(scenario: Scenario) -> dict[str, str]:
+    """The SHA-256 of each persona file the scenario's LLM groups read, by path (for a run's manifest)."""
+    groups = [*scenario.population.policies, *(i.add.policy for i in scenario.interventions if i.add is not None)]
+    files = sorted({str(spec.persona.file) for spec in groups
+                    if isinstance(spec, LLMPolicy) and spec.persona.file is not None})
+    return {file: hashlib.sha256(Path(file).read_bytes()).hexdigest() for file in files}
+
+
+def changed_persona_files(recorded: dict[str, str]) -> list[str]:
+    """Problems, one per file of `recorded` (path to SHA-256) that is gone or whose bytes changed since."""
+    problems = []
+    for file, digest in recorded.items():
+        try:
+            found = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+        except OSError as error:
+            problems.append(f"{file}: the run's persona file cannot be read ({error.strerror or error})")
+            continue
+        if found != digest:
+            problems.append(f"{file}: the run's persona file changed since the run began (its SHA-256 differs), so "
+                            "it would give other personas; restore the file as it was")
+    return problems

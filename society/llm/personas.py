@@ -47,6 +47,17 @@ class Personas:
         return text
 
 
+def stored_persona(table: dict[str, list[Any]], k: int) -> Personas:
+    """The persona at position `k` of a persona table (as `persona_row` wrote it), background and extra columns
+    included, to describe again after a change."""
+    known = {"citizen", "role", "values", "agenda", "description", *BIG_FIVE, "background"}
+    filed = "background" in table
+    return Personas(np.array([table["citizen"][k]]), np.array([[table[name][k] for name in BIG_FIVE]]),
+                    [table["role"][k]], [tuple(table["values"][k])], [table["agenda"][k]],
+                    [table["background"][k]] if filed else None,
+                    {name: [cells[k]] for name, cells in table.items() if name not in known} if filed else {})
+
+
 def introduce(citizen: int, persona: str) -> str:
     """A citizen's persona line in its prompts."""
     return f"You are citizen {citizen}, {persona}"

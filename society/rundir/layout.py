@@ -84,6 +84,7 @@ class Manifest(_ManifestRequired, total=False):
     fork_of: dict[str, Any]
     fork_at: int
     fork_change: list[dict[str, Any]]
+    persona_files: dict[str, str]
 
 
 REQUIRED_MANIFEST_FIELDS: tuple[str, ...] = tuple(_ManifestRequired.__annotations__)

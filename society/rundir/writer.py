@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from society.core.model import Society
+from society.llm.persona_files import persona_file_digests
 from society.phases.survey import round_answers
 from society.rundir.checkpoint import write_checkpoint
 from society.rundir.layout import (
@@ -177,6 +178,7 @@ class RunDirectory:
                 "versions": versions(),
                 "graph": graph_stats(society.graph),
                 "timings": {},
+                **({"persona_files": digests} if (digests := persona_file_digests(scenario)) else {}),
             }
         )
         return run

@@ -133,7 +133,7 @@ def _resolve(
         cycle = " -> ".join(p.name for p in (*chain, path))
         raise ScenarioError([Problem(str(chain[0]), "extends", f"extends itself in a cycle: {cycle}")])
     data = read_yaml(path)
-    _anchor_paths(data, path, roots)
+    anchor_paths(data, path, roots)
     parent = data.pop("extends", None)
     if parent is None:
         return data, Origins().beneath(data, str(path))
@@ -150,9 +150,13 @@ def _resolve(
     return deep_merge(base, data), origins.beneath(data, str(path))
 
 
-def _anchor_paths(data: dict[str, Any], path: Path, roots: tuple[Path, ...]) -> None:
+def anchor_paths(data: dict[str, Any], path: Path, roots: tuple[Path, ...]) -> None:
     """Make a graph file path and persona file paths relative to the scenario file `path` that names them
-    absolute; a persona file must lie inside `roots`, as an extended scenario must."""
+    absolute; a persona file must lie inside `roots`, as an extended scenario must.
+
+    Run again after `--set` overrides (and a grid's settings), so that a path they give is read relative to the
+    scenario (or grid) file's folder and confined like one written in the file; paths already anchored stay as
+    they are."""
     folder = path.parent
     graph = data.get("graph")
     if isinstance(graph, dict) and isinstance(graph.get("path"), str):
@@ -329,6 +333,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     data, origins = resolve_extends(path, scenario_roots(path))
     data.setdefault("name", path.stem)
     data = apply_overrides(data, overrides or [], str(path))
+    anchor_paths(data, path, scenario_roots(path))
     scenario, problems = validate(data, str(path), origins.overridden(override_keys(overrides or [])))
     if problems:
         raise ScenarioError(problems)

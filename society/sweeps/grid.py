@@ -18,6 +18,7 @@ from society.scenario.bounds import MAX_SEED
 from society.scenario.files import (
     Problem,
     ScenarioError,
+    anchor_paths,
     apply_overrides,
     confined,
     confinement_rule,
@@ -182,8 +183,11 @@ class SweepSpec(BaseModel):
         return [*fixed, *cell.overrides(), f"seed={seed}"]
 
     def scenario_data(self, cell: Cell, seed: int) -> dict[str, Any]:
-        """The scenario mapping of `cell` run with `seed` (base, then `set`, then the cell's values)."""
-        return apply_overrides(copy.deepcopy(self.base_scenario), self.overrides(cell, seed), self.source)
+        """The scenario mapping of `cell` run with `seed` (base, then `set`, then the cell's values); paths they
+        give are relative to the grid file and confined like its base."""
+        data = apply_overrides(copy.deepcopy(self.base_scenario), self.overrides(cell, seed), self.source)
+        anchor_paths(data, Path(self.source), scenario_roots(Path(self.source)))
+        return data
 
     def fork_cell(self, cell: Cell) -> ForkCell:
         """A fork grid's cell as the fork it plays: its round, settings and interventions."""

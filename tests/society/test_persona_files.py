@@ -157,3 +157,128 @@ def test_activation_roles_are_checked_against_the_file(tmp_path: Path) -> None:
                                                                         "0.5}}}\n"))
     [found] = problems(scenario(tmp_path, "{file: people.csv}", extra="llm: {activation: {by_role: {mayor: 0.5}}}\n"))
     assert "llm.activation.by_role.mayor: no LLM citizen has the role 'mayor'" in found
+
+
+def test_a_persona_file_set_by_override_is_anchored_and_confined(tmp_path: Path) -> None:
+    outside = write(tmp_path, [HEADER, *ROWS], "outside.csv")
+    home = tmp_path / "study"
+    home.mkdir()
+    write(home, [HEADER, *ROWS], "mine.csv")
+    path = scenario(home, "{file: mine.csv}")
+    field = "population.policies.0.persona.file"
+    with pytest.raises(ScenarioError, match="may only name a persona file inside"):
+        load_scenario(path, [f"{field}={outside}"])
+    with pytest.raises(ScenarioError, match="may only name a persona file inside"):
+        load_scenario(path, [f"{field}=../outside.csv"])
+    chosen = load_scenario(path, [f"{field}=mine.csv"])  # relative to the scenario file's folder, as in the file
+    assert chosen.population.policies[0].persona.file == (home / "mine.csv").resolve()
+
+
+def test_a_grid_axis_cannot_name_a_persona_file_outside_the_grid_tree(tmp_path: Path) -> None:
+    from society.sweeps.grid import load_grid
+
+    outside = write(tmp_path, [HEADER, *ROWS], "outside.csv")
+    home = tmp_path / "study"
+    home.mkdir()
+    write(home, [HEADER, *ROWS], "mine.csv")
+    scenario(home, "{file: mine.csv}")
+    grid = home / "grid.yaml"
+    grid.write_text(f"base: s.yaml\naxes: {{population.policies.0.persona.file: [mine.csv, {outside}]}}\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_grid(grid)
+    [found] = [str(problem) for problem in caught.value.problems]
+    assert "may only name a persona file inside" in found and "in 1 of 2 cells" in found
+
+
+def _interrupted_run_of_a_persona_file_outside_the_shipped_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A run (recorded, then marked unfinished) of a scenario whose persona file lies in `tmp_path`; its folder
+    and its persona file."""
+    import json
+    import shutil
+
+    from tests.llm_recording import record_llm_run
+
+    people = tmp_path / "people.csv"
+    shutil.copyfile(SHIPPED_SCENARIOS / "personas" / "fishing_village.csv", people)
+    path = tmp_path / "s.yaml"
+    path.write_text(f"extends: {SHIPPED_SCENARIOS / 'village_personas_llm.yaml'}\n"
+                    "population: {size: 12, policies: [{policy: llm, fraction: 1, persona: {file: people.csv}}]}\n")
+    run = record_llm_run(load_scenario(path, ["rounds=2", "llm.fallback_threshold=1.0"]), tmp_path / "run")
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps(manifest | {"status": "running"}))
+    return run, people
+
+
+def _resumed(run: Path) -> Path:
+    from society.core import runner
+    from tests.llm_recording import _recording
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "connect", _recording)
+        return runner.resume_run(run)
+
+
+def test_a_run_with_a_persona_file_of_its_own_resumes(tmp_path: Path) -> None:
+    run, people = _interrupted_run_of_a_persona_file_outside_the_shipped_folder(tmp_path)
+    assert _resumed(run) == run
+    assert (run / "manifest.json").read_text().count(str(people.resolve())) == 1
+
+
+def test_a_resume_refuses_a_persona_file_changed_since_the_run_began(tmp_path: Path) -> None:
+    run, people = _interrupted_run_of_a_persona_file_outside_the_shipped_folder(tmp_path)
+    people.write_text(people.read_text().replace("0.", "0.1", 1))
+    with pytest.raises(ScenarioError) as caught:
+        _resumed(run)
+    [found] = [str(problem) for problem in caught.value.problems]
+    assert f"{people.resolve()}: the run's persona file changed since the run began" in found
+
+
+@pytest.mark.parametrize("column", [
+    pl.Series("boat", [["red"], ["blue"], []]),
+    pl.Series("boat", [{"colour": "red"}, {"colour": "blue"}, {"colour": None}]),
+    pl.Series("openness", [{"score": 0.1}, {"score": 0.9}, {"score": 0.5}]),
+])
+def test_a_column_of_lists_or_records_is_refused_by_name(tmp_path: Path, column: pl.Series) -> None:
+    frame = pl.read_csv(write(tmp_path, [HEADER, *ROWS]), infer_schema=False).with_columns(column)
+    frame.write_parquet(tmp_path / "people.parquet")
+    [found] = problems(scenario(tmp_path, "{file: people.parquet}"))
+    assert found.startswith(f"{tmp_path / 's.yaml'}: population.policies[0].persona.file: "
+                            f"{(tmp_path / 'people.parquet').resolve()}: column {column.name!r}: expected one number "
+                            "or text per cell, found a column of ")
+
+
+def test_weights_whose_sum_overflows_are_refused(tmp_path: Path) -> None:
+    write(tmp_path, [HEADER + ",weight", *(row + ",1e308" for row in ROWS)])
+    [found] = problems(scenario(tmp_path, "{file: people.csv}", size=5))
+    assert "column 'weight': the weights sum past the largest number" in found
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_persona_file_past_the_row_or_byte_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            kind: str) -> None:
+    from society.llm import persona_files
+
+    csv = write(tmp_path, [HEADER, *ROWS])
+    if kind == "parquet":
+        pl.read_csv(csv, infer_schema=False).write_parquet(tmp_path / "people.parquet")
+    path = scenario(tmp_path, f"{{file: people.{kind}}}")
+    monkeypatch.setattr(persona_files, "MOST_ROWS", 2)
+    [found] = problems(path)
+    assert found.endswith("has more than 2 rows; a persona file may have at most 2")
+    monkeypatch.setattr(persona_files, "MOST_ROWS", 3)
+    assert load_scenario(path)
+    monkeypatch.setattr(persona_files, "MOST_BYTES", 100)
+    [found] = problems(path)
+    assert f"{(tmp_path / f'people.{kind}').resolve()}: has " in found
+    assert found.endswith("bytes; a persona file may have at most 100")
+
+
+def test_a_persona_change_keeps_the_files_background_and_extra_columns(tmp_path: Path) -> None:
+    write(tmp_path, [HEADER, *ROWS])
+    society = Society(load_scenario(scenario(tmp_path, "{file: people.csv}", extra=(
+        "interventions: [{when: {round: 1}, persona: {citizens: [0], role: captain}}]\n"))))
+    society.steps = 1  # inside round 1, as step() is when it applies the interventions due
+    society.interventions.before_round()
+    assert society.llm.persona_table()["description"][0] == (
+        "You are citizen 0, a captain: openness low, conscientiousness low, extraversion low, agreeableness "
+        "moderate, neuroticism moderate. You value family and tradition. Background: Fishes at dawn. Boat: red.")
