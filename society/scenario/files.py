@@ -25,7 +25,6 @@ from society.scenario.schema import (
     WattsStrogatzGraph,
 )
 
-
 SHIPPED_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 """The scenarios shipped with society: any scenario may extend them."""
 

@@ -287,7 +287,8 @@ def _fork_spec(path: Path, grid: GridFile) -> tuple[SweepSpec, Origins]:
         raise ScenarioError([Problem(str(path), "seeds", f"a fork keeps its parent's seed ({base.get('seed')}); leave "
                                      "seeds out of a fork grid (run the parent with another seed and fork that)")])
     if grid.fork.at is None and AT not in grid.axes and AT not in grid.set:
-        raise ScenarioError([Problem(str(path), "fork.at", f"required: the round the forks start at (or an axis {AT})")])
+        raise ScenarioError([Problem(str(path), "fork.at",
+                                     f"required: the round the forks start at (or an axis {AT})")])
     problems = intervene_problems(grid.intervene, str(path))
     if problems:
         raise ScenarioError(problems)
