@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from society import Society
 from society.scenario.schema import Scenario
 
 
@@ -46,3 +47,15 @@ def make_scenario(**changes: Any) -> Scenario:
 @pytest.fixture
 def small_scenario() -> Scenario:
     return make_scenario()
+
+
+def stop_after_round(monkeypatch: pytest.MonkeyPatch, number: int) -> None:
+    """Make every society stop as Ctrl-C stops it, right after it plays round `number` (until the patch is undone)."""
+    original_step = Society.step
+
+    def step(self: Society) -> None:
+        original_step(self)
+        if self.round == number:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Society, "step", step)

@@ -23,7 +23,7 @@ from society.rundir import layout
 from society.scenario.problems import ScenarioError
 from society.scenario.schema import Scenario
 from tests.shipped_tables import SCENARIOS
-from tests.society.conftest import make_scenario
+from tests.society.conftest import make_scenario, stop_after_round
 from tests.society.test_cohorts import cached_model
 
 TABLES = ("rounds", "citizens", "events")
@@ -192,14 +192,7 @@ def test_an_interrupted_fork_resumes_into_the_fork_it_would_have_been(
 ) -> None:
     change = ["population.policies.3.factor=6"]
     whole = fork_run(parent, 5, tmp_path / "whole", settings=change)
-    original_step = Society.step
-
-    def stop_in_round_7(self: Society) -> None:
-        original_step(self)
-        if self.round == 7:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Society, "step", stop_in_round_7)
+    stop_after_round(monkeypatch, 7)
     with pytest.raises(RunInterrupted):
         fork_run(parent, 5, tmp_path / "cut", settings=change)
     monkeypatch.undo()

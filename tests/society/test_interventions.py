@@ -14,6 +14,7 @@ from society import Society, load_run, load_scenario
 from society.core.runner import RunInterrupted, resume_run, run_scenario
 from society.scenario.problems import ScenarioError
 from tests.shipped_tables import SchemaAnswers
+from tests.society.conftest import stop_after_round
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 NEWCOMER = SCENARIOS / "govsim_newcomer.yaml"
@@ -72,14 +73,7 @@ def test_a_run_resumed_across_the_intervention_round_restores_the_grown_populati
                                         "interventions=[{when: {round: 3}, set: {schedule.0.params.max_take: 2},"
                                         " add: {policy: {policy: greedy, factor: 2.5}}}]"])
     whole = load_run(run_scenario(scenario, tmp_path / "whole"))
-    original_step = Society.step
-
-    def crash(self: Society) -> None:
-        original_step(self)
-        if self.round == crash_after + 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Society, "step", crash)
+    stop_after_round(monkeypatch, crash_after + 1)
     with pytest.raises(RunInterrupted):
         run_scenario(scenario, tmp_path / "cut")
     monkeypatch.undo()

@@ -17,6 +17,7 @@ from society.core.fork import fork_run
 from society.core.runner import RunInterrupted, resume_run, run_scenario
 from society.scenario.problems import ScenarioError
 from tests.shipped_tables import SCENARIOS
+from tests.society.conftest import stop_after_round
 from tests.society.test_cohorts import cached_model
 
 TABLES = ("rounds", "citizens", "events", "llm_calls")
@@ -171,15 +172,8 @@ def test_a_run_resumed_across_the_arrival_has_the_tables_of_a_whole_run(
     scenario = fishers(ARRIVAL, "{when: {round: 4}, remove: {citizens: [1, 5]}}",
                        extra=("llm.activation.probability=0.7",))
     whole = played(scenario, tmp_path / "whole", monkeypatch)
-    original_step = Society.step
-
-    def crash(self: Society) -> None:
-        original_step(self)
-        if self.round == crash_after + 1:
-            raise KeyboardInterrupt
-
     with monkeypatch.context() as patch:
-        patch.setattr(Society, "step", crash)
+        stop_after_round(patch, crash_after + 1)
         with pytest.raises(RunInterrupted):
             run_scenario(scenario, tmp_path / "cut")
     same_tables(whole, load_run(resume_run(tmp_path / "cut")))

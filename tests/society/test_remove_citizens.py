@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 from society import Society, load_run, load_scenario
 from society.core.runner import RunInterrupted, resume_run, run_scenario
 from society.scenario.problems import ScenarioError
+from tests.society.conftest import stop_after_round
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 FISHERY = SCENARIOS / "govsim_fishery.yaml"
@@ -66,14 +67,7 @@ def test_a_run_resumed_after_a_removal_goes_on_as_the_whole_run(
 ) -> None:
     scenario = load_scenario(FISHERY, [*GREEDY_LAKE, REMOVE_GREEDY, "output.checkpoint_every=1"])
     whole = load_run(run_scenario(scenario, tmp_path / "whole"))
-    original_step = Society.step
-
-    def crash(self: Society) -> None:
-        original_step(self)
-        if self.round == 4:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Society, "step", crash)
+    stop_after_round(monkeypatch, 4)
     with pytest.raises(RunInterrupted):
         run_scenario(scenario, tmp_path / "cut")
     monkeypatch.undo()
