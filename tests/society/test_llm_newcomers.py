@@ -232,7 +232,8 @@ def test_an_llm_outsider_against_a_real_server_asks_its_own_model(vllm_server: A
             {"policy": "llm", "fraction": 0.25, "persona": {"roles": {"fisher": 1}}}]},
         "commons": {"capacity": 100, "initial_stock": 100, "regrowth": {"kind": "logistic", "rate": 0.5},
                     "collapse_threshold": 5, "on_collapse": "continue", "resource": "lake", "unit": "tonnes"},
-        "schedule": ["harvest", "regrow"],
+        # at most 5 tonnes each: whatever the model answers, the lake cannot empty, so round 3 asks again
+        "schedule": [{"phase": "harvest", "params": {"max_take": 5}}, "regrow"],
         "llm": {"backend": "server", "base_urls": [vllm_server.base_url], "fallback_threshold": 1.0},
         "interventions": [{"when": {"round": 2}, "add": {
             "policy": {"policy": "llm", "model": TWIN_MODEL, "persona": {"roles": {"outsider": 1.0}}},
