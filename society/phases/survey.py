@@ -174,9 +174,11 @@ class SurveyPhase(Phase):
             return _rows(society.round, item.id, np.zeros(0, np.int64), [], "heuristic", None)
         by_rule = np.flatnonzero(society.deciding.by_rule(society.present_mask()))
         if mapping.by_policy:
-            policies = np.array([society.policy_name(c) for c in by_rule], dtype=object)
-            citizens = by_rule[np.isin(policies, list(mapping.by_policy))]
-            fixed = [mapping.by_policy[society.policy_name(c)] for c in citizens]
+            names = np.array([spec.policy for spec in society.policy_specs], dtype=object)
+            policies = names[society.state["group"][by_rule]]
+            named = np.isin(policies, list(mapping.by_policy))
+            citizens = by_rule[named]
+            fixed = [mapping.by_policy[policy] for policy in policies[named]]
             values = [answer_value(item, v) if isinstance(item, ChoiceItem) else (float(v), None) for v in fixed]
             return _rows(society.round, item.id, citizens, values, "heuristic", None)
         state = society.state
