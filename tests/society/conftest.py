@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from society import Society
+from society import Run, Society, load_run
+from society.core.runner import RunInterrupted, resume_run, run_scenario
 from society.scenario.schema import Scenario
 
 
@@ -59,3 +61,15 @@ def stop_after_round(monkeypatch: pytest.MonkeyPatch, number: int) -> None:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(Society, "step", step)
+
+
+def whole_and_resumed(
+    scenario: Scenario, folder: Path, monkeypatch: pytest.MonkeyPatch, stop_after: int
+) -> tuple[Run, Run]:
+    """`scenario` played whole, and played again, stopped after round `stop_after` and resumed."""
+    whole = load_run(run_scenario(scenario, folder / "whole"))
+    stop_after_round(monkeypatch, stop_after)
+    with pytest.raises(RunInterrupted):
+        run_scenario(scenario, folder / "cut")
+    monkeypatch.undo()
+    return whole, load_run(resume_run(folder / "cut"))

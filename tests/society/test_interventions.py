@@ -14,7 +14,7 @@ from society import Society, load_run, load_scenario
 from society.core.runner import RunInterrupted, resume_run, run_scenario
 from society.scenario.problems import ScenarioError
 from tests.shipped_tables import SchemaAnswers
-from tests.society.conftest import stop_after_round
+from tests.society.conftest import whole_and_resumed
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 NEWCOMER = SCENARIOS / "govsim_newcomer.yaml"
@@ -72,12 +72,7 @@ def test_a_run_resumed_across_the_intervention_round_restores_the_grown_populati
                                         "population.policies=[{policy: conditional, fraction: 1, noise: 0.1}]",
                                         "interventions=[{when: {round: 3}, set: {schedule.0.params.max_take: 2},"
                                         " add: {policy: {policy: greedy, factor: 2.5}}}]"])
-    whole = load_run(run_scenario(scenario, tmp_path / "whole"))
-    stop_after_round(monkeypatch, crash_after + 1)
-    with pytest.raises(RunInterrupted):
-        run_scenario(scenario, tmp_path / "cut")
-    monkeypatch.undo()
-    resumed = load_run(resume_run(tmp_path / "cut"))
+    whole, resumed = whole_and_resumed(scenario, tmp_path, monkeypatch, crash_after + 1)
     for name in ("rounds", "citizens", "events"):
         assert_frame_equal(getattr(whole, name), getattr(resumed, name))
     assert resumed.citizens["citizen"].max() == 12

@@ -10,10 +10,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from society import Society, load_run, load_scenario
-from society.core.runner import RunInterrupted, resume_run, run_scenario
+from society import Society, load_scenario
+from society.core.runner import run_scenario
 from society.scenario.problems import ScenarioError
-from tests.society.conftest import stop_after_round
+from tests.society.conftest import whole_and_resumed
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 FISHERY = SCENARIOS / "govsim_fishery.yaml"
@@ -66,12 +66,7 @@ def test_a_run_resumed_after_a_removal_goes_on_as_the_whole_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scenario = load_scenario(FISHERY, [*GREEDY_LAKE, REMOVE_GREEDY, "output.checkpoint_every=1"])
-    whole = load_run(run_scenario(scenario, tmp_path / "whole"))
-    stop_after_round(monkeypatch, 4)
-    with pytest.raises(RunInterrupted):
-        run_scenario(scenario, tmp_path / "cut")
-    monkeypatch.undo()
-    resumed = load_run(resume_run(tmp_path / "cut"))
+    whole, resumed = whole_and_resumed(scenario, tmp_path, monkeypatch, 4)
     for name in ("rounds", "citizens", "events"):
         assert_frame_equal(getattr(whole, name), getattr(resumed, name))
     assert resumed.citizens.group_by("round").len().sort("round")["len"].to_list() == [10] + [6] * 11
