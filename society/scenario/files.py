@@ -151,7 +151,7 @@ def _resolve(
 
 def anchor_paths(data: dict[str, Any], path: Path, roots: tuple[Path, ...]) -> None:
     """Make a graph file path and persona file paths relative to the scenario file `path` that names them
-    absolute; a persona file must lie inside `roots`, as an extended scenario must.
+    absolute; each must lie inside `roots`, as an extended scenario must.
 
     Run again after `--set` overrides (and a grid's settings), so that a path they give is read relative to the
     scenario (or grid) file's folder and confined like one written in the file; paths already anchored stay as
@@ -159,6 +159,9 @@ def anchor_paths(data: dict[str, Any], path: Path, roots: tuple[Path, ...]) -> N
     folder = path.parent
     graph = data.get("graph")
     if isinstance(graph, dict) and isinstance(graph.get("path"), str):
+        if not confined(folder / graph["path"], roots):
+            raise ScenarioError([Problem(str(path), "graph.path", confinement_rule(roots, "graph.path").replace(
+                "a scenario file", "a graph file"))])
         graph["path"] = str((folder / graph["path"]).resolve())
     policies = data.get("population", {}).get("policies") if isinstance(data.get("population"), dict) else None
     for i, policy in enumerate(policies if isinstance(policies, list) else []):

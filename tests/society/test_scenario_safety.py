@@ -174,3 +174,21 @@ def test_a_graph_file_is_never_echoed(tmp_path: Path) -> None:
     result = society("validate", str(scenario))
     assert_clear_refusal(result, "graph.path", "line 1: expected two integer node ids")
     assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot", "symlink", "set"])
+def test_a_graph_file_outside_the_scenarios_tree_is_refused_unread(tmp_path: Path, how: str) -> None:
+    """A stranger's scenario cannot make a private edge list (two numbers a line) the run's graph."""
+    private = tmp_path / "private" / "edges.csv"
+    private.parent.mkdir()
+    private.write_text("0 1\n1 2\n2 3\n")
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (folder / "link.csv").symlink_to(private)
+    named = {"absolute": str(private), "dotdot": "../private/edges.csv", "symlink": "link.csv"}.get(how, "x.csv")
+    scenario = folder / "s.yaml"
+    scenario.write_text(SCENARIO + f"graph: {{kind: edgelist, path: {named}}}\n")
+    extra = ["--set", "graph.path=../private/edges.csv"] if how == "set" else []
+    assert_clear_refusal(society("run", str(scenario), "--out", str(tmp_path / "run"), *extra),
+                         "graph.path may only name a graph file inside")
+    assert not (tmp_path / "run").exists()
