@@ -53,6 +53,12 @@ def drive(scenario: str, out: str, spawned: float) -> None:
     import society.cli
 
     mark("imported")
+    try:  # as `society run` does first, where the code has it (a baseline checkout may not)
+        from society.core.lean_mesa import import_mesa
+    except ImportError:
+        pass
+    else:
+        import_mesa()
     from society.core.model import Society
     from society.rundir.writer import RunDirectory
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from society.core.lean_mesa import import_mesa
 from society.rundir.layout import SWEEP, RunDataError
 from society.scenario.files import ScenarioError, load_scenario
 
@@ -85,6 +86,7 @@ def run(
     replay: Path | None, quiet: bool,
 ) -> None:
     """Run SCENARIO headless and write its tables to a run directory."""
+    import_mesa()
     from llm_backend.facade import loaded_errors
     from society.core.runner import (
         ReplayError,
@@ -138,6 +140,7 @@ def run(
 def fork(run_dir: Path, at: int, settings: tuple[str, ...], interventions: tuple[str, ...], out: Path,
          quiet: bool) -> None:
     """Play the completed run in RUN_DIR again from round --at on, changed there; rounds before are the parent's."""
+    import_mesa()
     from llm_backend.facade import loaded_errors
     from society.core.fork import ForkError, fork_run
     from society.core.runner import RunInterrupted

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
-import networkx as nx
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -84,6 +86,8 @@ class SocialGraph:
 
     def to_networkx(self) -> nx.Graph:
         """A networkx Graph with all n nodes (and a 'block' node attribute when blocks are set)."""
+        import networkx as nx  # only here and in from_graphml: a run builds its graphs without it
+
         graph = nx.Graph()
         if self.blocks is None:
             graph.add_nodes_from(range(self.n))
@@ -430,6 +434,8 @@ def from_edgelist(path: PathLike, n: int | None = None) -> SocialGraph:
 
 def from_graphml(path: PathLike) -> SocialGraph:
     """A GraphML graph, nodes renumbered 0..n-1 by sorted id (numeric if all int); int 'block'/'faction' -> blocks."""
+    import networkx as nx
+
     try:
         source = nx.read_graphml(path)
     except ElementTree.ParseError as error:

@@ -79,3 +79,48 @@ def test_loaded_errors_gives_only_the_classes_of_modules_already_imported(monkey
     monkeypatch.delitem(sys.modules, "llm_backend.weights", raising=False)
     assert facade.loaded_errors("CacheMiss", "WeightsError") == (CacheMiss,)
     assert "llm_backend.weights" not in sys.modules
+
+
+DEFERRED_BY_THE_COMMAND = ("pandas.core", "scipy.spatial", "networkx", "mesa.experimental.continuous_space")
+"""What Mesa's package import would load and `society run` defers (society/core/lean_mesa.py)."""
+
+
+def test_a_run_leaves_what_mesa_imports_and_never_uses_unloaded(tmp_path: Path) -> None:
+    def command(out: str) -> str:
+        return (
+            "from society.cli import main\n"
+            f"main(['run', {str(SCENARIOS / 'village_10k.yaml')!r}, '--out', {str(tmp_path / out)!r},"
+            " '--quiet', '--set', 'rounds=1'], standalone_mode=False)"
+        )
+
+    modules = imported_after(command("lean"))
+    assert "mesa.model" in modules and "society.phases.punish" in modules  # it did play
+    assert loaded(modules, DEFERRED_BY_THE_COMMAND) == []
+    plain = imported_after(f"import mesa\n{command('plain')}")  # Mesa imported plainly first: nothing deferred
+    assert loaded(plain, DEFERRED_BY_THE_COMMAND) == list(DEFERRED_BY_THE_COMMAND)
+
+
+def test_deferred_modules_work_as_the_real_ones_once_used() -> None:
+    check = """
+import sys, threading
+from society.core.lean_mesa import DeferredModule, import_mesa
+mesa = import_mesa()
+assert import_mesa() is mesa
+assert isinstance(sys.modules["pandas"], DeferredModule) and isinstance(mesa.space, DeferredModule)
+import pandas as pd
+classes = []
+threads = [threading.Thread(target=lambda: classes.append(pd.DataFrame)) for _ in range(4)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+assert len(set(classes)) == 1 and classes[0] is sys.modules["pandas"].DataFrame
+assert pd.DataFrame({"a": [1, 2]}).shape == (2, 1) and "DataFrame" in dir(pd)
+assert pd.__path__ == sys.modules["pandas"].__path__
+from mesa.space import NetworkGrid
+import mesa.experimental.devs
+assert mesa.space.NetworkGrid is NetworkGrid and mesa.experimental.devs.ABMSimulator
+collector = mesa.DataCollector(model_reporters={"x": lambda model: 1})
+assert list(collector.get_model_vars_dataframe().columns) == ["x"]
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
