@@ -1,11 +1,24 @@
-"""How many threads Numba's parallel kernels get: all of them for large inputs, one for small ones."""
+"""How many threads Numba's parallel kernels get (all of them for large inputs, one for small ones) and how the
+idle ones wait."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numba
+
+WAIT_POLICY = "PASSIVE"
+"""How Numba's OpenMP threads wait between parallel kernels (`OMP_WAIT_POLICY`, unless the environment sets it).
+
+OpenMP's default keeps each idle thread spinning for milliseconds after a kernel, holding a core that the run's
+writer thread needs to encode the round's tables: at 100,000 citizens with events recorded, a round took
+29-30 ms spinning and 24-25 ms passive (bench/RESULTS.md). Waking a sleeping thread costs microseconds, next to
+the milliseconds a kernel large enough to run in parallel takes. Read by the OpenMP runtime when Numba first
+loads it, at the first parallel kernel, so it is set when this module is imported.
+"""
+os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
 
 PARALLEL_MIN_WORK = 1_000_000
 """Element visits (citizens plus neighbour look-ups) from which a parallel kernel runs on every thread."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -81,3 +85,13 @@ def test_kernel_threads_uses_one_thread_for_small_work_and_restores() -> None:
     with pytest.raises(RuntimeError), kernel_threads(0):
         raise RuntimeError
     assert numba.get_num_threads() == before
+
+
+@pytest.mark.parametrize("preset", [None, "ACTIVE"])
+def test_idle_kernel_threads_sleep_unless_the_environment_says_otherwise(preset: str | None) -> None:
+    environment = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    if preset is not None:
+        environment["OMP_WAIT_POLICY"] = preset
+    code = "import os, society.core.model; print(os.environ['OMP_WAIT_POLICY'])"
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == (preset or "PASSIVE"), done.stderr
