@@ -52,7 +52,7 @@ class PolicyRules:
         """The rules of the policy groups `specs`, for citizens in groups `group`, on `graph`."""
         rule = np.array([_rule_of(spec)[0] for spec in specs], dtype=np.int64)
         noise = np.array([getattr(spec, "noise", 0.0) for spec in specs], dtype=np.float64)
-        reads_neighbours = bool(np.any(rule == kernels.NEIGHBOUR_RATIO))
+        reads_neighbours = (rule == kernels.NEIGHBOUR_RATIO)[group]
         return cls(
             rule=rule,
             factor=np.array([_rule_of(spec)[1] for spec in specs], dtype=np.float64),
@@ -61,7 +61,7 @@ class PolicyRules:
             starts=np.concatenate([[0], np.cumsum(np.bincount(group, minlength=len(specs)))]).astype(np.int64),
             noisy=noise[group] > 0.0,
             imitator_groups=tuple(g for g, spec in enumerate(specs) if isinstance(spec, ImitatorPolicy)),
-            work=int(group.size + (graph.indices.size if reads_neighbours else 0)),
+            work=int(group.size + graph.degrees[reads_neighbours].sum()),
         )
 
 
