@@ -103,6 +103,7 @@ def test_a_pass_counts_the_neighbours_only_of_citizens_whose_rule_reads_them() -
 
     graph = graphs.barabasi_albert(200, 3, np.random.default_rng(5))
     group = np.random.default_rng(6).integers(0, 2, 200)
-    specs = [SustainablePolicy(policy="sustainable", fraction=0.5), ConditionalPolicy(policy="conditional", fraction=0.5)]
+    specs = [SustainablePolicy(policy="sustainable", fraction=0.5),
+             ConditionalPolicy(policy="conditional", fraction=0.5)]
     assert PolicyRules.of(specs, group, graph).work == 200 + graph.degrees[group == 1].sum()
     assert PolicyRules.of(specs[:1], np.zeros(200, np.int64), graph).work == 200
