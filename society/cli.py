@@ -139,7 +139,7 @@ def fork(run_dir: Path, at: int, settings: tuple[str, ...], interventions: tuple
          quiet: bool) -> None:
     """Play the completed run in RUN_DIR again from round --at on, changed there; rounds before are the parent's."""
     from llm_backend.facade import loaded_errors
-    from society.core.fork import ForkError, fork_run
+    from society.core.fork import ForkError, ParentScenarioError, fork_run
     from society.core.runner import RunInterrupted
     from society.llm.asking import FallbackRateExceeded
     from society.rundir.writer import RunWriteError
@@ -147,6 +147,9 @@ def fork(run_dir: Path, at: int, settings: tuple[str, ...], interventions: tuple
     _bars_lock_in_process()
     try:
         path = fork_run(run_dir, at, out, settings, interventions, progress=not quiet)
+    except ParentScenarioError as error:
+        fail(f"{run_dir}: the parent run's own scenario has a problem (not the change; the fork cannot start from "
+             f"it)\n{error}")
     except ScenarioError as error:
         fail(f"invalid change\n{error}")
     except (ForkError, FileExistsError, RunDataError, RunWriteError, *loaded_errors("CacheFileError")) as error:

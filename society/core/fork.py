@@ -73,6 +73,7 @@ def fork_run(
         scenario = fork_scenario(parent, change, llm)
         society = Society(scenario)
     except ScenarioError as error:
+        check_parent_scenario(parent)
         raise ScenarioError([_option_problem(problem, planned, options) for problem in error.problems]) from None
     run = RunDirectory.create(out, scenario, society)
     if (parent / LLM_CACHE).is_file():
@@ -87,6 +88,19 @@ def fork_run(
     run.update_manifest(rounds_completed=society.round)
     run.record_copied_round(society)
     return _play(society, run, progress, copied_until=at - 1)
+
+
+class ParentScenarioError(ScenarioError):
+    """The parent run's own recorded scenario cannot be played (edited since, or a persona file it reads changed),
+    whatever the fork's change: its problems name the parent's scenario file and field."""
+
+
+def check_parent_scenario(parent: Path) -> None:
+    """A ParentScenarioError when the parent's recorded scenario, unchanged, is not valid or builds no society."""
+    try:
+        Society(recorded_scenario(parent))
+    except ScenarioError as error:
+        raise ParentScenarioError(error.problems) from None
 
 
 def checked_parent(parent: Path) -> Manifest:

@@ -145,6 +145,25 @@ def test_the_cli_forks_and_names_what_is_wrong(parent: Path, tmp_path: Path) -> 
     assert not (tmp_path / "x").exists()
 
 
+def test_a_problem_in_the_parents_own_scenario_is_not_called_an_invalid_change(parent: Path, tmp_path: Path) -> None:
+    """The parent's recorded scenario edited into an invalid one: the error names the parent's scenario file and
+    field, not the change; a bad --set on a sound parent is still an invalid change."""
+    copy = Path(shutil.copytree(parent, tmp_path / "copy"))
+    recorded = copy / layout.SCENARIO
+    recorded.write_text(recorded.read_text().replace("capacity: 2000.0", "capacity: -5.0"))
+    for change in ([], ["--set", "commons.capacity=2500"]):
+        result = CliRunner().invoke(main, ["fork", str(copy), "--at", "2", *change, "--out", str(tmp_path / "x"),
+                                           "--quiet"])
+        assert result.exit_code == 2, result.output
+        assert f"{copy}: the parent run's own scenario has a problem (not the change" in result.output
+        assert f"{recorded}: commons.capacity:" in result.output and "invalid change" not in result.output
+    result = CliRunner().invoke(main, ["fork", str(parent), "--at", "2", "--set", "commons.capacity=-5",
+                                       "--out", str(tmp_path / "x"), "--quiet"])
+    assert result.exit_code == 2 and "invalid change" in result.output and "--set: set.commons.capacity" \
+        in result.output, result.output
+    assert "parent run's own scenario" not in result.output and not (tmp_path / "x").exists()
+
+
 def test_a_parent_not_completed_or_damaged_is_refused(parent: Path, tmp_path: Path) -> None:
     copy = Path(shutil.copytree(parent, tmp_path / "copy"))
     layout.round_file(copy, "citizens", 4).write_bytes(b"PAR1 cut")
