@@ -273,12 +273,16 @@ def _echo_persona_validity(table: pl.DataFrame) -> None:
 
 def _fork_lines(run: Path, manifest: dict) -> None:
     """What `info` says of a fork: its parent, its round and change, and the first round any of its tables differs."""
-    from society.core.fork import divergence_round
+    from society.core.fork import divergence_round, fork_parent
     from society.rundir.layout import is_run_dir
 
-    parent = Path(manifest["fork_of"].get("run", ""))
     change = "; ".join(json.dumps({k: v for k, v in spec.items() if k != "when"}, sort_keys=True)
                        for spec in manifest.get("fork_change") or []) or "no change"
+    try:
+        parent = fork_parent(run, manifest)
+    except RunDataError as error:
+        click.echo(f"fork of    an unknown parent ({error})")
+        return
     click.echo(f"fork of    {parent}  (at round {manifest.get('fork_at')}: {change})")
     try:
         diverges = divergence_round(run, parent) if is_run_dir(parent) else "parent not found"

@@ -27,6 +27,7 @@ from society.rundir.layout import (
     LLM_CACHE,
     MANIFEST,
     SCENARIO,
+    RunDataError,
     TABLES,
     Manifest,
     checked_manifest,
@@ -80,7 +81,8 @@ def fork_run(
         _copy_cache(parent / LLM_CACHE, run.path / LLM_CACHE)
     recorded_llm = {key: value for key, value in manifest.get("llm", {}).items() if key in ("model", "models")}
     run.update_manifest(
-        fork_of={"run": str(parent.resolve()), "name": manifest["name"], "created": manifest.get("created")},
+        fork_of={"run": os.path.relpath(parent.resolve(), run.path.resolve()), "name": manifest["name"],
+                 "created": manifest.get("created")},
         fork_at=at, fork_change=change, **({"llm": recorded_llm} if recorded_llm else {}),
     )
     _restore_latest(society, parent, at, fork_checkpoint_files(parent))
@@ -101,6 +103,15 @@ def check_parent_scenario(parent: Path) -> None:
         Society(recorded_scenario(parent))
     except ScenarioError as error:
         raise ParentScenarioError(error.problems) from None
+
+
+def fork_parent(fork: Path, manifest: Manifest) -> Path:
+    """The parent run folder of the fork in the folder `fork`, resolved: its manifest's `fork_of.run`, relative to the
+    fork's folder (so the two can move together), or absolute as manifests written before recorded it."""
+    named = manifest["fork_of"].get("run") if isinstance(manifest.get("fork_of"), dict) else None
+    if not isinstance(named, str) or not named or "\0" in named:
+        raise RunDataError(f"{Path(fork) / MANIFEST}: fork_of.run names no parent folder ({named!r})")
+    return (Path(fork).resolve() / named).resolve()
 
 
 def checked_parent(parent: Path) -> Manifest:
