@@ -56,14 +56,14 @@ def compared_runs(run: Path) -> dict[str, Path]:
 def fork_divergences(runs: dict[str, Path]) -> pl.DataFrame:
     """Each compared run forked from another compared run: run, parent, the round its change applied at (`at`) and
     the first round whose rounds differ from its parent's (`round`, null when none does)."""
-    from society.core.fork import divergence_round
+    from society.core.fork import divergence_round, fork_parent
 
     by_path = {path.resolve(): name for name, path in runs.items()}
     rows = []
     for name, path in runs.items():
         with contextlib.suppress(RunDataError, OSError, KeyError, TypeError):
             manifest = read_manifest(path)
-            parent = by_path.get(Path(manifest["fork_of"]["run"]).resolve())
+            parent = by_path.get(fork_parent(path, manifest))
             if parent is not None:
                 rows.append({"run": name, "parent": parent, "at": manifest.get("fork_at"),
                              "round": divergence_round(path, runs[parent])})

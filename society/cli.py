@@ -142,7 +142,7 @@ def fork(run_dir: Path, at: int, settings: tuple[str, ...], interventions: tuple
     """Play the completed run in RUN_DIR again from round --at on, changed there; rounds before are the parent's."""
     import_mesa()
     from llm_backend.facade import loaded_errors
-    from society.core.fork import ForkError, fork_run
+    from society.core.fork import ForkError, ParentScenarioError, fork_run
     from society.core.runner import RunInterrupted
     from society.llm.asking import FallbackRateExceeded
     from society.rundir.writer import RunWriteError
@@ -150,6 +150,9 @@ def fork(run_dir: Path, at: int, settings: tuple[str, ...], interventions: tuple
     _bars_lock_in_process()
     try:
         path = fork_run(run_dir, at, out, settings, interventions, progress=not quiet)
+    except ParentScenarioError as error:
+        fail(f"{run_dir}: the parent run's own scenario has a problem (not the change; the fork cannot start from "
+             f"it)\n{error}")
     except ScenarioError as error:
         fail(f"invalid change\n{error}")
     except (ForkError, FileExistsError, RunDataError, RunWriteError, *loaded_errors("CacheFileError")) as error:
@@ -273,12 +276,16 @@ def _echo_persona_validity(table: pl.DataFrame) -> None:
 
 def _fork_lines(run: Path, manifest: dict) -> None:
     """What `info` says of a fork: its parent, its round and change, and the first round any of its tables differs."""
-    from society.core.fork import divergence_round
+    from society.core.fork import divergence_round, fork_parent
     from society.rundir.layout import is_run_dir
 
-    parent = Path(manifest["fork_of"].get("run", ""))
     change = "; ".join(json.dumps({k: v for k, v in spec.items() if k != "when"}, sort_keys=True)
                        for spec in manifest.get("fork_change") or []) or "no change"
+    try:
+        parent = fork_parent(run, manifest)
+    except RunDataError as error:
+        click.echo(f"fork of    an unknown parent ({error})")
+        return
     click.echo(f"fork of    {parent}  (at round {manifest.get('fork_at')}: {change})")
     try:
         diverges = divergence_round(run, parent) if is_run_dir(parent) else "parent not found"

@@ -27,6 +27,7 @@ from society.rundir.layout import (
     LLM_CACHE,
     MANIFEST,
     SCENARIO,
+    RunDataError,
     TABLES,
     Manifest,
     checked_manifest,
@@ -73,13 +74,15 @@ def fork_run(
         scenario = fork_scenario(parent, change, llm)
         society = Society(scenario)
     except ScenarioError as error:
+        check_parent_scenario(parent)
         raise ScenarioError([_option_problem(problem, planned, options) for problem in error.problems]) from None
     run = RunDirectory.create(out, scenario, society)
     if (parent / LLM_CACHE).is_file():
         _copy_cache(parent / LLM_CACHE, run.path / LLM_CACHE)
     recorded_llm = {key: value for key, value in manifest.get("llm", {}).items() if key in ("model", "models")}
     run.update_manifest(
-        fork_of={"run": str(parent.resolve()), "name": manifest["name"], "created": manifest.get("created")},
+        fork_of={"run": os.path.relpath(parent.resolve(), run.path.resolve()), "name": manifest["name"],
+                 "created": manifest.get("created")},
         fork_at=at, fork_change=change, **({"llm": recorded_llm} if recorded_llm else {}),
     )
     _restore_latest(society, parent, at, fork_checkpoint_files(parent))
@@ -87,6 +90,28 @@ def fork_run(
     run.update_manifest(rounds_completed=society.round)
     run.record_copied_round(society)
     return _play(society, run, progress, copied_until=at - 1)
+
+
+class ParentScenarioError(ScenarioError):
+    """The parent run's own recorded scenario cannot be played (edited since, or a persona file it reads changed),
+    whatever the fork's change: its problems name the parent's scenario file and field."""
+
+
+def check_parent_scenario(parent: Path) -> None:
+    """A ParentScenarioError when the parent's recorded scenario, unchanged, is not valid or builds no society."""
+    try:
+        Society(recorded_scenario(parent))
+    except ScenarioError as error:
+        raise ParentScenarioError(error.problems) from None
+
+
+def fork_parent(fork: Path, manifest: Manifest) -> Path:
+    """The parent run folder of the fork in the folder `fork`, resolved: its manifest's `fork_of.run`, relative to the
+    fork's folder (so the two can move together), or absolute as manifests written before recorded it."""
+    named = manifest["fork_of"].get("run") if isinstance(manifest.get("fork_of"), dict) else None
+    if not isinstance(named, str) or not named or "\0" in named:
+        raise RunDataError(f"{Path(fork) / MANIFEST}: fork_of.run names no parent folder ({named!r})")
+    return (Path(fork).resolve() / named).resolve()
 
 
 def checked_parent(parent: Path) -> Manifest:

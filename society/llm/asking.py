@@ -23,6 +23,12 @@ THRESHOLD_MIN_ASKED = 5  # a smaller batch stops the run on fallbacks only when 
 SURVEY_CALL = "survey:"  # a survey item's call label is this and its id; its fallbacks never stop the run
 
 
+def is_survey_call(phase: str) -> bool:
+    """Whether a call label is a survey item's: recorded in `llm_calls` only, never counted in the rounds table's
+    llm_* columns (the world's, which judge the run) nor stopping the run on fallbacks."""
+    return phase.startswith(SURVEY_CALL)
+
+
 CALL_SCHEMA: dict[str, pl.DataType] = {
     "round": pl.Int32,
     "phase": pl.Utf8,
@@ -166,7 +172,8 @@ class Asker:
             for k, sample in zip(asked, plan.samples if plan is not None else [None] * len(messages))
         ]
         results = connection.complete(requests)
-        self._sent += len(requests)
+        if not is_survey_call(phase):
+            self._sent += len(requests)
         parsed = [backend.parse_answer(answer_type, r.text)[0] if r.ok else None for r in results]
         if plan is None:
             self._record(round_number, phase, citizens, messages, results, parsed, None, model)
@@ -186,7 +193,8 @@ class Asker:
         plan: CohortPlan | None = None,
         model: str | None = None,
     ) -> None:
-        """Keep the batch's call records and counts; stop the run when too many answers failed (not a survey's).
+        """Keep the batch's call records and (but a survey's) counts; stop the run when too many answers failed (not
+        a survey's).
 
         With cohorts, each member's row holds its cohort's prompt and the answer it drew; a request's tokens
         are counted on the first member that drew it, so the columns still add up to what was spent.
@@ -220,6 +228,8 @@ class Asker:
         if model is not None:
             frame = frame.with_columns(model=pl.lit(model, pl.Utf8))
         self._calls.append(frame)
+        if is_survey_call(phase):
+            return
         counts = self._counts.setdefault(phase, [0, 0])
         counts[0] += citizens.size
         counts[1] += int(fallback.sum())
@@ -228,8 +238,7 @@ class Asker:
         share = fallback.mean()
         threshold = self.settings.fallback_threshold
         unanswered = all(r.error_kind in backend.TRANSPORT_ERRORS for r, d in zip(results, decisions) if d is None)
-        stops = share > threshold and not phase.startswith(SURVEY_CALL)
-        if stops and (citizens.size >= THRESHOLD_MIN_ASKED or unanswered):
+        if share > threshold and (citizens.size >= THRESHOLD_MIN_ASKED or unanswered):
             first = next((r.error or f"invalid answer {r.text!r}" for r, d in zip(results, decisions) if d is None), "")
             raise FallbackRateExceeded(
                 f"round {round_number}, phase {phase!r}: {int(fallback.sum())} of {citizens.size} LLM answers "
@@ -246,7 +255,7 @@ class Asker:
 
     def round_metrics(self) -> dict[str, Any]:
         """This round's LLM columns of the `rounds` table: requests sent (one per citizen asked, or per cohort
-        sample), fallbacks per phase, tokens."""
+        sample), fallbacks per phase, tokens; a survey's calls are left out (they are in `llm_calls`)."""
         row: dict[str, Any] = {
             "llm_requests": self._sent,
             "llm_fallbacks": sum(failed for _, failed in self._counts.values()),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
 import threading
 from collections import deque
@@ -124,6 +125,30 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _missing_folders(path: Path) -> list[Path]:
+    """`path` and those of its parent folders that do not exist yet, outermost first."""
+    missing = [folder for folder in (path, *path.parents) if not folder.exists()]
+    return missing[::-1]
+
+
+def _remove_made(path: Path, made: list[Path]) -> None:
+    """Undo an unfinished `RunDirectory.create`: remove the run folder `path` and the parent folders it made
+    (innermost first, each only while empty) or, when `path` was there already (empty), only what it now holds."""
+    if made:
+        shutil.rmtree(path, ignore_errors=True)
+        for folder in reversed(made[:-1]):
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+        return
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
 class RunDirectory:
     """Writer of one run directory (`runs/<name>/`).
 
@@ -147,12 +172,26 @@ class RunDirectory:
 
     @classmethod
     def create(cls, path: Path, scenario: Scenario, society: Society) -> RunDirectory:
-        """Start a new run directory for `society` (refuses a folder that already holds files)."""
+        """Start a new run directory for `society` (refuses a folder that already holds files).
+
+        All or nothing: when creation stops before the manifest is written (an error, Ctrl-C), what this call made
+        is removed again (the run folder's files, and the folders it created), so a retry at `path` starts afresh.
+        """
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise RunWriteError(f"{path}: exists and is not a folder; pass another --out")
         if path.exists() and any(path.iterdir()):
             raise FileExistsError(f"{path} already holds files; pass another --out, or --resume {path}")
+        made = _missing_folders(path)
+        try:
+            return cls._fill(path, scenario, society)
+        except BaseException:
+            _remove_made(path, made)
+            raise
+
+    @classmethod
+    def _fill(cls, path: Path, scenario: Scenario, society: Society) -> RunDirectory:
+        """Write a new run directory's folders, scenario, graph, personas and, last, its manifest."""
         try:
             for table in TABLES:
                 (path / table_dir(table)).mkdir(parents=True, exist_ok=True)

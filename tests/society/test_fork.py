@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from contextlib import closing
@@ -73,7 +74,7 @@ def test_a_fork_without_change_is_its_parent_from_the_nearest_checkpoint(
         assert_frame_equal(expected[name], got[name])
     manifest = load_run(out).manifest
     assert manifest["status"] == "completed" and manifest["rounds_completed"] == 8
-    assert manifest["fork_of"]["run"] == str(parent.resolve()) and manifest["fork_at"] == at
+    assert manifest["fork_of"]["run"] == os.path.relpath(parent.resolve(), out.resolve()) and manifest["fork_at"] == at
     assert manifest["fork_change"] == []
     assert divergence_round(out, parent) is None
 
@@ -96,6 +97,30 @@ def test_a_fork_with_a_setting_diverges_at_its_round_and_not_before(parent: Path
     assert "diverges   round 5" in info.output
     same = fork_run(parent, 5, tmp_path / "same")
     assert "diverges   no divergence" in CliRunner().invoke(main, ["info", str(same)]).output
+
+
+def test_a_fork_moved_with_its_parent_still_finds_it_and_an_absolute_parent_path_still_works(
+    parent: Path, tmp_path: Path
+) -> None:
+    """fork_of.run is relative to the fork's folder: parent and fork moved together into another folder, info still
+    compares them; a manifest that names its parent by an absolute path (as forks written before did) still works."""
+    home = tmp_path / "before"
+    moved_parent = Path(shutil.copytree(parent, home / "runs" / "parent"))
+    fork_run(moved_parent, 5, home / "forks" / "fork", settings=["population.policies.3.factor=6"])
+    manifest = load_run(home / "forks" / "fork").manifest
+    assert manifest["fork_of"]["run"] == os.path.join("..", "..", "runs", "parent")
+    after = tmp_path / "after"
+    (home).rename(after)
+    info = CliRunner().invoke(main, ["info", str(after / "forks" / "fork")])
+    assert info.exit_code == 0, info.output
+    assert f"fork of    {(after / 'runs' / 'parent').resolve()}  (at round 5:" in info.output
+    assert "diverges   round 5" in info.output
+    manifest_file = after / "forks" / "fork" / layout.MANIFEST
+    old_style = json.loads(manifest_file.read_text())
+    old_style["fork_of"]["run"] = str((after / "runs" / "parent").resolve())
+    manifest_file.write_text(json.dumps(old_style))
+    info = CliRunner().invoke(main, ["info", str(after / "forks" / "fork")])
+    assert info.exit_code == 0 and "diverges   round 5" in info.output, info.output
 
 
 def test_a_change_seen_only_in_the_events_table_is_a_divergence(parent: Path, tmp_path: Path) -> None:
@@ -143,6 +168,25 @@ def test_the_cli_forks_and_names_what_is_wrong(parent: Path, tmp_path: Path) -> 
     code, output = fork(str(parent), "--at", "2", "--intervene", "[1, 2]", "--out", str(tmp_path / "x"))
     assert code == 2 and "expected a mapping" in output
     assert not (tmp_path / "x").exists()
+
+
+def test_a_problem_in_the_parents_own_scenario_is_not_called_an_invalid_change(parent: Path, tmp_path: Path) -> None:
+    """The parent's recorded scenario edited into an invalid one: the error names the parent's scenario file and
+    field, not the change; a bad --set on a sound parent is still an invalid change."""
+    copy = Path(shutil.copytree(parent, tmp_path / "copy"))
+    recorded = copy / layout.SCENARIO
+    recorded.write_text(recorded.read_text().replace("capacity: 2000.0", "capacity: -5.0"))
+    for change in ([], ["--set", "commons.capacity=2500"]):
+        result = CliRunner().invoke(main, ["fork", str(copy), "--at", "2", *change, "--out", str(tmp_path / "x"),
+                                           "--quiet"])
+        assert result.exit_code == 2, result.output
+        assert f"{copy}: the parent run's own scenario has a problem (not the change" in result.output
+        assert f"{recorded}: commons.capacity:" in result.output and "invalid change" not in result.output
+    result = CliRunner().invoke(main, ["fork", str(parent), "--at", "2", "--set", "commons.capacity=-5",
+                                       "--out", str(tmp_path / "x"), "--quiet"])
+    assert result.exit_code == 2 and "invalid change" in result.output and "--set: set.commons.capacity" \
+        in result.output, result.output
+    assert "parent run's own scenario" not in result.output and not (tmp_path / "x").exists()
 
 
 def test_a_parent_not_completed_or_damaged_is_refused(parent: Path, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -66,7 +67,7 @@ def test_a_setting_axis_gives_one_fork_per_value_diverging_at_its_round(home: Pa
     for cell, run_dir in enumerate(summary["run_dir"]):
         fork = tmp_path / "sweep" / run_dir
         manifest = load_run(fork).manifest
-        assert manifest["fork_at"] == 4 and manifest["fork_of"]["run"] == str(parent.resolve())
+        assert manifest["fork_at"] == 4 and manifest["fork_of"]["run"] == os.path.relpath(parent.resolve(), fork.resolve())
         got = tables(fork)
         for name in TABLES:
             before = pl.col("round") < 4

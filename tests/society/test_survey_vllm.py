@@ -24,7 +24,7 @@ def test_a_survey_answered_by_the_real_model_leaves_the_world_as_it_was(vllm_ser
                          tmp_path / "a")
     surveyed = run_scenario(load_scenario(scenario_file(tmp_path, "persona_validity_llm", settings, survey)),
                             tmp_path / "b")
-    before, after = world(plain, drop_llm_columns=True), world(surveyed, drop_llm_columns=True)
+    before, after = world(plain), world(surveyed)
     acting = ["round", "phase", "citizen", "prompt", "answer"]
     calls = load_run(surveyed).llm_calls
     assert calls.filter(~pl.col("phase").str.starts_with("survey:")).select(acting).equals(

@@ -78,3 +78,32 @@ def test_a_failed_write_is_raised_in_the_run_and_no_later_round_is_written(
     assert layout.table_rounds(run.path, "rounds") == [1, 2, 3]
     assert layout.table_rounds(run.path, "events") == [1, 2]
     assert not (run.path / layout.CHECKPOINT).exists()
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, lambda: OSError(28, "No space left on device")],
+                         ids=["ctrl-c", "disk-full"])
+@pytest.mark.parametrize("existed", [False, True], ids=["new-folder", "empty-folder"])
+def test_a_creation_stopped_before_the_manifest_leaves_nothing_that_blocks_a_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: type[BaseException], existed: bool
+) -> None:
+    """A Ctrl-C or a write error while the run folder is set up removes what the call made; a folder that was there
+    (empty) stays, and creating again at the same path works."""
+    out = tmp_path / "runs" / "nested" / "run"
+    if existed:
+        out.mkdir(parents=True)
+    scenario = make_scenario(rounds=2)
+    society = Society(scenario)
+    original = writer.write_file
+
+    def graph_write_stops(path: Path, data: bytes) -> None:
+        if path.name == layout.temporary_file(out / layout.GRAPH).name:
+            raise stop()
+        original(path, data)
+
+    monkeypatch.setattr(writer, "write_file", graph_write_stops)
+    with pytest.raises(KeyboardInterrupt if stop is KeyboardInterrupt else RunWriteError):
+        RunDirectory.create(out, scenario, society)
+    assert (out.is_dir() and not any(out.iterdir())) if existed else not (tmp_path / "runs").exists()
+    monkeypatch.setattr(writer, "write_file", original)
+    run = RunDirectory.create(out, scenario, society)
+    assert run.manifest["status"] == "running" and (out / layout.GRAPH).is_file()
