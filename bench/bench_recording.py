@@ -32,13 +32,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_engine import bench_scenario, neighbour_lists
-from mesa_baseline import run_mesa_baseline
+STARTING_ENVIRONMENT = dict(os.environ)
+"""This process's environment before `society` is imported (which sets OMP_WAIT_POLICY unless it is set), handed
+to the other code's subprocess so that it runs as its own command would."""
 
-import society
-from society import Society
-from society.core.runner import run_scenario
-from society.scenario.schema import Scenario
+from bench_engine import bench_scenario, neighbour_lists  # noqa: E402
+from mesa_baseline import run_mesa_baseline  # noqa: E402
+
+import society  # noqa: E402
+from society import Society  # noqa: E402
+from society.core.runner import run_scenario  # noqa: E402
+from society.scenario.schema import Scenario  # noqa: E402
 
 MODES = {
     "lean": {"citizens_every": 0, "events": False},
@@ -79,7 +83,7 @@ def engine_sides(n: int, rounds: int, seed: int, repeats: int, big: int, big_rou
 def other_code(folder: Path, options: argparse.Namespace, big: int) -> dict[str, Any]:
     """`engine_sides` (one run each) with the `society` package in `folder`, in a subprocess."""
     here = Path(__file__).resolve().parent
-    environment = os.environ | {"PYTHONPATH": os.pathsep.join([str(folder), str(here)])}
+    environment = STARTING_ENVIRONMENT | {"PYTHONPATH": os.pathsep.join([str(folder), str(here)])}
     command = [sys.executable, str(Path(__file__).resolve()), "--engine-only", "--sizes", str(options.sizes),
                "--rounds", str(options.rounds), "--repeats", "1", "--seed", str(options.seed),
                "--big", str(big), "--big-rounds", str(options.big_rounds)]
