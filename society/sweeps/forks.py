@@ -130,6 +130,12 @@ def fork_scenarios(
         planned = len(read_scenario(parent).get("interventions") or [])
     except (ForkError, RunDataError) as error:
         raise ScenarioError([Problem(source, "fork.run", str(error))]) from None
+    try:
+        fork_scenario(parent, [])
+    except ScenarioError as error:
+        problems = "; ".join(str(problem) for problem in error.problems)
+        raise ScenarioError([Problem(source, "fork.run", f"{parent}: the parent run's own scenario has a problem "
+                                     f"(not the grid's change; no fork can start from it): {problems}")]) from None
     for values in cells:
         yield _fork_scenario(fork, values, source, parent, completed, planned)
 

@@ -67,7 +67,8 @@ def test_a_setting_axis_gives_one_fork_per_value_diverging_at_its_round(home: Pa
     for cell, run_dir in enumerate(summary["run_dir"]):
         fork = tmp_path / "sweep" / run_dir
         manifest = load_run(fork).manifest
-        assert manifest["fork_at"] == 4 and manifest["fork_of"]["run"] == os.path.relpath(parent.resolve(), fork.resolve())
+        assert manifest["fork_at"] == 4
+        assert manifest["fork_of"]["run"] == os.path.relpath(parent.resolve(), fork.resolve())
         got = tables(fork)
         for name in TABLES:
             before = pl.col("round") < 4
@@ -145,6 +146,16 @@ def test_an_unfinished_parent_is_refused(home: Path, tmp_path: Path) -> None:
     (tmp_path / "parent" / layout.MANIFEST).write_text(json.dumps(manifest | {"status": "interrupted"}))
     field, message = refusal(write_grid(tmp_path, axes={GREED: [2]}))
     assert field == "fork.run" and "a fork starts from a completed run" in message
+
+
+def test_a_problem_in_the_parents_own_scenario_is_named_as_the_parents(home: Path, tmp_path: Path) -> None:
+    """Not as a problem of the grid's axis: the grid sets the greedy factor; the parent's capacity is broken."""
+    shutil.copytree(home / "parent", tmp_path / "parent")
+    recorded = tmp_path / "parent" / layout.SCENARIO
+    recorded.write_text(recorded.read_text().replace("capacity: 2000.0", "capacity: -5.0"))
+    field, message = refusal(write_grid(tmp_path, axes={GREED: [2]}))
+    assert field == "fork.run" and "the parent run's own scenario has a problem" in message, (field, message)
+    assert f"{recorded}: commons.capacity:" in message
 
 
 def test_an_interrupted_fork_sweep_resumes_skipping_completed_forks(
