@@ -22,7 +22,7 @@ BoolArray = NDArray[np.bool_]
 # ---- payoff-biased imitation ----------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def imitation_sources(
     indptr: IntArray, indices: IntArray, payoff: FloatArray, rows: IntArray,
     pick: FloatArray, accept: FloatArray, scale: float,
@@ -51,7 +51,7 @@ def imitation_sources(
 # ---- conformist transmission ----------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def neighbour_median(indptr: IntArray, indices: IntArray, values: FloatArray, rows: IntArray) -> FloatArray:
     """Median of `values` over each of `rows`' neighbours (the mean of the middle two for an even count).
 
@@ -76,7 +76,7 @@ def neighbour_median(indptr: IntArray, indices: IntArray, values: FloatArray, ro
 # ---- what neighbours say ----------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def heard_mean(
     indptr: IntArray, indices: IntArray, values: FloatArray, spoke: BoolArray
 ) -> tuple[FloatArray, IntArray]:
@@ -105,7 +105,7 @@ def heard_mean(
 # ---- norm-based punishment ------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def norm_punishments(
     indptr: IntArray, indices: IntArray, is_punisher: BoolArray, norm: FloatArray, ratio: FloatArray,
     tolerance: float, probability: float, max_targets: int, rng: np.random.Generator,

@@ -217,7 +217,7 @@ def _acts_by_target(
     return actors, targets
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _act_starts(indptr: IntArray, indices: IntArray, is_punisher: BoolArray, violation: BoolArray) -> IntArray:
     """Where each punisher's acts begin in the output (`starts[i]`), and their total (`starts[n]`)."""
     n = violation.size
@@ -232,7 +232,7 @@ def _act_starts(indptr: IntArray, indices: IntArray, is_punisher: BoolArray, vio
     return starts
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _fill_acts_by_target(
     indptr: IntArray,
     indices: IntArray,
@@ -254,7 +254,7 @@ def _fill_acts_by_target(
                     slots[i] = slot + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _edge_totals(indptr: IntArray, is_punisher: BoolArray, violation: BoolArray, max_targets: int) -> tuple[int, int]:
     """An upper bound on the number of acts (the punishers' degrees, each capped at `max_targets` if positive) and
     the violators' degrees summed."""
@@ -269,7 +269,7 @@ def _edge_totals(indptr: IntArray, is_punisher: BoolArray, violation: BoolArray,
     return bound, violator_edges
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _scan_punishments(
     indptr: IntArray,
     indices: IntArray,
@@ -335,7 +335,7 @@ def settle_punishments(
     return paid, received
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _settle_into(
     actors: IntArray, targets: IntArray, cost: float, impact: float, paid: FloatArray, received: FloatArray
 ) -> None:
@@ -350,7 +350,7 @@ def _settle_into(
         received[targets[k]] += impact
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def charge_punishments(
     paid: FloatArray, received: FloatArray, wealth: FloatArray, paid_total: FloatArray, received_total: FloatArray
 ) -> int:

@@ -40,7 +40,7 @@ def noise_draws(rng: np.random.Generator, noisy: BoolArray, max_take: FloatArray
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _fill_noise_draws(rng: np.random.Generator, noisy: BoolArray, max_take: FloatArray, out: FloatArray) -> None:
     for i in range(noisy.size):
         if noisy[i] and not max_take[i] <= 0.0:
@@ -83,7 +83,7 @@ def _request_of(
     return request
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def citizen_requests(
     members: IntArray,
     starts: IntArray,
@@ -116,7 +116,7 @@ def citizen_requests(
                                  draws, max_take)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def citizen_requests_parallel(
     members: IntArray,
     starts: IntArray,

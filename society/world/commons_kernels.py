@@ -31,7 +31,7 @@ BoolArray = NDArray[np.bool_]
 # ---- harvest allocation ---------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def allocate_proportional(requests: FloatArray, patch: IntArray, stock: FloatArray) -> FloatArray:
     """Grant requests in full where a patch's demand fits its stock, else scale them to share the stock pro rata."""
     demand = np.zeros(stock.size)
@@ -46,7 +46,7 @@ def allocate_proportional(requests: FloatArray, patch: IntArray, stock: FloatArr
     return granted
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def patch_totals(patch: IntArray, values: FloatArray, n_patches: int) -> FloatArray:
     """Per patch, the sum of its citizens' values, in citizen order (`np.bincount` without its checks)."""
     totals = np.zeros(n_patches)
@@ -54,7 +54,7 @@ def patch_totals(patch: IntArray, values: FloatArray, n_patches: int) -> FloatAr
     return totals
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _add_by_patch(patch: IntArray, values: FloatArray, totals: FloatArray) -> None:
     """totals[patch[i]] += values[i] for every i in order, the running sum held in a register along a patch's run.
 
@@ -74,7 +74,7 @@ def _add_by_patch(patch: IntArray, values: FloatArray, totals: FloatArray) -> No
     totals[current] = running
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def allocate_random_units(
     requests: FloatArray, patch: IntArray, stock: FloatArray, rng: np.random.Generator
 ) -> FloatArray:
@@ -125,7 +125,7 @@ def allocate_random_units(
 # ---- harvest accounting ---------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def record_takes(
     fair_share: FloatArray, requests: FloatArray, granted: FloatArray,
     fair_out: FloatArray, requested_out: FloatArray, take_out: FloatArray, ratio_out: FloatArray,
@@ -143,7 +143,7 @@ def record_takes(
         total_take[i] += granted[i]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def settle_harvest(
     requests: FloatArray, granted: FloatArray, fair_share: FloatArray, memory: float,
     wealth: FloatArray, reputation: FloatArray,
@@ -164,7 +164,7 @@ def settle_harvest(
 # ---- regrowth, shocks, diffusion, collapse --------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def regrow_logistic(stock: FloatArray, capacity: FloatArray, rate: float) -> FloatArray:
     """Logistic regrowth s + rate*s*(1 - s/capacity), clipped to [0, capacity]; capacities must be positive."""
     new_stock = np.empty(stock.size)
@@ -174,7 +174,7 @@ def regrow_logistic(stock: FloatArray, capacity: FloatArray, rate: float) -> Flo
     return new_stock
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def regrow_doubling(stock: FloatArray, capacity: FloatArray) -> FloatArray:
     """GovSim's regrowth: the stock doubles, up to capacity."""
     new_stock = np.empty(stock.size)
@@ -183,7 +183,7 @@ def regrow_doubling(stock: FloatArray, capacity: FloatArray) -> FloatArray:
     return new_stock
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def diffuse_ring(stock: FloatArray, rate: float) -> FloatArray:
     """Each neighbouring pair (i, i+1 mod P) on a ring moves rate*(s[i+1] - s[i]) from i+1 to i; conserves stock.
 
@@ -202,7 +202,7 @@ def diffuse_ring(stock: FloatArray, rate: float) -> FloatArray:
     return new_stock
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def apply_shocks(
     stock: FloatArray, probability: float, severity: float, rng: np.random.Generator
 ) -> tuple[FloatArray, BoolArray]:
@@ -216,7 +216,7 @@ def apply_shocks(
     return new_stock, hit
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def mark_collapse(stock: FloatArray, threshold: float, collapsed: BoolArray) -> tuple[FloatArray, BoolArray]:
     """Patches whose stock falls below `threshold` collapse for good; collapsed patches hold no stock."""
     new_stock = stock.copy()
@@ -232,7 +232,7 @@ def mark_collapse(stock: FloatArray, threshold: float, collapsed: BoolArray) -> 
 # ---- Ostrom's laboratory CPR game -----------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def cpr_returns(investment: FloatArray, a: float, b: float) -> FloatArray:
     """Ostrom's CPR game: the group return a*X - b*X^2 on total investment X, shared in proportion to investment."""
     total = 0.0

@@ -121,7 +121,7 @@ class SocialGraph:
         return cls(n, indptr, indices, blocks)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _csr_from_sorted_pairs(n: int, lo: IntArray, hi: IntArray) -> tuple[IntArray, IntArray]:
     """CSR arrays of the distinct edges lo[e] < hi[e], given sorted by (lo, hi)."""
     indptr = np.zeros(n + 1, dtype=np.int64)
@@ -164,7 +164,7 @@ def _check_lattice_k(n: int, k: int) -> None:
 # ---- hash set of non-negative int64 keys (open addressing, linear probing) -------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _set_new(capacity: int) -> IntArray:
     """An empty set that holds up to `capacity` keys at load factor at most one half."""
     size = 8
@@ -173,7 +173,7 @@ def _set_new(capacity: int) -> IntArray:
     return np.full(size, -1, dtype=np.int64)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _set_slot(table: IntArray, key: int) -> int:
     """The slot holding `key`, or the empty slot where it would go."""
     mask = np.uint64(table.size - 1)
@@ -184,7 +184,7 @@ def _set_slot(table: IntArray, key: int) -> int:
     return slot
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _set_add(table: IntArray, key: int) -> bool:
     """Add `key`; True if it was not there yet."""
     slot = _set_slot(table, key)
@@ -194,7 +194,7 @@ def _set_add(table: IntArray, key: int) -> bool:
     return True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _set_contains(table: IntArray, key: int) -> bool:
     """Whether `key` is in the set."""
     return table[_set_slot(table, key)] == key
@@ -203,7 +203,7 @@ def _set_contains(table: IntArray, key: int) -> bool:
 # ---- random pair sampling -------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _distinct_draws(spaces: IntArray, counts: IntArray, rng: np.random.Generator) -> IntArray:
     """For each group g, counts[g] distinct uniform integers in [0, spaces[g]), concatenated group after group.
 
@@ -251,7 +251,7 @@ def _lattice_edges(n: int, half: int) -> tuple[IntArray, IntArray]:
     return u, v
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rewire(n: int, half: int, u: IntArray, v: IntArray, rewire: IntArray, rng: np.random.Generator) -> None:
     """Rewire the far end of lattice edges e in `rewire` (in order) to uniform nodes, as networkx does, in place.
 
@@ -292,7 +292,7 @@ def watts_strogatz(n: int, k: int, p: float, rng: np.random.Generator) -> Social
     return SocialGraph.from_edges(n, u, v)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _preferential_edges(n: int, m: int, rng: np.random.Generator) -> tuple[IntArray, IntArray]:
     """Barabasi-Albert edges: a star on m+1 nodes, then each new node links to m distinct degree-weighted nodes."""
     total = m * (n - m)
@@ -461,7 +461,7 @@ def from_graphml(path: PathLike) -> SocialGraph:
 # ---- statistics -----------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _triangles(indptr: IntArray, indices: IntArray) -> IntArray:
     """Triangles through each node, counting each triangle once via edges oriented from lower to higher degree."""
     n = indptr.size - 1
@@ -495,7 +495,7 @@ def _triangles(indptr: IntArray, indices: IntArray) -> IntArray:
     return triangles
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _component_roots(indptr: IntArray, indices: IntArray) -> IntArray:
     """Each node's component representative (its smallest node), by union-find with path halving."""
     n = indptr.size - 1
@@ -548,7 +548,7 @@ def neighbor_mean(indptr: IntArray, indices: IntArray, values: FloatArray, defau
     return neighbor_mean_of(indptr, indices, values, default, np.arange(indptr.size - 1, dtype=np.int64))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def neighbor_mean_at(indptr: IntArray, indices: IntArray, values: FloatArray, isolated: float, i: int) -> float:
     """Mean of `values` over node `i`'s neighbours, summed sequentially in CSR order; `isolated` if it has none.
 
@@ -563,7 +563,7 @@ def neighbor_mean_at(indptr: IntArray, indices: IntArray, values: FloatArray, is
     return total / (hi - lo)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def neighbor_mean_of(
     indptr: IntArray, indices: IntArray, values: FloatArray, default: FloatArray, rows: IntArray
 ) -> FloatArray:
@@ -580,7 +580,7 @@ def best_neighbor(indptr: IntArray, indices: IntArray, score: FloatArray) -> Int
     return best_neighbor_of(indptr, indices, score, np.arange(indptr.size - 1, dtype=np.int64))
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def best_neighbor_of(indptr: IntArray, indices: IntArray, score: FloatArray, rows: IntArray) -> IntArray:
     """`best_neighbor` for the nodes in `rows` only (output aligned with `rows`); nodes in parallel.
 
