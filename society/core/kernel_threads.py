@@ -15,10 +15,28 @@ WAIT_POLICY = "PASSIVE"
 OpenMP's default keeps each idle thread spinning for milliseconds after a kernel, holding a core that the run's
 writer thread needs to encode the round's tables: at 100,000 citizens with events recorded, a round took
 29-30 ms spinning and 24-25 ms passive (bench/RESULTS.md). Waking a sleeping thread costs microseconds, next to
-the milliseconds a kernel large enough to run in parallel takes. Read by the OpenMP runtime when Numba first
-loads it, at the first parallel kernel, so it is set when this module is imported.
+the milliseconds a kernel large enough to run in parallel takes.
 """
-os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
+
+
+def _start_threads() -> None:
+    """Start Numba's thread pool now, its OpenMP runtime reading `WAIT_POLICY` unless the environment names one.
+
+    The runtime reads the variable once, as Numba loads it; it is then removed again, so processes this one starts
+    (the LLM server) do not inherit it. Every module with parallel kernels imports this one, so no kernel starts the
+    pool first. Where the pool was already started (a parallel kernel run before `society` was imported) or Numba
+    uses another threading layer (TBB), the threads wait as they would anyway.
+    """
+    if "OMP_WAIT_POLICY" in os.environ:
+        return
+    os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY
+    try:
+        numba.get_num_threads()  # loads Numba's threading layer, and with it the OpenMP runtime
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
+
+
+_start_threads()
 
 PARALLEL_MIN_WORK = 1_000_000
 """Element visits (citizens plus neighbour look-ups) from which a parallel kernel runs on every thread."""

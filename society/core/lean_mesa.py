@@ -2,12 +2,14 @@
 
 Mesa's package `__init__` imports `mesa.experimental` (SciPy's spatial module), `mesa.space` (networkx) and,
 through `mesa.datacollection`, pandas: about 0.4 s of a run's start-up, for code a run never calls. The
-`society` command imports Mesa through `import_mesa()`: each of those modules is then a stand-in holding only
-its name and file until an attribute it lacks is asked for, when the real module is imported and the stand-in
-answers from it. Code that uses them sees no difference but the moment they load.
+`society` command imports Mesa through `import_mesa()`: where Mesa's modules hold those modules (e.g.
+`mesa.datacollection.pd`), they hold a stand-in with only its name and file until an attribute it lacks is asked
+for, when the real module is imported and the stand-in answers from it. Once Mesa is imported the stand-ins leave
+`sys.modules`, so any later import of those modules is an ordinary one. Code that uses them sees no difference
+but the moment they load.
 
 A stand-in keeps its `__file__`, because Mesa's own import walks every loaded module asking for it
-(`inspect.stack()` in `mesa.model`), and drops `__path__`, so importing a submodule loads the package first.
+(`inspect.stack()` in `mesa.model`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import sys
-import threading
 import weakref
 from collections.abc import Sequence
 from types import ModuleType
@@ -28,7 +29,6 @@ DEFERRED = ("mesa.experimental", "mesa.space", "pandas")
 IMPORT_ATTRIBUTES = ("__spec__", "__loader__", "__path__", "__file__", "__cached__", "__package__", "__doc__")
 """What the import system sets on a module; a stand-in takes the real module's once it has loaded."""
 
-_swap = threading.Lock()
 _armed: weakref.WeakSet[DeferredModule] = weakref.WeakSet()
 """Stand-ins the import system has finished setting up; before that, an attribute they lack is simply missing."""
 
@@ -46,12 +46,8 @@ class DeferredModule(ModuleType):
 
 
 def _real_module(stand_in: DeferredModule) -> ModuleType:
-    """Import the module `stand_in` stands for (once, whichever thread asks first) and return it."""
-    name = stand_in.__name__
-    with _swap:
-        if sys.modules.get(name) is stand_in:
-            del sys.modules[name]
-    real = importlib.import_module(name)  # a second thread waits on the import system's lock for `name`
+    """Import the module `stand_in` stands for (an ordinary import: once, other threads waiting) and return it."""
+    real = importlib.import_module(stand_in.__name__)
     for attribute in IMPORT_ATTRIBUTES:
         if hasattr(real, attribute):
             setattr(stand_in, attribute, getattr(real, attribute))
@@ -63,7 +59,6 @@ class _DeferringLoader(importlib.abc.Loader):
         return DeferredModule(spec.name)
 
     def exec_module(self, module: ModuleType) -> None:
-        module.__dict__.pop("__path__", None)
         _armed.add(module)
 
 
@@ -99,4 +94,7 @@ def import_mesa() -> ModuleType:
         import mesa
     finally:
         sys.meta_path.remove(finder)
+        for name in DEFERRED:
+            if isinstance(sys.modules.get(name), DeferredModule):
+                del sys.modules[name]
     return mesa

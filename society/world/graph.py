@@ -21,6 +21,8 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from society.core import kernel_threads  # noqa: F401 -- starts Numba's threads before any kernel here runs
+
 if TYPE_CHECKING:
     import networkx as nx
 

@@ -87,14 +87,34 @@ def test_kernel_threads_uses_one_thread_for_small_work_and_restores() -> None:
     assert numba.get_num_threads() == before
 
 
-@pytest.mark.parametrize("preset", [None, "ACTIVE"])
-def test_idle_kernel_threads_sleep_unless_the_environment_says_otherwise(preset: str | None) -> None:
+SPIN_OF_A_PARALLEL_KERNEL = """
+import numpy as np
+from society.world import graph
+print(__import__("os").environ.get("OMP_WAIT_POLICY"))
+graph.neighbor_mean_of(np.array([0, 1, 2]), np.array([1, 0]), np.ones(2), np.zeros(2), np.array([0, 1]))
+"""
+
+
+def threading_layer() -> str:
+    numba.get_num_threads()  # starts the layer if nothing has yet
+    return numba.threading_layer()
+
+
+@pytest.mark.skipif(threading_layer() != "omp", reason="the wait policy is OpenMP's")
+@pytest.mark.parametrize(("preset", "spins"), [(None, "'0'"), ("ACTIVE", "'30000000000'")])
+def test_idle_kernel_threads_sleep_unless_the_environment_says_otherwise(preset: str | None, spins: str) -> None:
+    """GNU OpenMP shows its spin count; the variable is not left behind for processes the run starts."""
     environment = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    environment["OMP_DISPLAY_ENV"] = "VERBOSE"
     if preset is not None:
         environment["OMP_WAIT_POLICY"] = preset
-    code = "import os, society.core.model; print(os.environ['OMP_WAIT_POLICY'])"
-    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=120)
-    assert done.stdout.strip() == (preset or "PASSIVE"), done.stderr
+    done = subprocess.run([sys.executable, "-c", SPIN_OF_A_PARALLEL_KERNEL], env=environment, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(preset)
+    if "GOMP_SPINCOUNT" not in done.stderr:
+        pytest.skip("Numba's OpenMP runtime is not GNU's, which shows its spin count")
+    assert f"GOMP_SPINCOUNT = {spins}" in done.stderr, done.stderr
 
 
 def test_a_pass_counts_the_neighbours_only_of_citizens_whose_rule_reads_them() -> None:

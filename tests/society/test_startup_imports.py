@@ -106,18 +106,22 @@ import sys, threading
 from society.core.lean_mesa import DeferredModule, import_mesa
 mesa = import_mesa()
 assert import_mesa() is mesa
-assert isinstance(sys.modules["pandas"], DeferredModule) and isinstance(mesa.space, DeferredModule)
-import pandas as pd
+stand_in = mesa.datacollection.pd
+assert isinstance(stand_in, DeferredModule) and isinstance(mesa.space, DeferredModule)
+assert "pandas" not in sys.modules and "mesa.space" not in sys.modules  # later imports are ordinary ones
 classes = []
-threads = [threading.Thread(target=lambda: classes.append(pd.DataFrame)) for _ in range(4)]
+threads = [threading.Thread(target=lambda: classes.append(stand_in.DataFrame)) for _ in range(4)]
 for thread in threads: thread.start()
 for thread in threads: thread.join()
-assert len(set(classes)) == 1 and classes[0] is sys.modules["pandas"].DataFrame
-assert pd.DataFrame({"a": [1, 2]}).shape == (2, 1) and "DataFrame" in dir(pd)
-assert pd.__path__ == sys.modules["pandas"].__path__
+import pandas as pd
+import pandas.core.frame
+assert set(classes) == {pd.DataFrame} and pandas.core.frame.DataFrame is pd.DataFrame
+assert pd is sys.modules["pandas"] and stand_in.__path__ == pd.__path__ and "DataFrame" in dir(stand_in)
+assert stand_in.DataFrame({"a": [1, 2]}).shape == (2, 1)
 from mesa.space import NetworkGrid
 import mesa.experimental.devs
-assert mesa.space.NetworkGrid is NetworkGrid and mesa.experimental.devs.ABMSimulator
+assert sys.modules["mesa.space"].NetworkGrid is NetworkGrid and mesa.experimental.devs.ABMSimulator
+assert mesa.experimental.devs is sys.modules["mesa.experimental.devs"]
 collector = mesa.DataCollector(model_reporters={"x": lambda model: 1})
 assert list(collector.get_model_vars_dataframe().columns) == ["x"]
 print("ok")
