@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 STARTING_ENVIRONMENT = dict(os.environ)
-"""This process's environment before `society` is imported (which sets OMP_WAIT_POLICY unless it is set), handed
-to the other code's subprocess so that it runs as its own command would."""
+"""This process's environment before `society` is imported (some versions of it set OMP_WAIT_POLICY for the
+whole process), handed to the other code's subprocess so that it runs as its own command would."""
 
 from bench_engine import bench_scenario, neighbour_lists  # noqa: E402
 from mesa_baseline import run_mesa_baseline  # noqa: E402

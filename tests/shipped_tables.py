@@ -4,6 +4,9 @@ LLM scenarios are answered by `SchemaAnswers`: a deterministic stand-in that bui
 request's JSON schema, seeded by the prompt text, so the digests also pin every prompt. One answer in
 `INVALID_EVERY` is deliberately not JSON, so the fallback paths are pinned too.
 
+Events are digested as the recorder writes them (each round's events file, read back), and each round's file
+must equal `Society.round_events()`.
+
 `python -m tests.shipped_tables --write` records the digests (done once, before a refactor).
 """
 
@@ -13,6 +16,7 @@ import hashlib
 import json
 import random
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ import polars as pl
 from llm_backend.client import ChatRequest, Result
 from society import Society, load_scenario
 from society.phases.survey import round_answers
+from society.rundir.events_file import RoundEvents
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -126,6 +131,17 @@ def frame_digest(frame: pl.DataFrame) -> str:
     return digest.hexdigest()[:20]
 
 
+def written_events(society: Society) -> pl.DataFrame:
+    """The round's events file as the recorder writes it, read back; it must hold `round_events()`."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "events.parquet"
+        RoundEvents(society.round_event_batches()).write(path)
+        written = pl.read_parquet(path)
+    if not written.equals(society.round_events()):
+        raise AssertionError(f"round {society.round}: the events file differs from round_events()")
+    return written
+
+
 def play(name: str) -> dict[str, str]:
     """Play the shrunk scenario to its end; the digest of each table over all rounds."""
     society = Society(load_scenario(SCENARIOS / f"{name}.yaml", SHRUNK.get(name, [])))
@@ -138,7 +154,7 @@ def play(name: str) -> dict[str, str]:
             society.step()
             tables["rounds"].append(pl.DataFrame([society.round_row]))
             tables["citizens"].append(society.round_citizens())
-            tables["events"].append(society.round_events())
+            tables["events"].append(written_events(society))
             if society.llm is not None:
                 tables["llm_calls"].append(society.llm.round_calls())
             survey = round_answers(society)

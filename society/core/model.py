@@ -191,9 +191,14 @@ class Society(mesa.Model):
         self._events.append((self.round, phase, kind, actors, targets, cost, impact, detail))
 
     def round_events(self) -> pl.DataFrame:
-        """The events of the round just played (built only when asked for, e.g. by the recorder)."""
+        """The events of the round just played (built only when asked for)."""
         frames = [_event_frame(*batch) for batch in self._events]
         return pl.concat(frames) if frames else pl.DataFrame(schema=EVENT_SCHEMA)
+
+    def round_event_batches(self) -> list[tuple]:
+        """The events of the round just played as `record_events` took them, batch by batch: (round, phase, kind,
+        actors, targets, cost, impact, detail); the recorder encodes them straight into the events file."""
+        return list(self._events)
 
     def round_citizens(self) -> pl.DataFrame:
         """One row per citizen with every recorded state column, for the round just played."""

@@ -22,6 +22,7 @@ from society.core.model import Society
 from society.llm.persona_files import persona_file_digests
 from society.phases.survey import round_answers
 from society.rundir.checkpoint import write_checkpoint
+from society.rundir.events_file import RoundEvents
 from society.rundir.layout import (
     GRAPH,
     MANIFEST,
@@ -53,17 +54,21 @@ class RunWriteError(RuntimeError):
     """A run folder's file cannot be written (read-only, not a folder, disk full); one line naming it and why."""
 
 
-def write_file(path: Path, data: bytes | pl.DataFrame) -> None:
+def write_file(path: Path, data: bytes | pl.DataFrame | RoundEvents) -> None:
     """The write layer: put `data` in the file `path`, bytes as they are, a frame as LZ4 Parquet encoded by Polars
-    straight into the file (every file of a run folder is written through here)."""
+    straight into the file, a round's events as their own LZ4 Parquet file (every file of a run folder is written
+    through here)."""
     if isinstance(data, pl.DataFrame):
         data.write_parquet(path, compression="lz4")
+        return
+    if isinstance(data, RoundEvents):
+        data.write(path)
         return
     with open(path, "wb") as handle:
         handle.write(data)
 
 
-def atomic_write(path: Path, data: bytes | pl.DataFrame) -> None:
+def atomic_write(path: Path, data: bytes | pl.DataFrame | RoundEvents) -> None:
     """Write to a temporary file beside `path`, then rename it over `path` (a RunWriteError when the disk refuses)."""
     temporary = temporary_file(path)
     try:
@@ -75,7 +80,7 @@ def atomic_write(path: Path, data: bytes | pl.DataFrame) -> None:
         raise RunWriteError(f"{path}: cannot be written ({reason})") from None
 
 
-def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+def _write_parquet(frame: pl.DataFrame | RoundEvents, path: Path) -> None:
     atomic_write(path, frame)
 
 
@@ -251,11 +256,11 @@ class RunDirectory:
         output = society.scenario.output
         number = society.round
         finished = not society.running
-        files: list[tuple[Table, pl.DataFrame]] = [("rounds", pl.DataFrame([society.round_row]))]
+        files: list[tuple[Table, pl.DataFrame | RoundEvents]] = [("rounds", pl.DataFrame([society.round_row]))]
         if output.citizens_every and (number % output.citizens_every == 0 or finished):
             files.append(("citizens", society.round_citizens()))
         if output.events:
-            files.append(("events", society.round_events()))
+            files.append(("events", RoundEvents(society.round_event_batches())))
         if society.llm is not None:
             files.append(("llm_calls", society.llm.round_calls()))
         survey = round_answers(society)
@@ -281,7 +286,8 @@ class RunDirectory:
             self._submit(society.round, [], society.checkpoint())
 
     def _submit(
-        self, number: int, files: list[tuple[Table, pl.DataFrame]], checkpoint: dict | None, kept: bool = False
+        self, number: int, files: list[tuple[Table, pl.DataFrame | RoundEvents]], checkpoint: dict | None,
+        kept: bool = False,
     ) -> None:
         """Queue one round's writes, first waiting for the writer while the queue would go past its bound."""
         size = sum(frame.estimated_size() for _, frame in files) + _array_bytes(checkpoint)
@@ -293,7 +299,7 @@ class RunDirectory:
             self._checkpointed_round = number
 
     def _write_round(
-        self, number: int, files: list[tuple[Table, pl.DataFrame]], checkpoint: dict | None, kept: bool
+        self, number: int, files: list[tuple[Table, pl.DataFrame | RoundEvents]], checkpoint: dict | None, kept: bool
     ) -> None:
         if self._failed.is_set():
             return  # an earlier round failed: writing later ones would leave a hole before them
