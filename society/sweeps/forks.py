@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ class ForkSection(BaseModel):
 
 
 class ForkSpec(BaseModel):
-    """A fork grid's parent (its resolved folder), round and intervention specs, as sweep.json records them."""
+    """A fork grid's parent, round and intervention specs, as sweep.json records them: the parent relative to the
+    sweep folder there (`recorded_run`), its resolved folder in a running sweep (`check_resumed_parent`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -67,15 +69,33 @@ def parent_run(grid: Path, run: str) -> Path:
     return (grid.parent / run).resolve()
 
 
-def check_resumed_parent(folder: Path, fork: ForkSpec) -> None:
-    """Check again, resuming the sweep in `folder`, the parent its sweep.json names: a completed run folder inside the
-    sweep folder's tree or the current directory, and the run the sweep forked (its manifest's `created`)."""
+def sweep_parent(folder: Path, run: str) -> Path:
+    """The parent run folder a sweep.json in `folder` names (`fork.run`), resolved (not checked): relative to the
+    sweep folder, so that the two can move together, or absolute as sweep.json files written before recorded it."""
+    try:
+        return (Path(folder).resolve() / run).resolve()
+    except ValueError as error:  # a NUL byte
+        raise ScenarioError([Problem(str(Path(folder) / SWEEP), "fork.run", f"not a folder path ({error})")]) from None
+
+
+def recorded_run(folder: Path, run: str) -> str:
+    """The parent `run` (a path resolved in a running sweep, or as a sweep.json in `folder` names it) as that
+    sweep.json records it: relative to the sweep folder."""
+    return os.path.relpath(sweep_parent(folder, run), Path(folder).resolve())
+
+
+def check_resumed_parent(folder: Path, fork: ForkSpec) -> ForkSpec:
+    """`fork`, read from the sweep.json in `folder`, with its parent resolved against that folder and checked again to
+    resume the sweep: a completed run folder inside the sweep folder's tree or the current directory, and the run
+    the sweep forked (its manifest's `created`)."""
     roots = tuple(dict.fromkeys((folder.absolute().resolve(), Path.cwd().resolve())))
     source = str(folder / SWEEP)
-    manifest = _confined_parent(Path(fork.run), roots, source, "the sweep folder's tree or the current directory")
+    parent = sweep_parent(folder, fork.run)
+    manifest = _confined_parent(parent, roots, source, "the sweep folder's tree or the current directory")
     if fork.created is not None and manifest.get("created") != fork.created:
-        raise ScenarioError([Problem(source, "fork.run", f"{fork.run} is not the run this sweep forked (created "
+        raise ScenarioError([Problem(source, "fork.run", f"{parent} is not the run this sweep forked (created "
                                      f"{manifest.get('created')}, the sweep's parent {fork.created})")])
+    return fork.model_copy(update={"run": str(parent)})
 
 
 def _confined_parent(target: Path, roots: tuple[Path, ...], source: str, where: str) -> Manifest:

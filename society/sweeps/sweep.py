@@ -17,7 +17,7 @@ from society.rundir.writer import atomic_write, now
 from society.scenario.schema import Scenario
 from society.sweeps.cell import CellOutcome, CellTask, record_failure, run_status
 from society.sweeps.executors import Executor, ExecutorError
-from society.sweeps.forks import check_resumed_parent
+from society.sweeps.forks import check_resumed_parent, recorded_run
 from society.sweeps.grid import SweepSpec
 from society.sweeps.llm import SweepLLMError, local_server, needs_local_server, share
 from society.sweeps.summary import summary_frame
@@ -68,23 +68,24 @@ def default_sweep_dir(spec: SweepSpec) -> Path:
 
 def read_sweep(folder: Path) -> SweepSpec:
     """The sweep recorded in `folder`'s sweep.json (to resume it without its grid file); a fork sweep's parent is
-    checked again as a grid's is (a ScenarioError naming sweep.json if it is not one)."""
+    resolved against the sweep folder and checked again as a grid's is (a ScenarioError naming sweep.json if it is
+    not one)."""
     path = Path(folder) / SWEEP
     if not path.is_file():
         raise SweepFolderError(f"{folder} is not a sweep folder (no {SWEEP})")
     record = read_json(path)
     spec = SweepSpec.model_validate({key: record[key] for key in SweepSpec.model_fields if key in record})
     if spec.fork is not None:
-        check_resumed_parent(Path(folder), spec.fork)
+        spec = spec.model_copy(update={"fork": check_resumed_parent(Path(folder), spec.fork)})
     return spec
 
 
 def prepare_folder(folder: Path, spec: SweepSpec) -> None:
     """Create the sweep folder, or check that the sweep it already holds is this one."""
     path = folder / SWEEP
+    current = _spec_record(folder, json.loads(spec.model_dump_json()))
     if path.is_file():
-        recorded = read_json(path)
-        current = json.loads(spec.model_dump_json())
+        recorded = _spec_record(folder, read_json(path))
         differing = [key for key in SPEC_FIELDS if recorded.get(key) != current[key]]
         if differing:
             raise SweepFolderError(
@@ -94,12 +95,21 @@ def prepare_folder(folder: Path, spec: SweepSpec) -> None:
     if folder.exists() and any(folder.iterdir()):
         raise SweepFolderError(f"{folder} already holds files and no {SWEEP}; pass another --out")
     folder.mkdir(parents=True, exist_ok=True)
-    record = json.loads(spec.model_dump_json()) | {
+    record = current | {
         "cells": [{"cell": cell.index, "values": cell.values} for cell in spec.cells()],
         "status": "running",
         "created": now(),
     }
     _write_record(folder, record)
+
+
+def _spec_record(folder: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """A sweep's fields (of its spec or its sweep.json) as the sweep.json in `folder` records them: a fork sweep's
+    parent relative to the folder, so that the two can move together (older sweep.json files name it absolute)."""
+    fork = record.get("fork")
+    if not isinstance(fork, dict) or not isinstance(fork.get("run"), str):
+        return record
+    return record | {"fork": fork | {"run": recorded_run(folder, fork["run"])}}
 
 
 def _write_record(folder: Path, record: dict[str, Any]) -> None:
