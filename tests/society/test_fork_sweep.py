@@ -217,6 +217,70 @@ def test_a_resumed_sweep_checks_the_parent_its_sweep_json_names_again(
         assert "fork.run: " in resumed.output and words in resumed.output, resumed.output
 
 
+def test_a_fork_sweep_moved_with_its_parent_resumes_where_it_lies(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sweep.json names the parent relative to the sweep folder: moved together to another folder, the sweep resumes
+    and summarises there (a missing fork played again from the parent beside it, divergences read against it)."""
+    first, moved = tmp_path / "first", tmp_path / "moved"
+    shutil.copytree(home / "parent", first / "parent")
+    monkeypatch.chdir(first)
+    run_sweep(load_grid(write_grid(first, axes={GREED: [2, 6]})), first / "sweep", SerialExecutor())
+    assert json.loads((first / "sweep" / layout.SWEEP).read_text())["fork"]["run"] == "../parent"
+    shutil.rmtree(first / "sweep" / "cells" / "0001")
+    moved.mkdir()
+    for name in ("parent", "sweep"):
+        shutil.move(first / name, moved / name)
+    shutil.rmtree(first)
+    monkeypatch.chdir(moved)
+    spec = read_sweep(Path("sweep"))
+    assert spec.fork is not None and spec.fork.run == str((moved / "parent").resolve())
+    resumed = CliRunner().invoke(main, ["sweep", "--resume", "sweep", "--workers", "1", "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    summary = pl.read_parquet(moved / "sweep" / "summary.parquet")
+    assert summary["status"].to_list() == ["completed"] * 2 and summary["divergence_round"].to_list() == [4, 4]
+    assert load_run(moved / "sweep" / summary["run_dir"][1]).manifest["fork_of"]["run"] == "../../../../parent"
+    assert json.loads((moved / "sweep" / layout.SWEEP).read_text())["fork"]["run"] == "../parent"
+
+
+def test_an_older_sweep_json_naming_its_parent_absolute_still_resumes(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sweep.json files written before parents were recorded relative name them by their resolved absolute path."""
+    monkeypatch.chdir(home)
+    folder = tmp_path / "sweep"
+    run_sweep(load_grid(write_grid(home, "older.yaml", axes={GREED: [2, 6]})), folder, SerialExecutor())
+    record = json.loads((folder / layout.SWEEP).read_text())
+    assert record["fork"]["run"] == os.path.relpath(home / "parent", folder)
+    older = str((home / "parent").resolve())
+    (folder / layout.SWEEP).write_text(json.dumps(record | {"fork": record["fork"] | {"run": older}}))
+    shutil.rmtree(folder / "cells" / "0001")
+    resumed = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "--workers", "1", "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    summary = pl.read_parquet(folder / "summary.parquet")
+    assert summary["status"].to_list() == ["completed"] * 2 and summary["divergence_round"].to_list() == [4, 4]
+
+
+@pytest.mark.parametrize("run", ["../elsewhere", "../x/sweep/parent"])
+def test_a_relative_parent_leaving_the_sweep_folder_and_the_current_folder_is_refused(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: str
+) -> None:
+    """Resolved against the sweep folder (tmp/x/sweep), never the current one (tmp/home): `../x/sweep/parent`, from
+    the current folder the run inside the sweep folder, names tmp/x/x/sweep/parent; both leave the two trees."""
+    monkeypatch.chdir(home)
+    folder = tmp_path / "x" / "sweep"
+    run_sweep(load_grid(write_grid(home, "leaving.yaml", axes={GREED: [2]})), folder, SerialExecutor())
+    shutil.copytree(home / "parent", folder / "parent")
+    shutil.copytree(home / "parent", tmp_path / "x" / "elsewhere")
+    record = json.loads((folder / layout.SWEEP).read_text())
+    (folder / layout.SWEEP).write_text(json.dumps(record | {"fork": record["fork"] | {"run": run}}))
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path / "home")
+    resumed = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "--quiet"])
+    assert resumed.exit_code == 2 and f"{folder / layout.SWEEP}: fork.run: " in resumed.output, resumed.output
+    assert "the sweep folder's tree or the current directory" in resumed.output, resumed.output
+
+
 def test_the_shipped_fork_grid_after_its_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's two commands, in a copy of the repository's layout: play the parent into runs/, then sweep
     forks of it. The parent's lake collapses at month 4; expelling the outsider saves it, fuller the sooner."""
