@@ -2,7 +2,7 @@
 
 Most of an events table is constant within a batch (a punishment round's 179k rows at 100,000 citizens share one
 round, phase, kind, cost and impact, and have no detail), so each such column of a batch is written as one
-dictionary value with an index per row, not a value per row: about a third less encoding work than Polars spends
+dictionary value with an index per row, not a value per row: about a fifth less encoding work than Polars spends
 on the same rows. The file holds plain Parquet types (int32, string, int64, double; no Arrow schema, so no reader
 sees a dictionary type), and reads back identical to `Society.round_events()`.
 """
