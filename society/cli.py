@@ -278,6 +278,7 @@ def _fork_lines(run: Path, manifest: dict) -> None:
     """What `info` says of a fork: its parent, its round and change, and the first round any of its tables differs."""
     from society.core.fork import divergence_round, fork_parent
     from society.rundir.layout import is_run_dir
+    from society.scenario.files import confined
 
     change = "; ".join(json.dumps({k: v for k, v in spec.items() if k != "when"}, sort_keys=True)
                        for spec in manifest.get("fork_change") or []) or "no change"
@@ -287,8 +288,13 @@ def _fork_lines(run: Path, manifest: dict) -> None:
         click.echo(f"fork of    an unknown parent ({error})")
         return
     click.echo(f"fork of    {parent}  (at round {manifest.get('fork_at')}: {change})")
+    roots = (Path(run).resolve().parent, Path.cwd().resolve())
     try:
-        diverges = divergence_round(run, parent) if is_run_dir(parent) else "parent not found"
+        if not confined(parent, roots):  # a fork folder from someone else may name any folder as its parent
+            diverges = "not compared (the parent lies outside the fork's folder and the current folder; run info " \
+                       "from a folder holding both)"
+        else:
+            diverges = divergence_round(run, parent) if is_run_dir(parent) else "parent not found"
     except RunDataError as error:
         diverges = f"parent unreadable ({error})"
     shown = "no divergence" if diverges is None else diverges if isinstance(diverges, str) else f"round {diverges}"

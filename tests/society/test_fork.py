@@ -46,6 +46,13 @@ def parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_scenario(keeping(3), tmp_path_factory.mktemp("parent") / "run")
 
 
+@pytest.fixture(autouse=True)
+def in_the_folder_holding_every_run(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`info` compares a fork with a parent beside it or under the current folder: run from the folder holding
+    every test's runs."""
+    monkeypatch.chdir(tmp_path_factory.getbasetemp())
+
+
 def restored_from(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The rounds of the checkpoints the next fork restores (recorded as they are read)."""
     rounds: list[int] = []
@@ -100,7 +107,7 @@ def test_a_fork_with_a_setting_diverges_at_its_round_and_not_before(parent: Path
 
 
 def test_a_fork_moved_with_its_parent_still_finds_it_and_an_absolute_parent_path_still_works(
-    parent: Path, tmp_path: Path
+    parent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """fork_of.run is relative to the fork's folder: parent and fork moved together into another folder, info still
     compares them; a manifest that names its parent by an absolute path (as forks written before did) still works."""
@@ -111,6 +118,7 @@ def test_a_fork_moved_with_its_parent_still_finds_it_and_an_absolute_parent_path
     assert manifest["fork_of"]["run"] == os.path.join("..", "..", "runs", "parent")
     after = tmp_path / "after"
     (home).rename(after)
+    monkeypatch.chdir(after)  # info compares a fork with a parent beside it or under the current folder
     info = CliRunner().invoke(main, ["info", str(after / "forks" / "fork")])
     assert info.exit_code == 0, info.output
     assert f"fork of    {(after / 'runs' / 'parent').resolve()}  (at round 5:" in info.output
@@ -120,6 +128,26 @@ def test_a_fork_moved_with_its_parent_still_finds_it_and_an_absolute_parent_path
     old_style["fork_of"]["run"] = str((after / "runs" / "parent").resolve())
     manifest_file.write_text(json.dumps(old_style))
     info = CliRunner().invoke(main, ["info", str(after / "forks" / "fork")])
+    assert info.exit_code == 0 and "diverges   round 5" in info.output, info.output
+
+
+def test_info_reads_no_parent_outside_the_forks_folder_and_the_current_folder(
+    parent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork folder from someone else may name any folder as its parent: info compares only with one beside the
+    fork or under the current folder, and otherwise says it did not read it."""
+    out = fork_run(parent, 5, tmp_path / "forks" / "fork", settings=["population.policies.3.factor=6"])
+    monkeypatch.chdir(tmp_path / "forks")
+    info = CliRunner().invoke(main, ["info", str(out)])
+    assert info.exit_code == 0 and "diverges   not compared" in info.output, info.output
+    assert str(parent.resolve()) in info.output  # the path the manifest names is shown, nothing read from it
+    beside = Path(shutil.copytree(parent, tmp_path / "forks" / "parent"))
+    manifest_file = out / layout.MANIFEST
+    manifest = json.loads(manifest_file.read_text())
+    manifest["fork_of"]["run"] = os.path.relpath(beside, out)
+    manifest_file.write_text(json.dumps(manifest))
+    monkeypatch.chdir(parent)  # a folder holding neither: the parent beside the fork is compared all the same
+    info = CliRunner().invoke(main, ["info", str(out)])
     assert info.exit_code == 0 and "diverges   round 5" in info.output, info.output
 
 
