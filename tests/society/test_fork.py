@@ -382,7 +382,8 @@ def test_forks_against_a_real_server_reask_only_changed_prompts(vllm_server: Any
         "graph": {"kind": "complete"},
         "commons": {"capacity": 600, "initial_stock": 600, "regrowth": {"kind": "logistic", "rate": 0.5},
                     "collapse_threshold": 10, "on_collapse": "continue", "resource": "forest", "unit": "cords"},
-        "schedule": ["harvest", "regrow"],
+        # A citizen takes at most 50 cords, so no answer of the model can collapse the forest before round 3.
+        "schedule": [{"phase": "harvest", "params": {"max_take": 50}}, "regrow"],
         "llm": {"backend": "server", "base_urls": [vllm_server.base_url], "fallback_threshold": 1.0},
     }
     path = tmp_path / "fork_village.yaml"
