@@ -292,14 +292,16 @@ def _scan_punishments(
     draw = probability < 1.0
     k = 0
     if not draw and max_targets <= 0:
+        violating = _bits(violation)
         for i in range(is_punisher.size):
             if not is_punisher[i]:
                 continue
             first = k
             for e in range(indptr[i], indptr[i + 1]):
                 j = indices[e]
+                word = violating[np.uint64(j) >> np.uint64(6)]  # ids are >= 0: unsigned skips the wraparound
                 targets[k] = j
-                k += (j != i) & violation[np.uint64(j)]  # ids are >= 0: unsigned skips the wraparound
+                k += (j != i) & np.int64((word >> np.uint64(j & 63)) & np.uint64(1))
             for act in range(first, k):
                 actors[act] = i
         return k
@@ -320,6 +322,15 @@ def _scan_punishments(
             if punished == max_targets:  # never true for max_targets <= 0, as punished >= 1 here
                 break
     return k
+
+
+@numba.njit(cache=True, nogil=True)
+def _bits(flags: BoolArray) -> np.ndarray:
+    """`flags` packed 64 to a word (flag j is bit j % 64 of word j // 64): an eighth of the bytes to keep in cache."""
+    words = np.zeros((flags.size + 63) // 64, np.uint64)
+    for j in range(flags.size):
+        words[j >> 6] |= np.uint64(flags[j]) << np.uint64(j & 63)
+    return words
 
 
 def settle_punishments(
