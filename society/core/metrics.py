@@ -26,6 +26,24 @@ def _ranks(n: int) -> np.ndarray:
     return ranks
 
 
+BLAS_ONE_THREAD_MAX = 10_000
+"""Longest dot product OpenBLAS (numpy's BLAS) computes on one thread. A longer one wakes its thread pool, whose
+threads then spin for about a tenth of a second, holding a core the run's writer thread (or Numba's second thread)
+needs; and it adds per-thread partial sums, so its last bits depend on the machine's core count."""
+
+
+def blockwise_dot(first: np.ndarray, second: np.ndarray) -> float:
+    """`np.dot` of two float64 vectors, in blocks of at most `BLAS_ONE_THREAD_MAX` added in order: bit for bit
+    `np.dot` up to that length, never threaded, and the same on any number of cores."""
+    if first.size <= BLAS_ONE_THREAD_MAX:
+        return float(np.dot(first, second))
+    total = 0.0
+    for start in range(0, first.size, BLAS_ONE_THREAD_MAX):
+        block = slice(start, start + BLAS_ONE_THREAD_MAX)
+        total += float(np.dot(first[block], second[block]))
+    return total
+
+
 def gini(values: np.ndarray) -> float:
     """Gini coefficient of non-negative values (negatives count as 0); 0 for an empty or all-zero array.
 
@@ -36,7 +54,7 @@ def gini(values: np.ndarray) -> float:
     total = positive.sum()
     if n == 0 or total == 0:
         return 0.0
-    return float((2 * np.dot(_ranks(n)[n - positive.size:], positive)) / (n * total) - (n + 1) / n)
+    return float((2 * blockwise_dot(_ranks(n)[n - positive.size:], positive)) / (n * total) - (n + 1) / n)
 
 
 DIGITS = ((32, 11), (43, 11), (54, 10))

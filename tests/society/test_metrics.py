@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
 from society.core import metrics
 from society.core.metrics import (
+    BLAS_ONE_THREAD_MAX,
     CONCURRENT_SORT_MIN,
     ColumnGinis,
+    blockwise_dot,
     gini,
     gini_pair,
     sorted_positive,
@@ -44,6 +48,29 @@ def test_gini_leaves_its_input_alone() -> None:
     values = np.array([3.0, -1.0, 2.0])
     gini(values)
     assert values.tolist() == [3.0, -1.0, 2.0]
+
+
+@pytest.mark.parametrize("n", [0, 1, 9_999, BLAS_ONE_THREAD_MAX, BLAS_ONE_THREAD_MAX + 1, 123_457])
+def test_blockwise_dot_is_np_dot_up_to_one_block_and_its_blocks_in_order_beyond(n: int) -> None:
+    rng = np.random.default_rng(n)
+    first, second = rng.random(n), rng.pareto(2.0, n)
+    blocks = [np.dot(first[start:start + BLAS_ONE_THREAD_MAX], second[start:start + BLAS_ONE_THREAD_MAX])
+              for start in range(0, n, BLAS_ONE_THREAD_MAX)]
+    expected = float(np.dot(first, second)) if n <= BLAS_ONE_THREAD_MAX else float(sum(blocks, 0.0))
+    assert blockwise_dot(first, second) == expected
+    assert blockwise_dot(first, second) == pytest.approx(float(np.dot(first, second)), rel=1e-13)
+
+
+def test_a_large_gini_leaves_no_blas_thread_spinning() -> None:
+    """A dot product over more than 10,000 values wakes OpenBLAS's threads, which then spin on a core for about a
+    tenth of a second: after every round's Gini, a core the run's writer thread needed. The process must stay
+    idle while it sleeps."""
+    values = np.random.default_rng(0).random(100_000)
+    time.sleep(0.2)  # threads an earlier test woke go back to sleep
+    gini(values)
+    started = time.process_time()
+    time.sleep(0.2)
+    assert time.process_time() - started < 0.05
 
 
 @pytest.mark.parametrize("n", [1000, CONCURRENT_SORT_MIN])  # the second sorts on two threads
