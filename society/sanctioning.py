@@ -15,6 +15,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from society.core.kernel_threads import kernel_threads
 from society.phases.deciding import Decided, Fallback, Question
 from society.phases.decisions import MAX_PUNISH_TARGETS, PunishByPlaceDecision, PunishDecision
 
@@ -193,11 +194,38 @@ def select_punishments(
         return _acts_by_target(indptr, indices, is_punisher, violation)
     actors = np.empty(bound, np.int64)
     targets = np.empty(bound, np.int64)
-    k = _scan_punishments(indptr, indices, is_punisher, violation, probability, max_targets, rng, actors, targets)
+    if probability >= 1.0 and max_targets <= 0:
+        k = _scan_every_violator(indptr, indices, is_punisher, violation, bound, actors, targets)
+    else:
+        k = _scan_punishments(indptr, indices, is_punisher, violation, probability, max_targets, rng, actors, targets)
     # Shrink to the k acts in place (a realloc, no copy); nothing else refers to these fresh buffers.
     actors.resize(k, refcheck=False)
     targets.resize(k, refcheck=False)
     return actors, targets
+
+
+def _scan_every_violator(
+    indptr: IntArray, indices: IntArray, is_punisher: BoolArray, violation: BoolArray, bound: int,
+    actors: IntArray, targets: IntArray, runs: int | None = None,
+) -> int:
+    """Every punisher's acts on each violating neighbour, written to the front of actors/targets; their number.
+
+    The citizens are split into `runs` runs (default: one per thread, and a single one below `PARALLEL_MIN_WORK`
+    punisher edges, the `bound`), each holding about the same number of punisher edges. Each run's acts are
+    written on its own thread from where its edges would begin, then moved together in order: the acts of one
+    sequential scan.
+    """
+    with kernel_threads(bound):
+        runs = runs or numba.get_num_threads()
+        first, offsets = _runs_of_edges(indptr, is_punisher, runs)
+        counts = _scan_runs(indptr, indices, is_punisher, violation, first, offsets, actors, targets)
+    k = int(counts[0])
+    for run in range(1, runs):
+        found = slice(offsets[run], offsets[run] + counts[run])
+        actors[k:k + counts[run]] = actors[found]
+        targets[k:k + counts[run]] = targets[found]
+        k += int(counts[run])
+    return k
 
 
 def _acts_by_target(
@@ -281,30 +309,12 @@ def _scan_punishments(
     actors: IntArray,
     targets: IntArray,
 ) -> int:
-    """One sequential scan writing the acts to actors/targets; returns their number.
+    """One sequential scan writing the acts to actors/targets, with draws or a cap; returns their number.
 
-    Sequential on purpose: a count pass and a fill pass split over two threads read the edges twice, and on a
-    busy machine each parallel launch waits for a descheduled thread. When every violating neighbour is punished
-    (no draws, no cap) the scan is branch-free, since whether a neighbour violates is unpredictable: each edge
-    writes its target at position k and k advances only for an act (k stays below the bound, so the write
-    fits); the punisher's id then fills its acts.
+    Sequential: the draws come from one stream in punisher order.
     """
     draw = probability < 1.0
     k = 0
-    if not draw and max_targets <= 0:
-        violating = _bits(violation)
-        for i in range(is_punisher.size):
-            if not is_punisher[i]:
-                continue
-            first = k
-            for e in range(indptr[i], indptr[i + 1]):
-                j = indices[e]
-                word = violating[np.uint64(j) >> np.uint64(6)]  # ids are >= 0: unsigned skips the wraparound
-                targets[k] = j
-                k += (j != i) & np.int64((word >> np.uint64(j & 63)) & np.uint64(1))
-            for act in range(first, k):
-                actors[act] = i
-        return k
     for i in range(is_punisher.size):
         if not is_punisher[i]:
             continue
@@ -322,6 +332,68 @@ def _scan_punishments(
             if punished == max_targets:  # never true for max_targets <= 0, as punished >= 1 here
                 break
     return k
+
+
+@numba.njit(cache=True, nogil=True)
+def _runs_of_edges(indptr: IntArray, is_punisher: BoolArray, runs: int) -> tuple[IntArray, IntArray]:
+    """`runs` runs of consecutive citizens holding about the same number of punisher edges: the first citizen of
+    each (`first[r]`, and `first[runs]` the population) and the punisher edges before it (`offsets[r]`)."""
+    n = is_punisher.size
+    total = 0
+    for i in range(n):
+        if is_punisher[i]:
+            total += indptr[i + 1] - indptr[i]
+    first = np.full(runs + 1, n, np.int64)
+    offsets = np.full(runs + 1, total, np.int64)
+    first[0] = 0
+    offsets[0] = 0
+    run = 1
+    edges = 0
+    for i in range(n):
+        while run < runs and edges >= total * run // runs:
+            first[run] = i
+            offsets[run] = edges
+            run += 1
+        if is_punisher[i]:
+            edges += indptr[i + 1] - indptr[i]
+    return first, offsets
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _scan_runs(
+    indptr: IntArray,
+    indices: IntArray,
+    is_punisher: BoolArray,
+    violation: BoolArray,
+    first: IntArray,
+    offsets: IntArray,
+    actors: IntArray,
+    targets: IntArray,
+) -> IntArray:
+    """Each run of citizens (`_runs_of_edges`) on its own thread: its punishers' acts on every violating neighbour,
+    written from ``offsets[r]`` on; returns each run's number of acts.
+
+    Branch-free, since whether a neighbour violates is unpredictable: each edge writes its target at position k
+    and k advances only for an act (k stays below the run's edges, so the write fits); the punisher's id then
+    fills its acts. Who violates is read from a bitset, which stays in the first-level cache.
+    """
+    violating = _bits(violation)
+    counts = np.zeros(first.size - 1, np.int64)
+    for run in numba.prange(first.size - 1):
+        k = offsets[run]
+        for i in range(first[run], first[run + 1]):
+            if not is_punisher[i]:
+                continue
+            start = k
+            for e in range(indptr[i], indptr[i + 1]):
+                j = indices[e]
+                word = violating[np.uint64(j) >> np.uint64(6)]  # ids are >= 0: unsigned skips the wraparound
+                targets[k] = j
+                k += (j != i) & np.int64((word >> np.uint64(j & 63)) & np.uint64(1))
+            for act in range(start, k):
+                actors[act] = i
+        counts[run] = k - offsets[run]
+    return counts
 
 
 @numba.njit(cache=True, nogil=True)

@@ -38,8 +38,12 @@ def _start_threads() -> None:
 
 _start_threads()
 
-PARALLEL_MIN_WORK = 1_000_000
-"""Element visits (citizens plus neighbour look-ups) from which a parallel kernel runs on every thread."""
+PARALLEL_MIN_WORK = 300_000
+"""Element visits (citizens plus neighbour look-ups) from which a parallel kernel runs on every thread.
+
+Measured with the benchmark's rules on two cores (bench/bench_bandwidth.py, harvest's median round): at 100,000
+citizens (400k visits) two threads took 2.0-2.3 ms where one took 2.65; at 50,000 (200k visits) they were no
+faster (0.80-0.87 ms against 0.77-0.79)."""
 
 
 @contextmanager

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
 
+from society.core import kernel_threads  # noqa: F401 -- starts Numba's threads before any kernel here runs
+
 if TYPE_CHECKING:
     from society.core.model import Society
     from society.core.state import CitizenState
 
-CONCURRENT_SORT_MIN = 500_000
-"""From this many citizens on, the two Gini coefficients of a round are sorted on two threads at once (below it
-the second thread saves less than a busy machine can make it wait)."""
+CONCURRENT_SORT_MIN = 30_000
+"""From this many citizens on, the two columns of a round's Gini coefficients are sorted on two threads at once.
+Measured on two cores, both sorts with cold caches: 0.32 ms against 0.40 one after the other at 30,000 citizens,
+0.77 against 1.13 at 100,000; at 10,000, 0.20 against 0.14 (waking the second thread costs more)."""
 
 
 @lru_cache(maxsize=4)
@@ -49,8 +51,11 @@ def gini(values: np.ndarray) -> float:
 
     The values at or below 0 take the lowest ranks and add nothing, so only the positive ones are sorted.
     """
-    n = values.size
-    positive = sorted_positive(np.ascontiguousarray(values, dtype=np.float64))
+    return _gini_of_sorted(values.size, sorted_positive(np.ascontiguousarray(values, dtype=np.float64)))
+
+
+def _gini_of_sorted(n: int, positive: np.ndarray) -> float:
+    """`gini` of `n` values whose positive ones are `positive`, sorted."""
     total = positive.sum()
     if n == 0 or total == 0:
         return 0.0
@@ -140,12 +145,28 @@ def _is_sorted(keys: np.ndarray, first: int, last: int) -> bool:
 
 
 def gini_pair(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
-    """`gini` of two arrays; large ones are sorted concurrently (the sort releases the GIL)."""
+    """`gini` of two arrays; from `CONCURRENT_SORT_MIN` values on, both are sorted at once on two threads."""
     if max(first.size, second.size) < CONCURRENT_SORT_MIN:
         return gini(first), gini(second)
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        pending = worker.submit(gini, second)
-        return gini(first), pending.result()
+    first_sorted, second_sorted = _sorted_positive_pair(
+        np.ascontiguousarray(first, dtype=np.float64), np.ascontiguousarray(second, dtype=np.float64))
+    return _gini_of_sorted(first.size, first_sorted), _gini_of_sorted(second.size, second_sorted)
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _sorted_positive_pair(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`sorted_positive` of both arrays, each on its own thread."""
+    sorted_first, sorted_second = np.empty(first.size), np.empty(second.size)
+    sizes = np.zeros(2, np.int64)
+    for which in numba.prange(2):
+        if which == 0:
+            found = sorted_positive(first)
+            sorted_first[:found.size] = found
+        else:
+            found = sorted_positive(second)
+            sorted_second[:found.size] = found
+        sizes[which] = found.size
+    return sorted_first[:sizes[0]], sorted_second[:sizes[1]]
 
 
 class ColumnGinis:

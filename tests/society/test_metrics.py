@@ -76,8 +76,10 @@ def test_a_large_gini_leaves_no_blas_thread_spinning() -> None:
 @pytest.mark.parametrize("n", [1000, CONCURRENT_SORT_MIN])  # the second sorts on two threads
 def test_gini_pair_equals_two_ginis(n: int) -> None:
     rng = np.random.default_rng(n)
-    first, second = rng.random(n), rng.pareto(2.0, n)
+    first, second = rng.random(n) - 0.2, rng.pareto(2.0, n + 7)  # some negatives; lengths apart
+    second[::3] = 0.0
     assert gini_pair(first, second) == (gini(first), gini(second))
+    assert gini_pair(-first, np.zeros(n)) == (gini(-first), 0.0)
 
 
 def test_column_ginis_sort_again_only_the_columns_that_changed(monkeypatch: pytest.MonkeyPatch) -> None:

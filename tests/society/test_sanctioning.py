@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from society import sanctioning
+from society.core.kernel_threads import PARALLEL_MIN_WORK
 from society.world import graph as graphs
 from tests.society import references
 
@@ -89,6 +90,45 @@ def test_select_punishments_on_an_undirected_graph(
     np.testing.assert_array_equal(targets, expected_targets)
     assert_same_state(kernel_rng, reference_rng)
     assert actors.dtype == targets.dtype == np.int64
+
+
+@pytest.mark.parametrize("runs", [2, 3, 7])
+def test_the_scan_split_into_runs_finds_the_acts_of_one_scan(runs: int) -> None:
+    """Above PARALLEL_MIN_WORK punisher edges each thread scans a run of citizens; the runs' acts, moved together,
+    are one scan's (here more runs than the machine may have threads, some of them empty)."""
+    rng = data_rng(12)
+    social = graphs.watts_strogatz(3000, 10, 0.1, rng)
+    is_punisher = rng.random(3000) < 0.8
+    is_punisher[:500] = False  # the first runs hold no punisher edges
+    violation = rng.random(3000) < 0.3
+    bound, _ = sanctioning._edge_totals(social.indptr, is_punisher, violation, 0)
+    found = []
+    for split in (1, runs):
+        actors, targets = np.empty(bound, np.int64), np.empty(bound, np.int64)
+        k = sanctioning._scan_every_violator(social.indptr, social.indices, is_punisher, violation, bound, actors,
+                                             targets, runs=split)
+        found.append((actors[:k], targets[:k]))
+    expected = references.select_punishments_reference(social.indptr, social.indices, is_punisher, violation, 1.0, 0,
+                                                       np.random.default_rng(0))
+    for actors, targets in found:
+        np.testing.assert_array_equal(actors, expected[0])
+        np.testing.assert_array_equal(targets, expected[1])
+
+
+def test_a_large_scan_runs_on_every_thread_and_finds_the_same_acts() -> None:
+    rng = data_rng(13)
+    n = sanctioning.BY_TARGET_MAX_CITIZENS + 1000
+    social = graphs.watts_strogatz(n, 10, 0.1, rng)
+    is_punisher = rng.random(n) < 0.9
+    violation = rng.random(n) < 0.25
+    bound, violator_edges = sanctioning._edge_totals(social.indptr, is_punisher, violation, 0)
+    assert bound >= PARALLEL_MIN_WORK and n > sanctioning.BY_TARGET_MAX_CITIZENS  # the scan, on every thread
+    actors, targets = sanctioning.select_punishments(social.indptr, social.indices, is_punisher, violation, 1.0, 0,
+                                                     np.random.default_rng(0), undirected=True)
+    expected = references.select_punishments_reference(social.indptr, social.indices, is_punisher, violation, 1.0, 0,
+                                                       np.random.default_rng(0))
+    np.testing.assert_array_equal(actors, expected[0])
+    np.testing.assert_array_equal(targets, expected[1])
 
 
 def test_punishments_from_the_violators_side_equal_the_scan() -> None:
