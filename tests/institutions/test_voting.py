@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from institutions import voting
 from institutions.voting import (
     RULES,
     BallotError,
@@ -231,3 +233,16 @@ def test_a_condorcet_winner_wins_schulze_and_copeland(data) -> None:
         assert condorcet(ballots, weights, candidates=list(range(m)), method="copeland").winner == beaten_by_none[0]
     else:
         assert result.details["condorcet_winner"] is None
+
+
+def test_a_large_schulze_count_leaves_no_blas_thread_spinning() -> None:
+    """The pairwise counts of 50,000 ballots over 12 candidates as a matrix product would wake BLAS's threads, which
+    then spin on a core for about a tenth of a second; the process must stay idle while it sleeps."""
+    rng = np.random.default_rng(3)
+    ballots = np.argsort(rng.random((50_000, 12)), axis=1)
+    time.sleep(0.2)  # threads an earlier test woke go back to sleep
+    d = voting.pairwise(voting.profile(ballots))
+    started = time.process_time()
+    time.sleep(0.2)
+    assert time.process_time() - started < 0.05
+    assert np.all(d + d.T == 50_000 - 50_000 * np.eye(12))
