@@ -62,6 +62,7 @@ class PunishPhase(Phase):
         punishers = np.isin(society.state["group"], wanted)
         self.is_punisher = society.deciding.by_rule(punishers)
         self.llm_punishers = society.deciding.asked_among(punishers)
+        self.scan_space = sanctioning.ScanSpace()
 
     def rule(self) -> str:
         p = self.params
@@ -81,7 +82,7 @@ class PunishPhase(Phase):
             self,
             rule=lambda: sanctioning.select_punishments(
                 graph.indptr, graph.indices, view.is_punisher, view.violation, p.probability, p.max_targets,
-                self.rng, undirected=True,
+                self.rng, undirected=True, space=self.scan_space,
             ),
             question=self._question(askers, candidates, most, places) if askers else None,
             fallback=sanctioning.NOBODY,

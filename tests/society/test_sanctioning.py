@@ -115,6 +115,24 @@ def test_the_scan_split_into_runs_finds_the_acts_of_one_scan(runs: int) -> None:
         np.testing.assert_array_equal(targets, expected[1])
 
 
+def test_a_scan_space_kept_across_rounds_gives_the_same_acts() -> None:
+    rng = data_rng(14)
+    social = graphs.watts_strogatz(2000, 10, 0.1, rng)
+    space = sanctioning.ScanSpace()
+    is_punisher = rng.random(2000) < 0.8
+    rooms = []
+    for violators, probability in [(0.6, 1.0), (0.9, 1.0), (0.7, 0.5), (0.7, 1.0)]:
+        violation = rng.random(2000) < violators
+        args = (social.indptr, social.indices, is_punisher, violation, probability, 0)
+        kept = sanctioning.select_punishments(*args, np.random.default_rng(1), undirected=True, space=space)
+        fresh = sanctioning.select_punishments(*args, np.random.default_rng(1), undirected=True)
+        np.testing.assert_array_equal(kept[0], fresh[0])
+        np.testing.assert_array_equal(kept[1], fresh[1])
+        assert not np.shares_memory(kept[0], space.actors) and not np.shares_memory(kept[1], space.targets)
+        rooms.append(space.actors)
+    assert all(room is rooms[0] for room in rooms)  # the same punishers' edges: allocated once
+
+
 def test_a_large_scan_runs_on_every_thread_and_finds_the_same_acts() -> None:
     rng = data_rng(13)
     n = sanctioning.BY_TARGET_MAX_CITIZENS + 1000
