@@ -117,3 +117,27 @@ def test_a_damaged_manifest_is_one_clear_error_naming_it(run_dir: Path, tmp_path
     result = CliRunner().invoke(main, ["info", str(broken)])
     assert result.exit_code == 2 and "manifest.json: not valid JSON" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("caller_froze", [False, True])
+def test_the_rounds_run_with_the_setup_frozen_and_the_collector_is_left_as_found(
+    caller_froze: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full garbage-collector pass over everything a run set up takes about 80 ms, inside some round: the rounds
+    run with those objects frozen (out of its passes), and after the run nothing stays frozen that the caller had
+    not frozen itself."""
+    import gc
+
+    from society import Society
+
+    frozen_in_rounds = []
+    step = Society.step
+    monkeypatch.setattr(Society, "step", lambda self: (frozen_in_rounds.append(gc.get_freeze_count()), step(self)))
+    if caller_froze:
+        gc.freeze()
+    try:
+        run_scenario(load_scenario(REPO / "scenarios" / "govsim_fishery.yaml", ["rounds=2"]), tmp_path / "run")
+        assert len(frozen_in_rounds) == 2 and min(frozen_in_rounds) > 1000  # modules, kernels, the society
+        assert gc.get_freeze_count() > 1000 if caller_froze else gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
