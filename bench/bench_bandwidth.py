@@ -32,6 +32,7 @@ from bench_engine import bench_scenario  # noqa: E402
 
 from society import Society  # noqa: E402
 from society.core import model  # noqa: E402
+from society.core.runner import setup_frozen  # noqa: E402
 
 NEIGHBOURS = 10
 """The benchmark graph's mean degree (Watts-Strogatz, k = 10)."""
@@ -89,7 +90,8 @@ def part_times(citizens: int, rounds: int, repeats: int) -> dict[str, tuple[floa
     """(median, mean) seconds per round of each part over rounds 1..`rounds` of `repeats` fresh societies.
 
     Both are given: on a shared two-core machine a round whose parallel kernel waits for a busy core costs several
-    times the typical one, which moves the mean and not the median.
+    times the typical one, which moves the mean and not the median. The rounds run as `society run` plays them,
+    with what existed before them frozen out of the garbage collector's full passes.
     """
     warm = Society(bench_scenario(citizens, 2, seed=1, record=False))  # loads every compiled kernel once, untimed
     warm.step()
@@ -99,19 +101,27 @@ def part_times(citizens: int, rounds: int, repeats: int) -> dict[str, tuple[floa
         society = Society(bench_scenario(citizens, rounds, seed=1, record=False))
         metric_seconds = _timing_metrics()
         try:
-            for _ in range(rounds):
-                phases, metrics = dict(society.phase_seconds), metric_seconds()
-                started = time.perf_counter()
-                society.step()
-                total = time.perf_counter() - started
-                parts = {name: seconds - phases.get(name, 0.0) for name, seconds in society.phase_seconds.items()}
-                parts["metrics"] = metric_seconds() - metrics
-                parts["rest"] = total - sum(parts.values())
-                for name, seconds in parts.items():
-                    samples[name].append(seconds)
+            with setup_frozen():  # as `society run` plays its rounds
+                _time_rounds(society, rounds, metric_seconds, samples)
         finally:
             model.core_metrics = _CORE_METRICS
     return {name: (float(np.median(values)), float(np.mean(values))) for name, values in samples.items()}
+
+
+def _time_rounds(
+    society: Society, rounds: int, metric_seconds: Callable[[], float], samples: dict[str, list[float]]
+) -> None:
+    """Play `rounds` rounds, adding each part's seconds in each round to `samples`."""
+    for _ in range(rounds):
+        phases, metrics = dict(society.phase_seconds), metric_seconds()
+        started = time.perf_counter()
+        society.step()
+        total = time.perf_counter() - started
+        parts = {name: seconds - phases.get(name, 0.0) for name, seconds in society.phase_seconds.items()}
+        parts["metrics"] = metric_seconds() - metrics
+        parts["rest"] = total - sum(parts.values())
+        for name, seconds in parts.items():
+            samples[name].append(seconds)
 
 
 _CORE_METRICS = model.core_metrics

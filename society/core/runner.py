@@ -201,7 +201,7 @@ def _play(
         with _llm_connected(society, run, progress):
             if replay_after is not None:
                 run.drop_rounds_after(replay_after)
-            with _stops_between_rounds(society.llm is None) as stop_asked, _setup_frozen():
+            with _stops_between_rounds(society.llm is None) as stop_asked, setup_frozen():
                 _play_rounds(society, run, bar, stop_asked, copied_until)
         run.flush()
     except KeyboardInterrupt:
@@ -270,7 +270,7 @@ def _play_rounds(
 
 
 @contextlib.contextmanager
-def _setup_frozen() -> Iterator[None]:
+def setup_frozen() -> Iterator[None]:
     """Keep what exists before the rounds (modules, compiled kernels, the society) out of the garbage collector's
     full passes while they run.
 
