@@ -229,7 +229,8 @@ def _scan_every_violator(
     indptr: IntArray, indices: IntArray, is_punisher: BoolArray, violation: BoolArray, bound: int,
     actors: IntArray, targets: IntArray, runs: int | None = None,
 ) -> int:
-    """Every punisher's acts on each violating neighbour, written to the front of actors/targets; their number.
+    """Every punisher's acts on each violating neighbour, written to the front of actors/targets; their number
+    (`bound`: the punishers' edges, as `_edge_totals` counts them without a cap).
 
     The citizens are split into `runs` runs (default: one per thread, and a single one below `PARALLEL_MIN_WORK`
     punisher edges, the `bound`), each holding about the same number of punisher edges. Each run's acts are
@@ -238,7 +239,7 @@ def _scan_every_violator(
     """
     with kernel_threads(bound):
         runs = runs or numba.get_num_threads()
-        first, offsets = _runs_of_edges(indptr, is_punisher, runs)
+        first, offsets = _runs_of_edges(indptr, is_punisher, runs, bound)
         counts = _scan_runs(indptr, indices, is_punisher, violation, first, offsets, actors, targets)
     k = int(counts[0])
     for run in range(1, runs):
@@ -356,14 +357,10 @@ def _scan_punishments(
 
 
 @numba.njit(cache=True, nogil=True)
-def _runs_of_edges(indptr: IntArray, is_punisher: BoolArray, runs: int) -> tuple[IntArray, IntArray]:
-    """`runs` runs of consecutive citizens holding about the same number of punisher edges: the first citizen of
-    each (`first[r]`, and `first[runs]` the population) and the punisher edges before it (`offsets[r]`)."""
+def _runs_of_edges(indptr: IntArray, is_punisher: BoolArray, runs: int, total: int) -> tuple[IntArray, IntArray]:
+    """`runs` runs of consecutive citizens holding about the same number of the `total` punisher edges: the first
+    citizen of each (`first[r]`, and `first[runs]` the population) and the punisher edges before it (`offsets[r]`)."""
     n = is_punisher.size
-    total = 0
-    for i in range(n):
-        if is_punisher[i]:
-            total += indptr[i + 1] - indptr[i]
     first = np.full(runs + 1, n, np.int64)
     offsets = np.full(runs + 1, total, np.int64)
     first[0] = 0
