@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import sys
@@ -32,7 +33,6 @@ from bench_engine import bench_scenario  # noqa: E402
 
 from society import Society  # noqa: E402
 from society.core import model  # noqa: E402
-from society.core.runner import setup_frozen  # noqa: E402
 
 NEIGHBOURS = 10
 """The benchmark graph's mean degree (Watts-Strogatz, k = 10)."""
@@ -90,8 +90,8 @@ def part_times(citizens: int, rounds: int, repeats: int) -> dict[str, tuple[floa
     """(median, mean) seconds per round of each part over rounds 1..`rounds` of `repeats` fresh societies.
 
     Both are given: on a shared two-core machine a round whose parallel kernel waits for a busy core costs several
-    times the typical one, which moves the mean and not the median. The rounds run as `society run` plays them,
-    with what existed before them frozen out of the garbage collector's full passes.
+    times the typical one, which moves the mean and not the median. Each society's rounds start after a full pass
+    of the garbage collector, as in a fresh process (see `society.core.runner.setup_frozen`).
     """
     warm = Society(bench_scenario(citizens, 2, seed=1, record=False))  # loads every compiled kernel once, untimed
     warm.step()
@@ -99,10 +99,10 @@ def part_times(citizens: int, rounds: int, repeats: int) -> dict[str, tuple[floa
     samples: dict[str, list[float]] = {name: [] for name in (*PARTS, "rest")}
     for _ in range(repeats):
         society = Society(bench_scenario(citizens, rounds, seed=1, record=False))
+        gc.collect()  # the next full pass would walk this society (and the last) inside a timed round
         metric_seconds = _timing_metrics()
         try:
-            with setup_frozen():  # as `society run` plays its rounds
-                _time_rounds(society, rounds, metric_seconds, samples)
+            _time_rounds(society, rounds, metric_seconds, samples)
         finally:
             model.core_metrics = _CORE_METRICS
     return {name: (float(np.median(values)), float(np.mean(values))) for name, values in samples.items()}

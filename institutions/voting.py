@@ -358,7 +358,9 @@ def pairwise(p: Profile) -> np.ndarray:
     """d[i, j]: total weight of ballots ranking candidate i above candidate j.
 
     Summed ballot after ballot by numpy, not by a matrix product: from tens of thousands of ballots BLAS starts its
-    threads, which then spin on a core for a tenth of a second (see `society.core.metrics.blockwise_dot`).
+    threads, which then spin on a core for a tenth of a second (see `society.core.metrics.blockwise_dot`). Whole
+    weights (the elections' one per ballot) sum exactly either way; fractional ones may differ from a BLAS
+    product in their last bits.
     """
     pos = p.positions()
     weights = p.weights[:, None]

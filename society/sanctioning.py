@@ -165,6 +165,8 @@ class ScanSpace:
     The scan needs room for every punisher edge, several times the acts it finds. Fresh arrays of that size each
     round cost page faults, and where numpy asks the kernel for huge pages, its compaction: punishment rounds of
     7-16 ms instead of 2 at 100,000 citizens in some processes. Copying the acts out costs a fraction of that.
+    The room is 16 bytes per punisher edge, held as long as the phase: about 110 MB at 1,000,000 citizens with
+    ten neighbours each, where every round used to allocate it afresh.
     """
 
     def __init__(self) -> None:

@@ -269,18 +269,26 @@ def _play_rounds(
             raise KeyboardInterrupt
 
 
+_froze_a_run = False
+"""Whether this process has already played a run's rounds with its setup frozen (`setup_frozen`)."""
+
+
 @contextlib.contextmanager
 def setup_frozen() -> Iterator[None]:
     """Keep what exists before the rounds (modules, compiled kernels, the society) out of the garbage collector's
-    full passes while they run.
+    full passes while they run, in a process's first run.
 
     Those objects live as long as the run, yet a full pass walks all of them: about 80 ms, once or more in a run,
     inside some round (a 100-round run of 100,000 citizens takes under a second). Objects the rounds make are
-    collected as before. Nothing is frozen where the caller has frozen objects itself.
+    collected as before. A later run in the same process (a sweep's worker, a script's loop) is not frozen: the
+    earlier runs' societies may still be waiting for a full pass (they are cyclic garbage), and freezing them in
+    every run would keep them for good. Nothing is frozen where the caller has frozen objects itself.
     """
-    if gc.get_freeze_count():
+    global _froze_a_run
+    if _froze_a_run or gc.get_freeze_count():
         yield
         return
+    _froze_a_run = True
     gc.freeze()
     try:
         yield

@@ -120,24 +120,32 @@ def test_a_damaged_manifest_is_one_clear_error_naming_it(run_dir: Path, tmp_path
 
 
 @pytest.mark.parametrize("caller_froze", [False, True])
-def test_the_rounds_run_with_the_setup_frozen_and_the_collector_is_left_as_found(
+def test_a_processs_first_run_plays_its_rounds_with_the_setup_frozen_and_leaves_the_collector_as_found(
     caller_froze: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A full garbage-collector pass over everything a run set up takes about 80 ms, inside some round: the rounds
-    run with those objects frozen (out of its passes), and after the run nothing stays frozen that the caller had
-    not frozen itself."""
+    """A full garbage-collector pass over everything a run set up takes about 80 ms, inside some round: a process's
+    first run plays its rounds with those objects frozen (out of its passes); later runs are not frozen (earlier
+    runs' societies, cyclic garbage, would stay frozen with them); and after a run nothing stays frozen that the
+    caller had not frozen itself."""
     import gc
 
     from society import Society
+    from society.core import runner
 
+    monkeypatch.setattr(runner, "_froze_a_run", False)  # as in a fresh process
     frozen_in_rounds = []
     step = Society.step
     monkeypatch.setattr(Society, "step", lambda self: (frozen_in_rounds.append(gc.get_freeze_count()), step(self)))
+    scenario = load_scenario(REPO / "scenarios" / "govsim_fishery.yaml", ["rounds=2"])
     if caller_froze:
         gc.freeze()
     try:
-        run_scenario(load_scenario(REPO / "scenarios" / "govsim_fishery.yaml", ["rounds=2"]), tmp_path / "run")
+        run_scenario(scenario, tmp_path / "first")
         assert len(frozen_in_rounds) == 2 and min(frozen_in_rounds) > 1000  # modules, kernels, the society
         assert gc.get_freeze_count() > 1000 if caller_froze else gc.get_freeze_count() == 0
+        frozen_in_rounds.clear()
+        run_scenario(scenario, tmp_path / "second")
+        assert len(frozen_in_rounds) == 2
+        assert min(frozen_in_rounds) > 1000 if caller_froze else max(frozen_in_rounds) == 0
     finally:
         gc.unfreeze()
