@@ -241,8 +241,11 @@ def test_a_large_schulze_count_leaves_no_blas_thread_spinning() -> None:
     rng = np.random.default_rng(3)
     ballots = np.argsort(rng.random((50_000, 12)), axis=1)
     time.sleep(0.2)  # threads an earlier test woke go back to sleep
+    started = time.process_time()
+    time.sleep(0.2)
+    quiet = time.process_time() - started  # what other threads of this process use anyway
     d = voting.pairwise(voting.profile(ballots))
     started = time.process_time()
     time.sleep(0.2)
-    assert time.process_time() - started < 0.05
+    assert time.process_time() - started < quiet + 0.05
     assert np.all(d + d.T == 50_000 - 50_000 * np.eye(12))
