@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 
 import numpy as np
@@ -86,6 +87,23 @@ def test_gini_pair_equals_two_ginis(n: int) -> None:
     second[::3] = 0.0
     assert gini_pair(first, second) == (gini(first), gini(second))
     assert gini_pair(-first, np.zeros(n)) == (gini(-first), 0.0)
+
+
+def _gini_pair_of_ones(queue: multiprocessing.Queue) -> None:
+    queue.put(gini_pair(np.ones(CONCURRENT_SORT_MIN), np.ones(CONCURRENT_SORT_MIN)))
+
+
+def test_gini_pair_in_a_forked_child_sorts_on_a_thread_of_its_own() -> None:
+    """A forked child has none of its parent's threads: its pair must not wait on the parent's sorting thread."""
+    gini_pair(np.ones(CONCURRENT_SORT_MIN), np.ones(CONCURRENT_SORT_MIN))  # the parent's thread exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_gini_pair_of_ones, args=(queue,))
+    child.start()
+    child.join(30)
+    if child.is_alive():
+        child.kill()
+    assert queue.get(timeout=1) == (0.0, 0.0)
 
 
 def test_column_ginis_sort_again_only_the_columns_that_changed(monkeypatch: pytest.MonkeyPatch) -> None:
