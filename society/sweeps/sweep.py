@@ -85,12 +85,15 @@ def prepare_folder(folder: Path, spec: SweepSpec) -> None:
     path = folder / SWEEP
     current = _spec_record(folder, json.loads(spec.model_dump_json()))
     if path.is_file():
-        recorded = _spec_record(folder, read_json(path))
+        written = read_json(path)
+        recorded = _spec_record(folder, written)
         differing = [key for key in SPEC_FIELDS if recorded.get(key) != current[key]]
         if differing:
             raise SweepFolderError(
                 f"{folder} holds another sweep (its {', '.join(differing)} differ); pass another --out"
             )
+        if recorded != written:  # an older sweep.json naming its parent absolute: relative from now on
+            _write_record(folder, recorded)
         return
     if folder.exists() and any(folder.iterdir()):
         raise SweepFolderError(f"{folder} already holds files and no {SWEEP}; pass another --out")

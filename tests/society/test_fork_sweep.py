@@ -246,7 +246,8 @@ def test_a_fork_sweep_moved_with_its_parent_resumes_where_it_lies(
 def test_an_older_sweep_json_naming_its_parent_absolute_still_resumes(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """sweep.json files written before parents were recorded relative name them by their resolved absolute path."""
+    """sweep.json files written before parents were recorded relative name them by their resolved absolute path;
+    resumed, the sweep records its parent relative, as it would now."""
     monkeypatch.chdir(home)
     folder = tmp_path / "sweep"
     run_sweep(load_grid(write_grid(home, "older.yaml", axes={GREED: [2, 6]})), folder, SerialExecutor())
@@ -259,6 +260,7 @@ def test_an_older_sweep_json_naming_its_parent_absolute_still_resumes(
     assert resumed.exit_code == 0, resumed.output
     summary = pl.read_parquet(folder / "summary.parquet")
     assert summary["status"].to_list() == ["completed"] * 2 and summary["divergence_round"].to_list() == [4, 4]
+    assert json.loads((folder / layout.SWEEP).read_text())["fork"]["run"] == record["fork"]["run"]  # relative now
 
 
 @pytest.mark.parametrize("run", ["../elsewhere", "../x/sweep/parent"])
