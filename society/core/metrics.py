@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import numba
 import numpy as np
+
+from society.core import kernel_threads  # noqa: F401 -- sets Numba's thread policy before its threads start
 
 if TYPE_CHECKING:
     from society.core.model import Society
@@ -74,26 +78,33 @@ def sorted_positive(values: np.ndarray) -> np.ndarray:
 
 
 def gini_pair(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
-    """`gini` of two arrays; from `CONCURRENT_SORT_MIN` values on, the second is sorted on a worker thread while
-    this one sorts the first (numpy's sort releases the GIL)."""
-    if max(first.size, second.size) < CONCURRENT_SORT_MIN:
+    """`gini` of two arrays; from `CONCURRENT_SORT_MIN` values on, and where the run may use more than one thread
+    (`numba.get_num_threads()`, which a sweep sets to each run's share of the CPUs), the second is sorted on a
+    worker thread while this one sorts the first (numpy's sort releases the GIL)."""
+    if max(first.size, second.size) < CONCURRENT_SORT_MIN or numba.get_num_threads() < 2:
         return gini(first), gini(second)
-    second_sorted = _sort_thread().submit(sorted_positive, np.asarray(second, dtype=np.float64))
+    second = np.asarray(second, dtype=np.float64)
+    try:
+        second_sorted = _sort_thread().submit(sorted_positive, second)
+    except RuntimeError:  # the interpreter is shutting down (a run in a thread outliving the main one)
+        return gini(first), gini(second)
     first_gini = gini(first)
     return first_gini, _gini_of_sorted(second.size, second_sorted.result())
 
 
 _sort_threads: dict[int, ThreadPoolExecutor] = {}
+_sort_threads_lock = threading.Lock()
 
 
 def _sort_thread() -> ThreadPoolExecutor:
     """This process's one worker thread for `gini_pair` (a forked child, which has none of its parent's threads,
     starts its own)."""
     pid = os.getpid()
-    if pid not in _sort_threads:
-        _sort_threads.clear()
-        _sort_threads[pid] = ThreadPoolExecutor(1, thread_name_prefix="gini-sort")
-    return _sort_threads[pid]
+    with _sort_threads_lock:
+        if pid not in _sort_threads:
+            _sort_threads.clear()
+            _sort_threads[pid] = ThreadPoolExecutor(1, thread_name_prefix="gini-sort")
+        return _sort_threads[pid]
 
 
 class ColumnGinis:

@@ -92,7 +92,9 @@ def prepare_folder(folder: Path, spec: SweepSpec) -> None:
             raise SweepFolderError(
                 f"{folder} holds another sweep (its {', '.join(differing)} differ); pass another --out"
             )
-        if recorded != written:  # an older sweep.json naming its parent absolute: relative from now on
+        # A parent named otherwise (an older sweep.json's absolute path, or an edited one) is recorded from now on
+        # as sweeps record it: resolved, and relative to the sweep folder.
+        if recorded != written:
             _write_record(folder, recorded)
         return
     if folder.exists() and any(folder.iterdir()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 
+import numba
 import numpy as np
 import pytest
 
@@ -89,6 +90,30 @@ def test_gini_pair_equals_two_ginis(n: int) -> None:
     assert gini_pair(-first, np.zeros(n)) == (gini(-first), 0.0)
 
 
+def test_gini_pair_keeps_to_one_thread_where_the_run_may_use_only_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep gives each run its share of the CPUs as Numba's thread count; with one, both sorts stay here."""
+    monkeypatch.setattr(metrics, "_sort_thread", lambda: pytest.fail("sorted on the worker thread"))
+    first, second = np.random.default_rng(5).random((2, CONCURRENT_SORT_MIN))
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        assert gini_pair(first, second) == (gini(first), gini(second))
+    finally:
+        numba.set_num_threads(previous)
+
+
+def test_gini_pair_sorts_here_once_no_thread_may_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the interpreter began shutting down (a run in a thread outliving the main one) no task may start."""
+
+    class ShutDown:
+        def submit(self, *args: object) -> None:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(metrics, "_sort_thread", ShutDown)
+    first, second = np.random.default_rng(6).random((2, CONCURRENT_SORT_MIN))
+    assert gini_pair(first, second) == (gini(first), gini(second))
+
+
 def _gini_pair_of_ones(queue: multiprocessing.Queue) -> None:
     queue.put(gini_pair(np.ones(CONCURRENT_SORT_MIN), np.ones(CONCURRENT_SORT_MIN)))
 
@@ -148,8 +173,8 @@ def test_sorted_positive_when_every_value_shares_most_bytes() -> None:
     assert sorted_positive(values).tolist() == [0.5, 1.0, 1.0, 1.0 + 2.0**-52]
 
 
-@pytest.mark.parametrize("run", [5, 5000])  # finished by insertion sort, and by a sort of its own
-def test_sorted_positive_when_values_share_their_upper_32_bits(run: int) -> None:
+@pytest.mark.parametrize("run", [5, 5000])
+def test_sorted_positive_of_near_equal_values_and_ties(run: int) -> None:
     rng = np.random.default_rng(run)
     values = np.r_[1.0 + rng.random(run) * 1e-9, np.repeat(2.0, run), rng.random(run)]
     assert np.array_equal(sorted_positive(rng.permutation(values)), sorted_positive_reference(values))
